@@ -1,0 +1,167 @@
+"""The ``mattefarm`` command line.
+
+``mattefarm render INPUT -o OUTPUT --background PLATE ...`` keys a shot in
+chunks on Ray actors and writes the composite; ``mattefarm probe INPUT``
+prints the probe and the chunk plan. Errors end with one line naming the
+problem and what to do, and a non-zero exit.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+import time
+from pathlib import Path
+
+from pydantic import ValidationError
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.table import Table
+
+from jobs.db import make_engine, session_factory
+from jobs.options import SCREEN_HELP, RenderOptions
+from jobs.pipeline import create_job, run_job
+from jobs.plan import chunk_length, plan_chunks
+from jobs.settings import Settings
+from models.errors import MattefarmError
+from models.keyer_params import KeyerParams
+from models.providers import PROVIDER_CHOICES
+from workers.encode import OUTPUT_CODECS
+from workers.probe import probe_video
+
+console = Console(stderr=True)
+
+
+def _chunk_args(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument("--chunk-frames", type=int, metavar="N", help="frames per chunk")
+    group.add_argument("--chunk-seconds", type=float, metavar="S", help="seconds per chunk (default 10)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of ``mattefarm``."""
+    parser = argparse.ArgumentParser(prog="mattefarm", description="Distributed green-screen keying, frame-accurate.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    render = sub.add_parser("render", help="key a shot and composite it over a plate")
+    render.add_argument("input", help="source video (green/blue screen)")
+    render.add_argument("-o", "--output", required=True, help="output file (.mp4 for h264, .mov for prores4444, .mkv for ffv1)")
+    render.add_argument("--background", metavar="PLATE", help="background plate: image or video")
+    render.add_argument("--matte-out", metavar="PATH", help="also write the matte as a separate video")
+    render.add_argument("--codec", choices=OUTPUT_CODECS, default="h264")
+    render.add_argument("--crf", type=int, default=18, help="h264 quality, 0-51 (default 18)")
+    render.add_argument("--preset", default="veryfast", help="x264 preset (default veryfast)")
+    _chunk_args(render)
+    render.add_argument("--workers", type=int, metavar="N", help="render actors on CPU (default: one per two cores)")
+    render.add_argument("--screen", default="auto", help=f"screen colour: {SCREEN_HELP} (default auto)")
+    render.add_argument("--providers", choices=PROVIDER_CHOICES, default="auto", help="onnxruntime execution provider")
+    render.add_argument("--db", metavar="URL", help="database URL (default: SQLite in ~/.mattefarm, or MATTEFARM_DATABASE_URL)")
+    probe = sub.add_parser("probe", help="print a video's probe and chunk plan")
+    probe.add_argument("input")
+    _chunk_args(probe)
+    return parser
+
+
+def _options(args: argparse.Namespace) -> RenderOptions:
+    options = RenderOptions(
+        background=args.background, matte_out=args.matte_out, codec=args.codec, crf=args.crf, preset=args.preset,
+        chunk_frames=args.chunk_frames, chunk_seconds=args.chunk_seconds, workers=args.workers,
+        screen=args.screen, providers=args.providers,
+    )
+    options.check_output(args.output)
+    return options
+
+
+def _summary(job, seconds: float) -> Table:  # type: ignore[no-untyped-def]
+    table = Table(title=f"job {job.id}", show_header=False)
+    fps = job.frames_done / seconds if seconds else 0.0
+    for name, value in [
+        ("output", job.output_uri), ("frames", str(job.frames_done)), ("chunks", str(len(job.chunks))),
+        ("seconds", f"{seconds:.1f}"), ("fps", f"{fps:.1f}"), ("execution provider", job.provider or "-"),
+        ("screen colour", job.plan["screen"]["screen_colour"]),
+    ]:
+        table.add_row(name, value)
+    return table
+
+
+def cmd_render(args: argparse.Namespace) -> int:
+    """``mattefarm render``: run a keying job to the end in this process."""
+    from workers.pool import RenderPool, connect_ray, pool_shape  # Ray is imported only when rendering
+
+    options = _options(args)
+    settings = Settings(**({"database_url": args.db} if args.db else {}))
+    from workers.storage import Storage
+
+    storage = Storage(settings.resolved_storage_root())
+    engine = make_engine(settings.resolved_database_url())
+    with session_factory(engine)() as session:
+        job = create_job(session, args.input, args.output, options)
+        started = time.monotonic()
+        columns = [TextColumn("[bold]rendering"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[fps]} fps"),
+                   TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn()]
+        with Progress(*columns, console=console, transient=False) as bar:
+            task = bar.add_task("render", total=None, fps="-")
+
+            def progress(done: int, total: int) -> None:
+                elapsed = time.monotonic() - started
+                bar.update(task, completed=done, total=total, fps=f"{done / elapsed:.1f}" if elapsed else "-")
+
+            def make_pool() -> RenderPool:
+                connect_ray(settings.ray_address or None)
+                return RenderPool(pool_shape(options.workers))
+
+            run_job(session, job, storage, make_pool, progress, settings.keep_intermediates)
+        console.print(_summary(job, time.monotonic() - started))
+    return 0
+
+
+def cmd_probe(args: argparse.Namespace) -> int:
+    """``mattefarm probe``: print streams, timing, keyframes and the chunk plan."""
+    probe = probe_video(args.input)
+    v = probe.video
+    table = Table(title=Path(args.input).name, show_header=False)
+    rows = [
+        ("container", probe.format_name), ("video", f"{v.codec} {v.width}x{v.height} {v.pix_fmt}"),
+        ("frame rate", f"{v.frame_rate} ({float(probe.fps):.3f} fps){' VFR' if v.variable_frame_rate else ''}"),
+        ("time base", v.time_base), ("frames", str(probe.frame_count)), ("duration", f"{probe.duration_s:.3f} s"),
+        ("keyframes", f"{len(probe.keyframes)}: {list(probe.keyframes[:12])}{' ...' if len(probe.keyframes) > 12 else ''}"),
+        ("rotation", f"{v.rotation} deg"),
+        ("colour", f"primaries {v.color_primaries} trc {v.color_trc} matrix {v.colorspace} range {v.color_range}"),
+    ]
+    rows += [(f"audio #{a.index}", f"{a.codec} {a.sample_rate} Hz {a.channels} ch {a.duration_s:.3f} s") for a in probe.audio]
+    for name, value in rows:
+        table.add_row(name, value)
+    console.print(table)
+    plans = plan_chunks(probe, chunk_length(probe, args.chunk_frames, args.chunk_seconds), KeyerParams().preroll_frames)
+    chunks = Table("chunk", "frames", "pre-roll from", "packets (decode order)")
+    for p in plans:
+        chunks.add_row(str(p.index), f"{p.frame_start}-{p.frame_end - 1}", str(p.preroll_start), f"{p.packet_start}-{p.packet_end - 1}")
+    console.print(chunks)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``mattefarm`` console script; returns the exit status."""
+    logging.basicConfig(level=os.environ.get("MATTEFARM_LOG_LEVEL", "WARNING"))
+    args = build_parser().parse_args(argv)
+    commands = {"render": cmd_render, "probe": cmd_probe}
+    try:
+        return commands[args.command](args)
+    except MattefarmError as error:
+        console.print(f"[red]error:[/red] {error}")
+        return 2
+    except ValidationError as error:
+        first = error.errors()[0]
+        console.print(f"[red]error:[/red] {first['msg'].removeprefix('Value error, ')}")
+        return 2
+    except ValueError as error:
+        console.print(f"[red]error:[/red] {error}")
+        return 2
+    except KeyboardInterrupt:
+        console.print("[red]interrupted[/red]")
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""The job domain: records and states, chunk planning, split, reassembly, stage drivers."""

@@ -1,0 +1,263 @@
+"""The stages of a keying job: ingest -> render -> assemble, recorded in SQL.
+
+Each stage takes the job's id, re-reads its row and is safe to call again
+(finished work is skipped), so the CLI runs them in a row and the service
+(Celery) can run them on different machines.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Callable
+from contextlib import ExitStack
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+
+from sqlalchemy.orm import Session
+
+from jobs.analysis import analyse_screen
+from jobs.assemble import ChunkTiming, concat_chunks, verify_output
+from jobs.options import RenderOptions
+from jobs.plan import chunk_length, frame_times, plan_chunks
+from jobs.split import split_chunks
+from jobs.tables import Chunk, Job, Stage, State, set_state
+from models.errors import InputError, MattefarmError
+from models.keyer_params import KeyerParams
+from workers.colour import sws_colorspace
+from workers.encode import EncodeSettings
+from workers.plates import PlateReader
+from workers.pool import PoolEvents, RenderPool
+from workers.probe import MediaProbe, probe_video
+from workers.specs import ChunkSpec, PlateSpec, RenderResult
+from workers.storage import Storage
+
+ProgressFn = Callable[[int, int], None]
+"""Called with ``(frames done, frames total)`` of the job."""
+
+
+def create_job(session: Session, input_path: str, output_path: str, options: RenderOptions) -> Job:
+    """Record a new pending job (nothing is read yet)."""
+    job = Job(id=uuid.uuid4().hex, input_uri=str(input_path), output_uri=str(output_path), options=options.model_dump())
+    session.add(job)
+    session.commit()
+    return job
+
+
+def _encode_settings(probe: MediaProbe, options: RenderOptions) -> EncodeSettings:
+    video = probe.video
+    return EncodeSettings(
+        codec=options.codec, width=video.width, height=video.height, time_base=video.time_base,
+        frame_rate=video.frame_rate, crf=options.crf, preset=options.preset,
+        color_primaries=video.color_primaries, color_trc=video.color_trc, colorspace=video.colorspace,
+        color_range=video.color_range, sws_colorspace=sws_colorspace(video.colorspace, video.height),
+    )
+
+
+def _store_plate(job: Job, options: RenderOptions, probe: MediaProbe, storage: Storage) -> dict | None:
+    """Check the plate reads, copy it into the job's storage; None for a keyed layer."""
+    if options.background is None or options.codec == "prores4444":
+        return None
+    path = options.background
+    if not os.path.isfile(path):
+        raise InputError(f"the background plate {path} does not exist", "check the --background path")
+    kind = "image" if Path(path).suffix.lower() in (".jpg", ".jpeg", ".png", ".tif", ".tiff", ".bmp", ".webp", ".exr") else "video"
+    reader = PlateReader(path, kind, probe.video.width, probe.video.height, probe.video.rotation)
+    reader.frame_at(0.0)
+    reader.close()
+    key = f"jobs/{job.id}/plate{Path(path).suffix.lower()}"
+    storage.put_file(path, key)
+    return {"key": key, "kind": kind}
+
+
+def _shift_s(probe: MediaProbe) -> Fraction:
+    """Seconds to subtract from every stream so the earliest starts at 0."""
+    starts = [probe.frame_pts[0] * probe.time_base] + [Fraction(a.start_s).limit_denominator(10**6) for a in probe.audio]
+    return min(starts)
+
+
+def ingest_job(session: Session, job: Job, storage: Storage) -> None:
+    """Probe, analyse the screen, plan and split; store the plan and chunk rows.
+
+    Raises:
+        InputError: the source or plate is unusable (the job is failed by the caller).
+    """
+    if job.plan is not None:
+        return
+    options = RenderOptions.model_validate(job.options)
+    set_state(job, State.RUNNING)
+    job.stage = Stage.INGEST
+    session.commit()
+    probe = probe_video(job.input_uri)
+    plate = _store_plate(job, options, probe, storage)
+    params = KeyerParams.from_dict(options.keyer)
+    screen = analyse_screen(probe, options.screen, params.screen_balance)
+    plans = plan_chunks(probe, chunk_length(probe, options.chunk_frames, options.chunk_seconds), params.preroll_frames)
+    split = split_chunks(probe, plans, storage, f"jobs/{job.id}/split")
+    job.chunks = [
+        Chunk(index=p.index, frame_start=p.frame_start, frame_end=p.frame_end, preroll_start=p.preroll_start,
+              input_key=s.key, file_pts=list(s.file_pts))
+        for p, s in zip(plans, split)
+    ]
+    job.frames_total = probe.frame_count
+    job.plan = {
+        "probe": probe.to_dict(), "screen": screen.to_dict(), "keyer": params.to_dict(),
+        "encode": _encode_settings(probe, options).to_dict(), "plate": plate,
+        "shift_s": str(_shift_s(probe)), "chunks": [p.to_dict() for p in plans],
+    }
+    job.stage = Stage.RENDER
+    session.commit()
+
+
+def chunk_spec(job: Job, chunk: Chunk, storage: Storage) -> ChunkSpec:
+    """The render spec of one chunk, from the job's stored plan."""
+    plan, options = job.plan, RenderOptions.model_validate(job.options)
+    probe = MediaProbe.from_dict(plan["probe"])
+    shift = round(Fraction(plan["shift_s"]) / probe.time_base)
+    matte = f"jobs/{job.id}/matte/{chunk.index:05d}.mov" if options.matte_out else None
+    encode = EncodeSettings(**plan["encode"])
+    suffix = ".mkv" if encode.codec == "ffv1" else ".mov"
+    return ChunkSpec(
+        job_id=job.id, index=chunk.index, storage_root=storage.root, input_key=chunk.input_key or "",
+        output_key=f"jobs/{job.id}/render/{chunk.index:05d}{suffix}",
+        matte_key=matte.replace(".mov", suffix) if matte else None,
+        frame_start=chunk.frame_start, frame_end=chunk.frame_end, preroll_start=chunk.preroll_start,
+        file_pts=tuple(chunk.file_pts or ()), times_s=tuple(frame_times(probe, chunk.preroll_start, chunk.frame_end)),
+        output_pts=tuple(p - shift for p in probe.frame_pts[chunk.frame_start : chunk.frame_end]),
+        keyer=plan["keyer"], screen=plan["screen"], encode=encode,
+        plate=PlateSpec(**plan["plate"]) if plan["plate"] else None, rotation=probe.video.rotation,
+        batch_frames=options.batch_frames, providers=options.providers,
+    )
+
+
+@dataclass
+class _Recorder:
+    """Pool events that write chunk progress to SQL and report job progress."""
+
+    session: Session
+    job: Job
+    progress: ProgressFn | None
+
+    def _chunk(self, index: int) -> Chunk:
+        return self.job.chunks[index]
+
+    def _report(self) -> None:
+        if self.progress:
+            self.progress(sum(c.frames_done for c in self.job.chunks), self.job.frames_total)
+
+    def on_start(self, spec: ChunkSpec, attempt: int) -> None:
+        chunk = self._chunk(spec.index)
+        if chunk.state != State.RUNNING:
+            set_state(chunk, State.RUNNING)
+        chunk.attempts, chunk.frames_done = attempt, 0
+        self.session.commit()
+
+    def on_progress(self, job_id: str, index: int, done: int) -> None:
+        self._chunk(index).frames_done = done
+        self._report()
+
+    def on_done(self, spec: ChunkSpec, result: RenderResult) -> None:
+        chunk = self._chunk(spec.index)
+        chunk.frames_done, chunk.worker, chunk.seconds = result.frames, result.worker, result.seconds
+        set_state(chunk, State.DONE)
+        self.job.frames_done = sum(c.frames_done for c in self.job.chunks)
+        self.job.provider = result.provider
+        self.session.commit()
+        self._report()
+
+    def on_error(self, spec: ChunkSpec, error: MattefarmError, final: bool) -> None:
+        chunk = self._chunk(spec.index)
+        set_state(chunk, State.FAILED if final else State.PENDING, str(error))
+        self.session.commit()
+
+
+def render_job(session: Session, job: Job, storage: Storage, pool: RenderPool, progress: ProgressFn | None = None) -> None:
+    """Render every chunk not yet done on the pool, recording each in SQL as it finishes."""
+    job.stage = Stage.RENDER
+    session.commit()
+    todo = [chunk_spec(job, c, storage) for c in job.chunks if c.state != State.DONE]
+    recorder = _Recorder(session, job, progress)
+    events = PoolEvents(recorder.on_start, recorder.on_progress, recorder.on_done, recorder.on_error)
+    pool.run(todo, events)
+
+
+def _assemble_part(job: Job, storage: Storage, key_of: Callable[[ChunkSpec], str | None], target: str, with_audio: bool) -> str:
+    """Concatenate one stream of chunk files into a temporary file beside ``target`` and verify it.
+
+    Returns:
+        The verified temporary file; the caller renames it into place.
+    """
+    probe = MediaProbe.from_dict(job.plan["probe"])
+    specs = [chunk_spec(job, c, storage) for c in job.chunks]
+    shift = round(Fraction(job.plan["shift_s"]) / probe.time_base)
+    end = probe.frame_pts[-1] + probe.frame_duration - shift
+    ends = [s.output_pts[0] for s in specs[1:]] + [end]
+    part = f"{target}.part-{uuid.uuid4().hex[:8]}{Path(target).suffix}"
+    Path(target).expanduser().parent.mkdir(parents=True, exist_ok=True)
+    try:
+        with ExitStack() as stack:
+            timings = [
+                ChunkTiming(stack.enter_context(storage.local_copy(key_of(s))), s.output_pts, e) for s, e in zip(specs, ends)
+            ]
+            encode = EncodeSettings(**job.plan["encode"])
+            concat_chunks(timings, part, encode, probe if with_audio else None, probe.video.rotation, Fraction(job.plan["shift_s"]))
+        verify_output(part, probe, with_audio=with_audio)
+    except BaseException:
+        if os.path.exists(part):
+            os.unlink(part)
+        raise
+    return part
+
+
+def assemble_job(session: Session, job: Job, storage: Storage) -> None:
+    """Concatenate, mux audio, verify; the outputs appear only when all passed."""
+    job.stage = Stage.ASSEMBLE
+    session.commit()
+    options = RenderOptions.model_validate(job.options)
+    targets = [(job.output_uri, lambda s: s.output_key, True)]
+    if options.matte_out:
+        targets.append((options.matte_out, lambda s: s.matte_key, False))
+    parts: list[tuple[str, str]] = []
+    try:
+        for target, key_of, with_audio in targets:
+            parts.append((_assemble_part(job, storage, key_of, target, with_audio), target))
+    except BaseException:
+        for part, _ in parts:
+            os.unlink(part)
+        raise
+    for part, target in parts:
+        os.replace(part, target)
+    job.stage = Stage.FINISHED
+    set_state(job, State.DONE)
+    session.commit()
+
+
+def fail_job(session: Session, job: Job, error: MattefarmError) -> None:
+    """Mark a job failed with the error's one-line reason."""
+    session.rollback()
+    if job.state not in (State.FAILED, State.DONE, State.CANCELLED):
+        set_state(job, State.FAILED, str(error))
+    session.commit()
+
+
+def cleanup_job(job: Job, storage: Storage) -> None:
+    """Remove the job's intermediate files (split, rendered chunks, plate)."""
+    storage.delete(f"jobs/{job.id}")
+
+
+def run_job(
+    session: Session, job: Job, storage: Storage, make_pool: Callable[[], RenderPool],
+    progress: ProgressFn | None = None, keep_intermediates: bool = False,
+) -> None:
+    """Run all stages of a job in this process; on error the job is failed and the error re-raised."""
+    try:
+        ingest_job(session, job, storage)
+        render_job(session, job, storage, make_pool(), progress)
+        assemble_job(session, job, storage)
+    except MattefarmError as error:
+        fail_job(session, job, error)
+        raise
+    finally:
+        if not keep_intermediates:
+            cleanup_job(job, storage)

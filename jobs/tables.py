@@ -1,0 +1,135 @@
+"""SQLAlchemy 2 tables: ``Job`` and ``Chunk``, and the state machine they follow.
+
+SQL is the durable truth of every job (Redis only mirrors live progress).
+"""
+
+from __future__ import annotations
+
+import enum
+import uuid
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, DateTime, Enum, ForeignKey, Integer, String, Text, func
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+
+class Base(DeclarativeBase):
+    """Declarative base of every Mattefarm table."""
+
+
+class State(str, enum.Enum):
+    """Lifecycle of a job or a chunk (OpenCue/Flamenco style)."""
+
+    PENDING = "pending"  # waiting to be picked up (or re-queued for retry)
+    RUNNING = "running"  # a stage or a worker is on it
+    DONE = "done"  # finished and verified; outputs are final
+    FAILED = "failed"  # stopped on an error; ``error`` says why and what to do
+    CANCELLED = "cancelled"  # stopped by a person; outputs removed
+
+
+ALLOWED: dict[State, set[State]] = {
+    State.PENDING: {State.RUNNING, State.FAILED, State.CANCELLED},
+    State.RUNNING: {State.DONE, State.FAILED, State.CANCELLED, State.PENDING},
+    State.FAILED: {State.PENDING},
+    State.CANCELLED: {State.PENDING},
+    State.DONE: set(),
+}
+
+
+class Stage(str, enum.Enum):
+    """Where a job is in the pipeline."""
+
+    INGEST = "ingest"  # probe, screen analysis, chunk plan, split
+    RENDER = "render"  # chunks on the Ray actors
+    ASSEMBLE = "assemble"  # concat, audio, verification
+    FINISHED = "finished"
+
+
+class IllegalTransition(ValueError):
+    """A state change the machine does not allow (a bug, not a user error)."""
+
+
+def _now_column() -> Mapped[datetime]:
+    return mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class Job(Base):
+    """One render job: a source video, its options, its plan and its state."""
+
+    __tablename__ = "jobs"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=lambda: uuid.uuid4().hex)
+    kind: Mapped[str] = mapped_column(String(32), default="key")
+    state: Mapped[State] = mapped_column(Enum(State, native_enum=False, length=16), default=State.PENDING, index=True)
+    stage: Mapped[Stage] = mapped_column(Enum(Stage, native_enum=False, length=16), default=Stage.INGEST)
+    priority: Mapped[int] = mapped_column(Integer, default=50)
+    owner: Mapped[str] = mapped_column(String(128), default="")
+    input_uri: Mapped[str] = mapped_column(Text)
+    output_uri: Mapped[str] = mapped_column(Text)
+    options: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    plan: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    frames_total: Mapped[int] = mapped_column(Integer, default=0)
+    frames_done: Mapped[int] = mapped_column(Integer, default=0)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    provider: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    created_at: Mapped[datetime] = _now_column()
+    started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+    chunks: Mapped[list["Chunk"]] = relationship(
+        back_populates="job", order_by="Chunk.index", cascade="all, delete-orphan"
+    )
+
+
+class Chunk(Base):
+    """A frame range of a job, rendered by one worker."""
+
+    __tablename__ = "chunks"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    job_id: Mapped[str] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"), index=True)
+    index: Mapped[int] = mapped_column(Integer)
+    frame_start: Mapped[int] = mapped_column(Integer)
+    frame_end: Mapped[int] = mapped_column(Integer)
+    preroll_start: Mapped[int] = mapped_column(Integer)
+    state: Mapped[State] = mapped_column(Enum(State, native_enum=False, length=16), default=State.PENDING)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    frames_done: Mapped[int] = mapped_column(Integer, default=0)
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    worker: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    input_key: Mapped[str | None] = mapped_column(Text, nullable=True)
+    file_pts: Mapped[list[int] | None] = mapped_column(JSON, nullable=True)
+    seconds: Mapped[float | None] = mapped_column(nullable=True)
+    created_at: Mapped[datetime] = _now_column()
+    started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+    job: Mapped[Job] = relationship(back_populates="chunks")
+
+    @property
+    def frame_count(self) -> int:
+        """Frames this chunk delivers."""
+        return self.frame_end - self.frame_start
+
+
+def set_state(record: Job | Chunk, new: State, error: str | None = None) -> None:
+    """Move a job or chunk to ``new``, stamping its times.
+
+    Raises:
+        IllegalTransition: the state machine does not allow the change.
+    """
+    old = record.state
+    if new != old and new not in ALLOWED[old]:
+        raise IllegalTransition(f"{type(record).__name__} cannot go from {old.value} to {new.value}")
+    now = datetime.now().astimezone()
+    record.state = new
+    if new == State.RUNNING and record.started_at is None:
+        record.started_at = now
+    if new in (State.DONE, State.FAILED, State.CANCELLED):
+        record.finished_at = now
+    if new == State.PENDING:
+        record.finished_at = None
+    if error is not None or new == State.DONE:
+        record.error = error

@@ -1,0 +1,75 @@
+"""Parameters of the screen keyer, and the pre-roll its temporal filter needs."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+from typing import Any, Literal
+
+KeyerOutput = Literal["composite", "layer"]
+"""``composite``: the keyed foreground over a background plate, RGB.
+``layer``: the despilled foreground with straight (unpremultiplied) alpha, for
+an editor to lay over its own plate (what ProRes 4444 carries)."""
+
+
+@dataclass(frozen=True)
+class KeyerParams:
+    """Controls of the colour-difference keyer (names as in Keylight / IBK).
+
+    Attributes:
+        screen_gain: multiplies the colour difference before it is divided by
+            the clean plate's; above 1 keys more of the screen away.
+        screen_balance: weight of the screen's second channel against its
+            weakest one in the colour difference, [0, 1] (IBK's 0.5 default).
+        clip_black: raw alpha at or below this becomes 0 (crushes what remains
+            of the screen: folds, noise), [0, 1).
+        clip_white: raw alpha at or above this becomes 1 (solidifies the
+            foreground), (clip_black, 1].
+        despill: strength of spill removal on the foreground, [0, 1].
+        temporal_min: the smallest per-frame update of the temporal matte
+            filter, used on static pixels, (0, 1]; 1 disables smoothing.
+        motion_threshold: luma change (0-1 scale) at which a pixel counts as
+            moving and its matte follows the new frame at once.
+        seam_tolerance: largest matte difference (0-1 scale) the pre-roll
+            leaves between a chunked and an unchunked render.
+    """
+
+    screen_gain: float = 1.05
+    screen_balance: float = 0.5
+    clip_black: float = 0.12
+    clip_white: float = 0.85
+    despill: float = 1.0
+    temporal_min: float = 0.4
+    motion_threshold: float = 0.04
+    seam_tolerance: float = 0.25 / 255
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.clip_black < self.clip_white <= 1.0:
+            raise ValueError("clip_black must be below clip_white, both in [0, 1]")
+        if not 0.0 < self.temporal_min <= 1.0:
+            raise ValueError("temporal_min must be in (0, 1]")
+        if not 0.0 <= self.screen_balance <= 1.0:
+            raise ValueError("screen_balance must be in [0, 1]")
+
+    @property
+    def preroll_frames(self) -> int:
+        """Frames a chunk decodes before its first frame to warm the temporal state.
+
+        The filter updates the matte by at least ``temporal_min`` of the error
+        each frame, so a state that starts anywhere in [0, 1] is within
+        ``(1 - temporal_min) ** n`` of the unchunked one after ``n`` frames;
+        ``n`` is the smallest count that brings this under ``seam_tolerance``.
+        """
+        if self.temporal_min >= 1.0:
+            return 0
+        return math.ceil(math.log(self.seam_tolerance) / math.log(1.0 - self.temporal_min))
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dict of the parameters."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "KeyerParams":
+        """Inverse of :meth:`to_dict`; unknown keys are ignored."""
+        known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
+        return cls(**known)

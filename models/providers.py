@@ -1,0 +1,81 @@
+"""onnxruntime sessions and execution providers.
+
+onnxruntime-gpu lists the CUDA provider even where no GPU (or no CUDA runtime)
+is present, and a session asked for it falls back to the CPU silently (see
+FIELD-NOTES.md). So the provider that really runs is read back from
+``session.get_providers()`` and reported, never assumed.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Literal
+
+import onnx
+import onnxruntime as ort
+
+from models.errors import ModelError
+
+ProviderChoice = Literal["auto", "cuda", "cpu"]
+PROVIDER_CHOICES: tuple[ProviderChoice, ...] = ("auto", "cuda", "cpu")
+
+log = logging.getLogger(__name__)
+
+
+def requested_providers(choice: ProviderChoice) -> list[str]:
+    """Providers to ask onnxruntime for, in order of preference.
+
+    ``auto`` asks for CUDA first when this onnxruntime build offers it, then the
+    CPU; ``cuda`` asks for CUDA only (and :func:`create_session` raises if it
+    does not run); ``cpu`` asks for the CPU only.
+    """
+    available = ort.get_available_providers()
+    if choice == "cpu":
+        return ["CPUExecutionProvider"]
+    if choice == "cuda":
+        return ["CUDAExecutionProvider", "CPUExecutionProvider"]
+    wanted = [p for p in ("CUDAExecutionProvider",) if p in available]
+    return wanted + ["CPUExecutionProvider"]
+
+
+def create_session(
+    model: onnx.ModelProto | str,
+    providers: ProviderChoice = "auto",
+    intra_op_threads: int = 0,
+) -> ort.InferenceSession:
+    """Create an onnxruntime session and check which provider really runs.
+
+    Args:
+        model: an in-memory ONNX model or the path of an ``.onnx`` file.
+        providers: ``auto`` (CUDA when it works, else CPU), ``cuda`` or ``cpu``.
+        intra_op_threads: CPU threads for one operator; 0 lets onnxruntime choose.
+
+    Returns:
+        The session; ``session.get_providers()[0]`` is the provider in use.
+
+    Raises:
+        ModelError: the model does not load, or ``cuda`` was asked for and the
+            session fell back to the CPU.
+    """
+    ort.set_default_logger_severity(4)  # the CUDA fallback is reported through get_providers(), not as a log dump
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = intra_op_threads
+    options.inter_op_num_threads = 1
+    data = model.SerializeToString() if isinstance(model, onnx.ModelProto) else model
+    try:
+        session = ort.InferenceSession(data, sess_options=options, providers=requested_providers(providers))
+    except Exception as exc:  # onnxruntime raises its own untyped errors
+        raise ModelError(f"onnxruntime could not load the model ({exc})", "check the model file") from exc
+    running = session.get_providers()[0]
+    if providers == "cuda" and running != "CUDAExecutionProvider":
+        raise ModelError(
+            "the CUDA execution provider does not run here (onnxruntime fell back to the CPU)",
+            "install the CUDA 12/13 and cuDNN 9 libraries (pip install 'onnxruntime-gpu[cuda,cudnn]') or use --providers cpu",
+        )
+    log.info("onnxruntime session runs on %s", running)
+    return session
+
+
+def provider_name(session: ort.InferenceSession) -> str:
+    """Short name of the provider a session runs on: ``"CUDA"``, ``"CPU"``, ..."""
+    return session.get_providers()[0].removesuffix("ExecutionProvider")

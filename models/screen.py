@@ -1,0 +1,174 @@
+"""Screen analysis: the screen colour and the clean plate, estimated from sampled frames.
+
+Real screens are unevenly lit (gradients, darker corners, cloth folds), so the
+keyer compares each pixel with a *clean plate*: the screen colour as it varies
+across the frame. The analysis runs once per job over frames sampled across
+the whole shot; its result is stored in the job plan and handed to every
+chunk, so all chunks key identically.
+
+Method: (1) find the screen hue as the peak of a saturation-weighted hue
+histogram (restricted to the hinted family for ``green``/``blue``); (2) in
+each sampled frame mark pixels of that hue whose colour difference is close to
+the screen's (eroded, so edges and motion blur do not leak in); (3) take the
+per-pixel median over the frames where a pixel was screen, which is robust to
+an actor who moves (each pixel is screen in some frames); (4) fill pixels that
+were never screen (behind a static actor) by normalised convolution at
+growing scales (Knutsson & Westin, CVPR 1993), then smooth lightly.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import cv2
+import numpy as np
+
+from models.colour import hex_to_rgb, rgb_to_hex, screen_weights
+from models.errors import InputError
+
+ANALYSIS_WIDTH = 320
+"""Frames are analysed at this width (aspect kept); the plate is stored at it."""
+
+# OpenCV hue (0-180) ranges of the screen families a user can name.
+HUE_FAMILIES: dict[str, tuple[int, int]] = {"green": (30, 90), "blue": (85, 135), "auto": (0, 180)}
+
+
+@dataclass(frozen=True)
+class ScreenAnalysis:
+    """What the keyer needs to know about the screen of one shot.
+
+    Attributes:
+        screen_rgb: ``(3,)`` float32, the typical screen colour, RGB in [0, 1].
+        clean_plate: ``(h, w, 3)`` float32 RGB in [0, 1], the screen colour
+            at every position, at analysis resolution (upsampled by the keyer).
+        screen_fraction: share of sampled pixels that were screen, [0, 1].
+    """
+
+    screen_rgb: np.ndarray
+    clean_plate: np.ndarray
+    screen_fraction: float
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form (the plate as base64 of a float16 ``.npy``)."""
+        buffer = io.BytesIO()
+        np.save(buffer, self.clean_plate.astype(np.float16), allow_pickle=False)
+        return {
+            "screen_colour": rgb_to_hex(self.screen_rgb),
+            "screen_rgb": [float(c) for c in self.screen_rgb],
+            "screen_fraction": round(float(self.screen_fraction), 4),
+            "clean_plate_npy_b64": base64.b64encode(buffer.getvalue()).decode("ascii"),
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "ScreenAnalysis":
+        """Inverse of :meth:`to_dict`."""
+        raw = base64.b64decode(data["clean_plate_npy_b64"])
+        plate = np.load(io.BytesIO(raw), allow_pickle=False).astype(np.float32)
+        return cls(np.asarray(data["screen_rgb"], np.float32), plate, float(data["screen_fraction"]))
+
+
+def analysis_size(width: int, height: int) -> tuple[int, int]:
+    """``(w, h)`` of the analysis resolution for a frame of ``width`` x ``height``."""
+    w = min(ANALYSIS_WIDTH, width)
+    return w, max(1, round(height * w / width))
+
+
+def _screen_colour(small: list[np.ndarray], family: str) -> np.ndarray:
+    """Median RGB of the pixels at the peak hue of the given family, ``(3,)`` float32."""
+    hsv = np.concatenate([cv2.cvtColor(f, cv2.COLOR_RGB2HSV).reshape(-1, 3) for f in small])
+    rgb = np.concatenate([f.reshape(-1, 3) for f in small])
+    lo, hi = HUE_FAMILIES[family]
+    sat, val, hue = hsv[:, 1].astype(np.float32), hsv[:, 2], hsv[:, 0]
+    candidates = (sat > 60) & (val > 40) & (hue >= lo) & (hue < hi)
+    if candidates.mean() < 0.02:
+        raise InputError(
+            f"no {family if family != 'auto' else 'coloured'} screen found in the sampled frames",
+            "pass the screen colour with --screen #RRGGBB (or --screen green/blue)",
+        )
+    hist = np.bincount(hue[candidates], weights=sat[candidates], minlength=180)
+    hist = np.convolve(np.concatenate([hist[-3:], hist, hist[:3]]), np.ones(7), mode="valid")
+    peak = int(np.argmax(hist))
+    near = candidates & (np.abs(((hue.astype(np.int16) - peak + 90) % 180) - 90) <= 10)
+    return np.median(rgb[near], axis=0).astype(np.float32) / 255.0
+
+
+def _screen_mask(frame: np.ndarray, screen_rgb: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """``(h, w)`` bool: pixels of one small frame that are clearly bare screen."""
+    rgb = frame.astype(np.float32) / 255.0
+    ratio = (rgb @ weights) / max(float(screen_rgb @ weights), 1e-3)
+    chroma = rgb - rgb.mean(axis=2, keepdims=True)
+    ref = screen_rgb - screen_rgb.mean()
+    cosine = (chroma @ ref) / (np.linalg.norm(chroma, axis=2) * np.linalg.norm(ref) + 1e-6)
+    mask = ((ratio > 0.45) & (cosine > 0.85)).astype(np.uint8)
+    return cv2.erode(mask, np.ones((5, 5), np.uint8)).astype(bool)
+
+
+def fill_holes(values: np.ndarray, known: np.ndarray) -> np.ndarray:
+    """Fill unknown pixels from known ones by normalised convolution at growing scales.
+
+    Args:
+        values: ``(h, w, 3)`` float32; only pixels where ``known`` is true count.
+        known: ``(h, w)`` bool, at least one true.
+
+    Returns:
+        ``(h, w, 3)`` float32 equal to ``values`` where known, filled elsewhere.
+    """
+    out = values.copy()
+    filled = known.copy()
+    weight = known.astype(np.float32)
+    sigma = 2.0
+    while not filled.all():
+        num = cv2.GaussianBlur(values * weight[..., None], (0, 0), sigma)
+        den = cv2.GaussianBlur(weight, (0, 0), sigma)
+        reach = (den > 1e-4) & ~filled
+        out[reach] = num[reach] / den[reach, None]
+        filled |= reach
+        sigma *= 2.0
+        if sigma > 4 * max(values.shape[:2]):
+            out[~filled] = values[known].mean(axis=0)
+            break
+    return out
+
+
+def estimate_screen(frames: Sequence[np.ndarray], screen: str = "auto", balance: float = 0.5) -> ScreenAnalysis:
+    """Estimate the screen colour and the clean plate from frames sampled across a shot.
+
+    Args:
+        frames: sampled frames, each ``(H, W, 3)`` uint8 RGB, all the same size.
+        screen: ``auto``, ``green``, ``blue`` or ``#RRGGBB`` (the exact screen colour).
+        balance: screen balance used for the colour difference (see :mod:`models.colour`).
+
+    Returns:
+        The :class:`ScreenAnalysis` at :func:`analysis_size` resolution.
+
+    Raises:
+        InputError: no frames, an unknown ``screen`` value, or no screen found.
+    """
+    if not frames:
+        raise InputError("no frames to analyse the screen from", "check that the video decodes")
+    height, width = frames[0].shape[:2]
+    size = analysis_size(width, height)
+    small = [cv2.resize(f, size, interpolation=cv2.INTER_AREA) for f in frames]
+    if screen.startswith("#"):
+        screen_rgb = hex_to_rgb(screen)
+    elif screen in HUE_FAMILIES:
+        screen_rgb = _screen_colour(small, screen)
+    else:
+        raise InputError(f"unknown screen {screen!r}", "use auto, green, blue or #RRGGBB")
+    weights = screen_weights(screen_rgb, balance)
+    stack = np.stack(small).astype(np.float32) / 255.0
+    masks = np.stack([_screen_mask(f, screen_rgb, weights) for f in small])
+    known = masks.any(axis=0)
+    if not known.any():
+        raise InputError("the screen colour was not found in the frames", "check --screen or the footage")
+    samples = np.where(masks[..., None], stack, np.nan)
+    median = np.nanmedian(samples[:, known], axis=0)
+    plate = np.zeros((size[1], size[0], 3), np.float32)
+    plate[known] = median
+    plate = fill_holes(plate, known)
+    plate = cv2.GaussianBlur(plate, (0, 0), 1.0)
+    return ScreenAnalysis(screen_rgb.astype(np.float32), plate.astype(np.float32), float(masks.mean()))

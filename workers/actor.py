@@ -1,0 +1,39 @@
+"""The Ray actor that owns a keyer on a GPU (or CPU cores) and renders chunks."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import ray
+
+from workers.render import ChunkRenderer
+from workers.specs import ChunkSpec, RenderResult
+
+
+@ray.remote
+class RenderActor:
+    """Loads the model once (per job) and renders chunk specs one after another.
+
+    Args:
+        threads: onnxruntime CPU threads for this actor's session (0: default).
+    """
+
+    def __init__(self, threads: int = 0) -> None:
+        self.renderer = ChunkRenderer(threads)
+
+    def render(self, spec: ChunkSpec, progress_actor: Any | None = None) -> RenderResult:
+        """Render one chunk, reporting progress per frame to ``progress_actor``.
+
+        ``progress_actor`` is the actor of a ``ray.util.queue.Queue``; each report
+        ``(job_id, chunk index, frames done)`` is sent without waiting.
+        """
+
+        def report(done: int) -> None:
+            if progress_actor is not None:
+                progress_actor.put_nowait.remote((spec.job_id, spec.index, done))
+
+        return self.renderer.render(spec, report)
+
+    def ping(self) -> bool:
+        """Readiness check."""
+        return True

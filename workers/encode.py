@@ -1,0 +1,141 @@
+"""Encode rendered frames with PyAV: the output codecs and their settings.
+
+Rendered chunks are written with the codec of the final output, so assembly
+concatenates them by stream copy. Frames carry their source PTS, so timing
+(variable frame rate included) is the source's.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from fractions import Fraction
+from typing import Any, Literal
+
+import av
+import numpy as np
+
+from models.errors import InputError
+
+OutputCodec = Literal["h264", "prores4444", "ffv1"]
+OUTPUT_CODECS: tuple[OutputCodec, ...] = ("h264", "prores4444", "ffv1")
+StreamKind = Literal["image", "matte"]
+
+# The container each codec is delivered in, and the suffixes accepted for it.
+DEFAULT_SUFFIX: dict[str, str] = {"h264": ".mp4", "prores4444": ".mov", "ffv1": ".mkv"}
+ALLOWED_SUFFIXES: dict[str, tuple[str, ...]] = {
+    "h264": (".mp4", ".mov", ".mkv"),
+    "prores4444": (".mov", ".mkv"),
+    "ffv1": (".mkv",),
+}
+# Rendered chunks are stored in a container that keeps the time base exactly
+# (MOV) where the codec allows, else Matroska (FFV1; its output is MKV anyway).
+CHUNK_FORMAT: dict[str, str] = {"h264": "mov", "prores4444": "mov", "ffv1": "matroska"}
+
+
+@dataclass(frozen=True)
+class EncodeSettings:
+    """How output frames are encoded.
+
+    Attributes:
+        codec: output codec. crf, preset: libx264 quality and speed (h264 only).
+        width, height: frame size in pixels. time_base: ``"num/den"`` of output PTS.
+        frame_rate: ``"num/den"`` average frame rate. color_*: FFmpeg enum tags
+        copied from the source. sws_colorspace: RGB <-> YUV matrix (swscale constant).
+    """
+
+    codec: OutputCodec
+    width: int
+    height: int
+    time_base: str
+    frame_rate: str
+    crf: int = 18
+    preset: str = "veryfast"
+    color_primaries: int = 2
+    color_trc: int = 2
+    colorspace: int = 2
+    color_range: int = 0
+    sws_colorspace: int = 1
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form."""
+        return asdict(self)
+
+
+def _stream_format(settings: EncodeSettings, kind: StreamKind) -> tuple[str, str, str, dict[str, str]]:
+    """``(encoder, pix_fmt, input ndarray format, options)`` for a stream."""
+    odd = settings.width % 2 or settings.height % 2
+    if settings.codec == "h264":
+        options = {"crf": str(settings.crf), "preset": settings.preset}
+        return "libx264", "yuv444p" if odd else "yuv420p", "rgb24" if kind == "image" else "gray", options
+    if settings.codec == "prores4444":
+        if kind == "image":
+            return "prores_ks", "yuva444p10le", "rgba", {"profile": "4", "vendor": "apl0"}
+        return "prores_ks", "yuv422p10le", "gray", {"profile": "3", "vendor": "apl0"}
+    if settings.codec == "ffv1":
+        return "ffv1", "bgr0" if kind == "image" else "gray", "rgb24" if kind == "image" else "gray", {}
+    raise InputError(f"unknown codec {settings.codec!r}", f"use one of {', '.join(OUTPUT_CODECS)}")
+
+
+def configure_stream(stream: av.VideoStream, settings: EncodeSettings, kind: StreamKind) -> str:
+    """Set size, pixel format, time base, rate, colour tags and options; return the input format."""
+    _, pix_fmt, in_format, options = _stream_format(settings, kind)
+    cc = stream.codec_context
+    stream.width, stream.height, stream.pix_fmt = settings.width, settings.height, pix_fmt
+    stream.time_base = Fraction(settings.time_base)
+    cc.time_base = Fraction(settings.time_base)
+    cc.framerate = Fraction(settings.frame_rate)
+    stream.options = options
+    if kind == "image" and settings.codec != "ffv1":
+        cc.color_primaries, cc.color_trc = settings.color_primaries, settings.color_trc
+        cc.colorspace, cc.color_range = settings.colorspace, settings.color_range
+    cc.flags |= av.codec.context.Flags.global_header
+    return in_format
+
+
+class ChunkEncoder:
+    """Encode one stream (the image or the matte) of one chunk to a file.
+
+    Args:
+        path: local file to write. settings: encoding settings. kind: ``image`` or ``matte``.
+
+    Use as a context manager; ``write`` each frame in presentation order.
+    """
+
+    def __init__(self, path: str, settings: EncodeSettings, kind: StreamKind) -> None:
+        self.settings, self.kind = settings, kind
+        encoder = _stream_format(settings, kind)[0]
+        self.container = av.open(path, "w", format=CHUNK_FORMAT[settings.codec])
+        self.stream = self.container.add_stream(encoder, rate=Fraction(settings.frame_rate))
+        self.in_format = configure_stream(self.stream, settings, kind)
+        self.time_base = Fraction(settings.time_base)
+
+    def write(self, pixels: np.ndarray, pts: int) -> None:
+        """Encode one frame.
+
+        Args:
+            pixels: ``(H, W, 3)`` uint8 RGB (image), ``(H, W, 4)`` uint8 RGBA
+                (ProRes image, straight alpha), or ``(H, W)`` uint8 matte.
+            pts: presentation time in ``settings.time_base`` units.
+        """
+        frame = av.VideoFrame.from_ndarray(pixels, format=self.in_format)
+        if self.in_format != "gray":
+            cs = self.settings.sws_colorspace
+            frame = frame.reformat(format=self.stream.pix_fmt, src_colorspace=cs, dst_colorspace=cs)
+        frame.pts, frame.time_base = pts, self.time_base
+        for packet in self.stream.encode(frame):
+            self.container.mux(packet)
+
+    def close(self) -> None:
+        """Flush the encoder and close the file."""
+        for packet in self.stream.encode(None):
+            self.container.mux(packet)
+        self.container.close()
+
+    def __enter__(self) -> "ChunkEncoder":
+        return self
+
+    def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
+        if exc_type is None:
+            self.close()
+        else:
+            self.container.close()

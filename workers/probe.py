@@ -1,0 +1,278 @@
+"""Probe a video with PyAV: streams, timing, the exact frame list and its keyframes.
+
+Frames are numbered 0..N-1 in presentation order. The frame list is read from
+the demuxed packets (one packet per frame for every codec Mattefarm accepts),
+never from the container's header, which may be absent or wrong. Each frame's
+PTS is kept, so variable frame rate survives the round trip, and each
+packet's decode position and keyframe flag are kept, so chunks can be cut at
+any frame whatever the GOP structure.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+import av
+
+from models.errors import InputError
+
+
+@dataclass(frozen=True)
+class AudioInfo:
+    """One audio stream.
+
+    Attributes:
+        index: stream index in the container.
+        codec: decoder name (``aac``, ``mp3float``...).
+        sample_rate: Hz. channels: count.
+        time_base: ``"num/den"`` seconds per PTS unit.
+        start_s, duration_s: first packet's time and span of the packets, seconds.
+        packets: number of packets.
+    """
+
+    index: int
+    codec: str
+    sample_rate: int
+    channels: int
+    time_base: str
+    start_s: float
+    duration_s: float
+    packets: int
+
+
+@dataclass(frozen=True)
+class VideoInfo:
+    """The video stream (the first one).
+
+    Attributes:
+        index: stream index. codec: decoder name. width, height: pixels (coded, before rotation).
+        pix_fmt: pixel format of decoded frames. frame_rate: ``"num/den"`` frames per second
+        (average). time_base: ``"num/den"`` seconds per PTS unit. rotation: display
+        rotation in degrees (counter-clockwise, from the display matrix).
+        color_primaries, color_trc, colorspace, color_range: FFmpeg enum values (2 = unspecified).
+        variable_frame_rate: frame durations differ by more than one PTS unit.
+    """
+
+    index: int
+    codec: str
+    width: int
+    height: int
+    pix_fmt: str
+    frame_rate: str
+    time_base: str
+    rotation: int
+    color_primaries: int
+    color_trc: int
+    colorspace: int
+    color_range: int
+    variable_frame_rate: bool
+
+
+@dataclass(frozen=True)
+class MediaProbe:
+    """Everything Mattefarm needs to know about a source before it plans chunks.
+
+    Attributes:
+        format_name: demuxer name. video: the video stream. audio: audio streams.
+        frame_pts: ``(N,)`` PTS of every frame in presentation order, time-base units.
+        decode_order: ``(N,)`` decode position (packet index) of each frame.
+        keyframe_packets: packet indices (decode order) that are keyframes, ascending.
+        frame_duration: PTS units of the last frame (from its packet, else the median step).
+    """
+
+    path: str
+    format_name: str
+    video: VideoInfo
+    audio: tuple[AudioInfo, ...]
+    frame_pts: tuple[int, ...] = field(repr=False)
+    decode_order: tuple[int, ...] = field(repr=False)
+    keyframe_packets: tuple[int, ...] = field(repr=False)
+    frame_duration: int = 0
+
+    @property
+    def frame_count(self) -> int:
+        """Number of frames, exact."""
+        return len(self.frame_pts)
+
+    @property
+    def time_base(self) -> Fraction:
+        """Video time base, seconds per PTS unit."""
+        return Fraction(self.video.time_base)
+
+    @property
+    def fps(self) -> Fraction:
+        """Average frame rate, frames per second."""
+        return Fraction(self.video.frame_rate)
+
+    @property
+    def duration_s(self) -> float:
+        """Video duration, first frame's start to last frame's end, seconds."""
+        span = self.frame_pts[-1] + self.frame_duration - self.frame_pts[0]
+        return float(span * self.time_base)
+
+    @property
+    def keyframes(self) -> tuple[int, ...]:
+        """Frame indices (presentation order) whose packets are keyframes."""
+        by_packet = {p: i for i, p in enumerate(self.decode_order)}
+        return tuple(sorted(by_packet[p] for p in self.keyframe_packets))
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "MediaProbe":
+        """Inverse of :meth:`to_dict`."""
+        fields = dict(data)
+        fields["video"] = VideoInfo(**data["video"])
+        fields["audio"] = tuple(AudioInfo(**a) for a in data["audio"])
+        for key in ("frame_pts", "decode_order", "keyframe_packets"):
+            fields[key] = tuple(data[key])
+        return cls(**fields)
+
+
+def _open(path: str) -> av.container.InputContainer:
+    if not Path(path).is_file():
+        raise InputError(f"{path} does not exist", "check the path")
+    try:
+        return av.open(path)
+    except av.FFmpegError as exc:
+        raise InputError(
+            f"{Path(path).name} is not a video PyAV can read ({exc.strerror or exc})",
+            "pass a video file (MP4, MOV, MKV, ...); if it was copied, check that the copy finished",
+        ) from exc
+
+
+def _read_rotation(container: av.container.InputContainer, stream: av.VideoStream) -> tuple[int, str]:
+    """Rotation (degrees) and pixel format from the first decodable frame."""
+    for frame in container.decode(stream):
+        return int(round(frame.rotation or 0)) % 360, frame.format.name
+    return 0, stream.codec_context.pix_fmt or "unknown"
+
+
+def _audio_info(stream: av.AudioStream, spans: dict[int, list[int]]) -> AudioInfo:
+    tb = stream.time_base or Fraction(1, stream.sample_rate or 1)
+    first, last_end, count = spans.get(stream.index, [0, 0, 0])
+    return AudioInfo(
+        index=stream.index,
+        codec=stream.codec_context.name,
+        sample_rate=stream.sample_rate or 0,
+        channels=stream.codec_context.channels,
+        time_base=str(tb),
+        start_s=float(first * tb),
+        duration_s=float((last_end - first) * tb),
+        packets=count,
+    )
+
+
+def _demux_tables(
+    container: av.container.InputContainer, video: av.VideoStream
+) -> tuple[list[tuple[int, bool, int]], dict[int, list[int]]]:
+    """One pass over all packets: video ``(pts, keyframe, duration)`` in decode order, audio spans."""
+    packets: list[tuple[int, bool, int]] = []
+    spans: dict[int, list[int]] = {}
+    streams = [video, *container.streams.audio]
+    try:
+        for packet in container.demux(streams):
+            if packet.size == 0 or packet.is_discard:
+                continue
+            if packet.stream.type == "video":
+                if packet.pts is None:
+                    raise InputError(
+                        f"{Path(container.name).name} has video packets without timestamps",
+                        "remux it first (ffmpeg -fflags +genpts -i IN -c copy OUT.mkv)",
+                    )
+                packets.append((packet.pts, bool(packet.is_keyframe), packet.duration or 0))
+            elif packet.pts is not None:
+                span = spans.setdefault(packet.stream.index, [packet.pts, packet.pts, 0])
+                span[0] = min(span[0], packet.pts)
+                span[1] = max(span[1], packet.pts + (packet.duration or 0))
+                span[2] += 1
+    except av.FFmpegError as exc:
+        raise InputError(
+            f"{Path(container.name).name} is damaged or truncated ({exc.strerror or exc})",
+            "re-export or re-copy the file",
+        ) from exc
+    return packets, spans
+
+
+def probe_video(path: str | Path) -> MediaProbe:
+    """Probe a video file.
+
+    Args:
+        path: a local file.
+
+    Returns:
+        The :class:`MediaProbe`, with the exact frame list.
+
+    Raises:
+        InputError: missing file, not a media file, no video stream (audio-only),
+            zero frames, packets without PTS, duplicate PTS, or a truncated file.
+    """
+    path = str(path)
+    with _open(path) as container:
+        if not container.streams.video:
+            raise InputError(f"{Path(path).name} has no video stream", "pass a video file, not audio only")
+        video = container.streams.video[0]
+        packets, spans = _demux_tables(container, video)
+        audio = tuple(_audio_info(s, spans) for s in container.streams.audio)
+        declared = video.frames
+        format_name = container.format.name
+    if not packets:
+        raise InputError(f"{Path(path).name} has zero video frames", "pass a video with at least one frame")
+    if declared and len(packets) < declared:
+        raise InputError(
+            f"{Path(path).name} is truncated: the header promises {declared} frames, {len(packets)} are present",
+            "re-export or re-copy the file",
+        )
+    with av.open(path) as container:
+        video = container.streams.video[0]
+        rotation, pix_fmt = _read_rotation(container, video)
+        info = _video_info(video, packets, rotation, pix_fmt)
+    order = sorted(range(len(packets)), key=lambda i: packets[i][0])
+    frame_pts = tuple(packets[i][0] for i in order)
+    if len(set(frame_pts)) != len(frame_pts):
+        raise InputError(f"{Path(path).name} has frames with duplicate timestamps", "remux it with fresh timestamps")
+    return MediaProbe(
+        path=path,
+        format_name=format_name,
+        video=info,
+        audio=audio,
+        frame_pts=frame_pts,
+        decode_order=tuple(order),
+        keyframe_packets=tuple(i for i, p in enumerate(packets) if p[1]),
+        frame_duration=_last_duration(packets, frame_pts),
+    )
+
+
+def _last_duration(packets: list[tuple[int, bool, int]], frame_pts: tuple[int, ...]) -> int:
+    steps = sorted(b - a for a, b in zip(frame_pts, frame_pts[1:]))
+    median = steps[len(steps) // 2] if steps else 1
+    last = max(packets, key=lambda p: p[0])[2]
+    return last if median / 2 <= last <= median * 2 else median
+
+
+def _video_info(video: av.VideoStream, packets: list[tuple[int, bool, int]], rotation: int, pix_fmt: str) -> VideoInfo:
+    cc = video.codec_context
+    pts = sorted(p[0] for p in packets)
+    steps = {b - a for a, b in zip(pts, pts[1:])}
+    rate = video.average_rate or video.guessed_rate or Fraction(25)
+    tb = video.time_base or Fraction(1, 90000)
+    return VideoInfo(
+        index=video.index,
+        codec=cc.name,
+        width=cc.width,
+        height=cc.height,
+        pix_fmt=pix_fmt,
+        frame_rate=str(Fraction(rate)),
+        time_base=str(tb),
+        rotation=rotation,
+        color_primaries=int(cc.color_primaries),
+        color_trc=int(cc.color_trc),
+        colorspace=int(cc.colorspace),
+        color_range=int(cc.color_range),
+        variable_frame_rate=bool(steps) and max(steps) - min(steps) > 1,
+    )

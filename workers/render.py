@@ -1,0 +1,173 @@
+"""Render one chunk: decode (pre-roll included), key in batches, encode.
+
+This is the body of a Ray actor's task, kept free of Ray so it can be run and
+tested in-process.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import time
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack
+
+import numpy as np
+
+from models.errors import MediaError
+from models.keyer import Keyer, TemporalState
+from models.keyer_params import KeyerParams
+from models.screen import ScreenAnalysis
+from workers.decode import decode_frames
+from workers.encode import ChunkEncoder
+from workers.plates import PlateReader
+from workers.specs import ChunkSpec, RenderResult
+from workers.storage import Storage
+
+ProgressFn = Callable[[int], None]
+"""Called with the number of delivered frames finished so far in the chunk."""
+
+
+def build_keyer(spec: ChunkSpec, threads: int = 0) -> Keyer:
+    """The keyer a chunk needs (same analysis and parameters for every chunk of a job)."""
+    assert spec.encode is not None
+    output = "layer" if spec.encode.codec == "prores4444" else "composite"
+    return Keyer(
+        ScreenAnalysis.from_dict(spec.screen),
+        KeyerParams.from_dict(spec.keyer),
+        spec.encode.width,
+        spec.encode.height,
+        output=output,
+        providers=spec.providers,  # type: ignore[arg-type]
+        threads=threads,
+    )
+
+
+def _needed_frames(spec: ChunkSpec, path: str, colorspace: int) -> Iterator[tuple[int, np.ndarray]]:
+    """Decoded frames of the chunk file as ``(frame index, rgb)``, pre-roll first, in order.
+
+    Frames of the chunk file outside ``[preroll_start, frame_end)`` (the rest of
+    the GOPs it had to carry) are dropped. A missing or out-of-order frame is an error.
+    """
+    index_of = {pts: spec.preroll_start + i for i, pts in enumerate(spec.file_pts)}
+    expected = spec.preroll_start
+    for pts, rgb in decode_frames(path, colorspace):
+        index = index_of.get(pts)
+        if index is None:
+            continue
+        if index != expected:
+            raise MediaError(
+                f"chunk {spec.index}: decoded frame {index} where frame {expected} was expected",
+                "the split chunk is damaged; retry the job",
+            )
+        expected += 1
+        yield index, rgb
+    if expected != spec.frame_end:
+        raise MediaError(
+            f"chunk {spec.index}: decoded {expected - spec.preroll_start} of "
+            f"{spec.frame_end - spec.preroll_start} frames",
+            "the source may be damaged; re-export it",
+        )
+
+
+def _batches(frames: Iterator[tuple[int, np.ndarray]], size: int) -> Iterator[list[tuple[int, np.ndarray]]]:
+    batch: list[tuple[int, np.ndarray]] = []
+    for item in frames:
+        batch.append(item)
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+class ChunkRenderer:
+    """Runs chunk specs with one keyer, rebuilt only when the job changes.
+
+    Args:
+        threads: onnxruntime CPU threads per session (0: its default).
+    """
+
+    def __init__(self, threads: int = 0) -> None:
+        self.threads = threads
+        self._keyer: Keyer | None = None
+        self._keyer_job: str | None = None
+
+    def keyer_for(self, spec: ChunkSpec) -> Keyer:
+        """The keyer for the spec's job, loaded once per job."""
+        if self._keyer is None or self._keyer_job != spec.job_id:
+            self._keyer, self._keyer_job = build_keyer(spec, self.threads), spec.job_id
+        return self._keyer
+
+    def render(self, spec: ChunkSpec, progress: ProgressFn | None = None) -> RenderResult:
+        """Render a chunk and store its output file(s) atomically.
+
+        Raises:
+            MediaError: the chunk does not decode to the frames its spec lists.
+            InputError: the plate cannot be read.
+        """
+        started = time.monotonic()
+        keyer = self.keyer_for(spec)
+        storage = Storage(spec.storage_root)
+        assert spec.encode is not None
+        with ExitStack() as stack:
+            source = stack.enter_context(storage.local_copy(spec.input_key))
+            plate = None
+            if spec.plate is not None and keyer.output == "composite":
+                plate_path = stack.enter_context(storage.local_copy(spec.plate.key))
+                plate = PlateReader(plate_path, spec.plate.kind, spec.encode.width, spec.encode.height, spec.rotation)
+                stack.callback(plate.close)
+            image_path = stack.enter_context(storage.writer(spec.output_key))
+            image_out = stack.enter_context(ChunkEncoder(image_path, spec.encode, "image"))
+            matte_out = None
+            if spec.matte_key:
+                matte_path = stack.enter_context(storage.writer(spec.matte_key))
+                matte_out = stack.enter_context(ChunkEncoder(matte_path, spec.encode, "matte"))
+            frames = _needed_frames(spec, source, spec.encode.sws_colorspace)
+            state = keyer.initial_state()
+            done = 0
+            for batch in _batches(frames, spec.batch_frames):
+                state, delivered = self._key_batch(spec, keyer, batch, state, plate, image_out, matte_out)
+                done += delivered
+                if progress and delivered:
+                    progress(done)
+        return RenderResult(
+            job_id=spec.job_id,
+            index=spec.index,
+            frames=done,
+            preroll_frames=spec.frame_start - spec.preroll_start,
+            seconds=time.monotonic() - started,
+            provider=keyer.provider,
+            worker=f"{socket.gethostname()}:{os.getpid()}",
+        )
+
+    def _key_batch(
+        self,
+        spec: ChunkSpec,
+        keyer: Keyer,
+        batch: list[tuple[int, np.ndarray]],
+        state: TemporalState,
+        plate: PlateReader | None,
+        image_out: ChunkEncoder,
+        matte_out: ChunkEncoder | None,
+    ) -> tuple[TemporalState, int]:
+        """Key one batch, encode its delivered frames; return the new state and frames delivered."""
+        frames = np.stack([rgb for _, rgb in batch])
+        backgrounds = None
+        if plate is not None:
+            times = [spec.times_s[i - spec.preroll_start] for i, _ in batch]
+            backgrounds = np.stack([plate.frame_at(t) for t in times])
+        result = keyer.key_frames(frames, backgrounds, state)
+        delivered = 0
+        for j, (index, _) in enumerate(batch):
+            if index < spec.frame_start:
+                continue
+            pts = spec.output_pts[index - spec.frame_start]
+            image = result.images[j]
+            if keyer.output == "layer":
+                image = np.concatenate([image, result.alpha[j][..., None]], axis=2)
+            image_out.write(image, pts)
+            if matte_out is not None:
+                matte_out.write(np.ascontiguousarray(result.alpha[j]), pts)
+            delivered += 1
+        return result.state, delivered

@@ -1,0 +1,102 @@
+"""Frozen specs handed between processes: what a chunk render needs and what it returns.
+
+Specs carry storage keys and frame ranges, never frames (FIELD-NOTES: pass
+specs, not 6 MB frames, between Ray processes).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from workers.encode import EncodeSettings
+
+PlateKind = Literal["image", "video"]
+
+
+@dataclass(frozen=True)
+class PlateSpec:
+    """The background plate.
+
+    Attributes:
+        key: storage key of the plate file. kind: ``image`` or ``video``.
+        fit: ``cover`` (scale to fill the frame, aspect kept, centre-cropped).
+    """
+
+    key: str
+    kind: PlateKind
+    fit: str = "cover"
+
+
+@dataclass(frozen=True)
+class ChunkSpec:
+    """One chunk's render job.
+
+    Frames are numbered in the source's presentation order. The chunk renders
+    frames ``[frame_start, frame_end)``; it decodes from ``preroll_start`` to warm
+    the keyer's temporal state and discards those outputs.
+
+    Attributes:
+        job_id, index: the job and the chunk's number (0-based).
+        storage_root: root of the job's storage (local dir or fsspec URI).
+        input_key: the split chunk file (stream copy of whole GOPs).
+        output_key, matte_key: where the rendered image and matte chunk files go
+            (``matte_key`` None: no matte pass).
+        frame_start, frame_end, preroll_start: frame indices, see above.
+        file_pts: PTS, in the chunk file's own time base, of frames
+            ``preroll_start .. frame_end - 1`` (how decoded frames are identified).
+        times_s: presentation time of the same frames from the shot's start, seconds
+            (for picking video-plate frames).
+        output_pts: output PTS of frames ``frame_start .. frame_end - 1``, in
+            ``encode.time_base`` units.
+        keyer: :meth:`models.keyer_params.KeyerParams.to_dict`.
+        screen: :meth:`models.screen.ScreenAnalysis.to_dict`.
+        encode: output encoding. plate: the background plate (None for a layer).
+        rotation: display rotation of the source, degrees (plates are fitted upright).
+        batch_frames: frames per model call. providers: execution provider choice.
+    """
+
+    job_id: str
+    index: int
+    storage_root: str
+    input_key: str
+    output_key: str
+    matte_key: str | None
+    frame_start: int
+    frame_end: int
+    preroll_start: int
+    file_pts: tuple[int, ...] = field(repr=False)
+    times_s: tuple[float, ...] = field(repr=False)
+    output_pts: tuple[int, ...] = field(repr=False)
+    keyer: dict[str, Any] = field(repr=False, default_factory=dict)
+    screen: dict[str, Any] = field(repr=False, default_factory=dict)
+    encode: EncodeSettings | None = None
+    plate: PlateSpec | None = None
+    rotation: int = 0
+    batch_frames: int = 8
+    providers: str = "auto"
+
+    @property
+    def frame_count(self) -> int:
+        """Frames this chunk delivers (pre-roll excluded)."""
+        return self.frame_end - self.frame_start
+
+
+@dataclass(frozen=True)
+class RenderResult:
+    """What a finished chunk render reports.
+
+    Attributes:
+        job_id, index: which chunk. frames: frames delivered. preroll_frames: frames
+        decoded and keyed only to warm the state. seconds: wall time of the render.
+        provider: onnxruntime execution provider that ran (``CPU``, ``CUDA``).
+        worker: ``host:pid`` of the actor.
+    """
+
+    job_id: str
+    index: int
+    frames: int
+    preroll_frames: int
+    seconds: float
+    provider: str
+    worker: str
