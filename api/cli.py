@@ -60,7 +60,22 @@ def build_parser() -> argparse.ArgumentParser:
     probe = sub.add_parser("probe", help="print a video's probe and chunk plan")
     probe.add_argument("input")
     _chunk_args(probe)
+    sheet = sub.add_parser("sheet", help="write a contact sheet (source | matte | result) as PNG")
+    sheet.add_argument("source")
+    sheet.add_argument("matte")
+    sheet.add_argument("result")
+    sheet.add_argument("-o", "--output", required=True, help="PNG file")
+    sheet.add_argument("--rows", type=int, default=4)
     return parser
+
+
+def cmd_sheet(args: argparse.Namespace) -> int:
+    """``mattefarm sheet``: a contact sheet to look at a render."""
+    from workers.contact_sheet import contact_sheet, write_png
+
+    write_png(args.output, contact_sheet(args.source, args.matte, args.result, args.rows))
+    console.print(f"wrote {args.output}")
+    return 0
 
 
 def _options(args: argparse.Namespace) -> RenderOptions:
@@ -145,7 +160,7 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``mattefarm`` console script; returns the exit status."""
     logging.basicConfig(level=os.environ.get("MATTEFARM_LOG_LEVEL", "WARNING"))
     args = build_parser().parse_args(argv)
-    commands = {"render": cmd_render, "probe": cmd_probe}
+    commands = {"render": cmd_render, "probe": cmd_probe, "sheet": cmd_sheet}
     try:
         return commands[args.command](args)
     except MattefarmError as error:

@@ -1,0 +1,40 @@
+"""Shared fixtures: the shared media folder, a local Ray cluster, storage and a database."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = Path(os.environ.get("MATTEFARM_SHARED", REPO.parent / "shared")).resolve()
+MEDIA = SHARED / "media"
+
+
+def media(relative: str) -> str:
+    """Path of a file in the shared media folder; skips nothing: a missing file fails the test."""
+    path = MEDIA / relative
+    assert path.is_file(), f"{path} is missing: point MATTEFARM_SHARED at the shared folder"
+    return str(path)
+
+
+@pytest.fixture(scope="session")
+def ray_pool() -> Iterator[object]:
+    """A real local Ray cluster and a render pool of one CPU actor, shared by the session."""
+    import ray
+
+    from workers.pool import RenderPool, connect_ray, pool_shape
+
+    connect_ray(num_cpus=2)
+    pool = RenderPool(pool_shape(1))
+    yield pool
+    pool.shutdown()
+    ray.shutdown()
+
+
+@pytest.fixture()
+def home(tmp_path: Path) -> Path:
+    """A fresh Mattefarm home (SQLite database and storage) for one test."""
+    return tmp_path / "home"
