@@ -115,7 +115,7 @@ def cmd_render(args: argparse.Namespace) -> int:
         started = time.monotonic()
         columns = [TextColumn("[bold]rendering"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[fps]} fps"),
                    TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn()]
-        with Progress(*columns, console=console, transient=False) as bar:
+        with Progress(*columns, console=console, transient=True) as bar:
             task = bar.add_task("render", total=None, fps="-")
 
             def progress(done: int, total: int) -> None:
@@ -156,6 +156,11 @@ def cmd_probe(args: argparse.Namespace) -> int:
     return 0
 
 
+def _error(message: object) -> None:
+    """One line on stderr, never wrapped."""
+    console.print(f"[red]error:[/red] {message}", soft_wrap=True, markup=True, highlight=False)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``mattefarm`` console script; returns the exit status."""
     logging.basicConfig(level=os.environ.get("MATTEFARM_LOG_LEVEL", "WARNING"))
@@ -164,14 +169,14 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return commands[args.command](args)
     except MattefarmError as error:
-        console.print(f"[red]error:[/red] {error}")
+        _error(error)
         return 2
     except ValidationError as error:
         first = error.errors()[0]
-        console.print(f"[red]error:[/red] {first['msg'].removeprefix('Value error, ')}")
+        _error(first["msg"].removeprefix("Value error, "))
         return 2
     except ValueError as error:
-        console.print(f"[red]error:[/red] {error}")
+        _error(error)
         return 2
     except KeyboardInterrupt:
         console.print("[red]interrupted[/red]")

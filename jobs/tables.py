@@ -50,6 +50,11 @@ class IllegalTransition(ValueError):
     """A state change the machine does not allow (a bug, not a user error)."""
 
 
+def _enum(kind: type[enum.Enum]) -> Enum:
+    """Store an enum by its value (``"failed"``), readable from any SQL client."""
+    return Enum(kind, native_enum=False, length=16, values_callable=lambda e: [m.value for m in e])
+
+
 def _now_column() -> Mapped[datetime]:
     return mapped_column(DateTime(timezone=True), server_default=func.now())
 
@@ -61,8 +66,8 @@ class Job(Base):
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=lambda: uuid.uuid4().hex)
     kind: Mapped[str] = mapped_column(String(32), default="key")
-    state: Mapped[State] = mapped_column(Enum(State, native_enum=False, length=16), default=State.PENDING, index=True)
-    stage: Mapped[Stage] = mapped_column(Enum(Stage, native_enum=False, length=16), default=Stage.INGEST)
+    state: Mapped[State] = mapped_column(_enum(State), default=State.PENDING, index=True)
+    stage: Mapped[Stage] = mapped_column(_enum(Stage), default=Stage.INGEST)
     priority: Mapped[int] = mapped_column(Integer, default=50)
     owner: Mapped[str] = mapped_column(String(128), default="")
     input_uri: Mapped[str] = mapped_column(Text)
@@ -94,7 +99,7 @@ class Chunk(Base):
     frame_start: Mapped[int] = mapped_column(Integer)
     frame_end: Mapped[int] = mapped_column(Integer)
     preroll_start: Mapped[int] = mapped_column(Integer)
-    state: Mapped[State] = mapped_column(Enum(State, native_enum=False, length=16), default=State.PENDING)
+    state: Mapped[State] = mapped_column(_enum(State), default=State.PENDING)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     frames_done: Mapped[int] = mapped_column(Integer, default=0)
     error: Mapped[str | None] = mapped_column(Text, nullable=True)

@@ -141,8 +141,8 @@ def _open(path: str) -> av.container.InputContainer:
         return av.open(path)
     except av.FFmpegError as exc:
         raise InputError(
-            f"{Path(path).name} is not a video PyAV can read ({exc.strerror or exc})",
-            "pass a video file (MP4, MOV, MKV, ...); if it was copied, check that the copy finished",
+            f"{Path(path).name} cannot be read as a video ({exc.strerror or exc}): it is not a video, or it is truncated",
+            "pass a complete video file (MP4, MOV, MKV, ...); if it was copied or uploaded, check that the copy finished",
         ) from exc
 
 
@@ -220,12 +220,19 @@ def probe_video(path: str | Path) -> MediaProbe:
         packets, spans = _demux_tables(container, video)
         audio = tuple(_audio_info(s, spans) for s in container.streams.audio)
         declared = video.frames
+        declared_s = (container.duration or 0) / av.time_base
         format_name = container.format.name
     if not packets:
         raise InputError(f"{Path(path).name} has zero video frames", "pass a video with at least one frame")
     if declared and len(packets) < declared:
         raise InputError(
             f"{Path(path).name} is truncated: the header promises {declared} frames, {len(packets)} are present",
+            "re-export or re-copy the file",
+        )
+    span_s = float((max(p[0] for p in packets) - min(p[0] for p in packets)) * (video.time_base or 0))
+    if declared_s > 1.0 and span_s < 0.75 * declared_s - 0.5:
+        raise InputError(
+            f"{Path(path).name} is truncated: its header says {declared_s:.2f} s, its frames last {span_s:.2f} s",
             "re-export or re-copy the file",
         )
     with av.open(path) as container:
