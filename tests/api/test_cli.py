@@ -28,17 +28,21 @@ def _truncated(tmp: Path) -> str:
     return str(path)
 
 
+def _silence(out: av.container.OutputContainer, stream: av.AudioStream, frames: int) -> None:
+    """Encode ``frames`` AAC frames of mono silence."""
+    for i in range(frames):
+        frame = av.AudioFrame.from_ndarray(np.zeros((1, 1024), np.float32), format="fltp", layout="mono")
+        frame.sample_rate, frame.pts = 44100, i * 1024
+        for packet in stream.encode(frame):
+            out.mux(packet)
+    for packet in stream.encode(None):
+        out.mux(packet)
+
+
 def _audio_only(tmp: Path) -> str:
     path = tmp / "voice.m4a"
     with av.open(str(path), "w") as out:
-        stream = out.add_stream("aac", rate=44100)
-        for i in range(20):
-            frame = av.AudioFrame.from_ndarray(np.zeros((1, 1024), np.float32), format="fltp", layout="mono")
-            frame.sample_rate, frame.pts = 44100, i * 1024
-            for packet in stream.encode(frame):
-                out.mux(packet)
-        for packet in stream.encode(None):
-            out.mux(packet)
+        _silence(out, out.add_stream("aac", rate=44100), 20)
     return str(path)
 
 
@@ -47,14 +51,7 @@ def _zero_frames(tmp: Path) -> str:
     with av.open(str(path), "w") as out:
         video = out.add_stream("libx264", rate=25)
         video.width, video.height = 64, 48
-        audio = out.add_stream("aac", rate=44100)
-        for i in range(10):
-            frame = av.AudioFrame.from_ndarray(np.zeros((1, 1024), np.float32), format="fltp", layout="mono")
-            frame.sample_rate, frame.pts = 44100, i * 1024
-            for packet in audio.encode(frame):
-                out.mux(packet)
-        for packet in audio.encode(None):
-            out.mux(packet)
+        _silence(out, out.add_stream("aac", rate=44100), 10)
     return str(path)
 
 
