@@ -35,8 +35,8 @@ def transcode(source: str, output: str, crf: int = 18, preset: str = "veryfast")
         stream = out.add_stream("libx264", rate=video.average_rate)
         stream.width, stream.height, stream.pix_fmt = video.width, video.height, "yuv420p"
         stream.options = {"crf": str(crf), "preset": preset}
+        stream.codec_context.time_base = video.time_base
         for frame in src.decode(video):
-            frame.pts = None
             for packet in stream.encode(frame):
                 out.mux(packet)
             frames += 1
