@@ -77,6 +77,7 @@ class PlateReader:
         self._duration_s = float(Fraction(duration) * self._tb) if duration else 0.0
         self._frames = None
         self._current: np.ndarray | None = None
+        self._fitted: np.ndarray | None = None
         self._current_t = -1.0
         self._next: tuple[float, np.ndarray] | None = None
 
@@ -108,10 +109,13 @@ class PlateReader:
             nt, pixels = self._next
             if nt > t + 1e-6 and self._current is not None:
                 break
-            self._current, self._current_t, self._next = self._fit(pixels), nt, None
+            self._current, self._current_t, self._next = pixels, nt, None
+            self._fitted = None
         if self._current is None:
             raise InputError(f"the background plate {self.path} has no decodable frame", "pass another plate")
-        return self._current
+        if self._fitted is None:
+            self._fitted = self._fit(self._current)
+        return self._fitted
 
     def close(self) -> None:
         """Release the plate file."""
