@@ -26,6 +26,7 @@ from jobs.tables import Chunk, Job, Stage, State, set_state
 from models.errors import InputError, MattefarmError
 from models.keyer_params import KeyerParams
 from workers.colour import sws_colorspace
+from workers.frames import full_range_format
 from workers.encode import EncodeSettings
 from workers.plates import PlateReader
 from workers.pool import PoolEvents, RenderPool
@@ -52,6 +53,7 @@ def _encode_settings(probe: MediaProbe, options: RenderOptions) -> EncodeSetting
         frame_rate=video.frame_rate, crf=options.crf, preset=options.preset,
         color_primaries=video.color_primaries, color_trc=video.color_trc, colorspace=video.colorspace,
         color_range=video.color_range, sws_colorspace=sws_colorspace(video.colorspace, video.height),
+        full_range=full_range_format(video.pix_fmt),
     )
 
 

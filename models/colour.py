@@ -41,16 +41,17 @@ def screen_weights(screen_rgb: np.ndarray, balance: float) -> np.ndarray:
     return w
 
 
-def despill_vector(screen_rgb: np.ndarray) -> np.ndarray:
+def despill_vector(screen_rgb: np.ndarray, luma: np.ndarray = REC709_LUMA) -> np.ndarray:
     """Direction along which spill is removed, ``(3,)`` float32.
 
     Removing spill ``s`` lowers the dominant channel by ``s`` and gives the
-    lost luma back to all three channels (BT.709 weights), so despill changes
-    hue, not brightness: ``v = e_p - luma[p] * (1, 1, 1)``. With weights from
-    :func:`screen_weights`, ``w . v = 1``, so ``C - (w . C) v`` has ``d = 0``.
+    lost luma back to all three channels (``luma``: the footage's ``(Kr, Kg,
+    Kb)``, BT.709 by default), so despill changes hue, not brightness:
+    ``v = e_p - luma[p] * (1, 1, 1)``. With weights from :func:`screen_weights`,
+    ``w . v = 1``, so ``C - (w . C) v`` has ``d = 0``.
     """
     p = int(np.argmax(np.asarray(screen_rgb, dtype=np.float64)))
-    v = -np.full(3, REC709_LUMA[p], dtype=np.float32)
+    v = -np.full(3, float(luma[p]), dtype=np.float32)
     v[p] += 1.0
     return v
 

@@ -1,11 +1,13 @@
 """The screen keyer at run time: one onnxruntime session, an explicit temporal state.
 
+The keyer works on the decoded Y'CbCr planes (see :mod:`models.keyer_graph`).
+
 Usage::
 
-    keyer = Keyer(analysis, params, width, height, output="composite")
+    keyer = Keyer(analysis, params, width, height, matrix, output="composite")
     state = keyer.initial_state()
-    for frames, plates in batches:
-        result = keyer.key_frames(frames, plates, state)
+    for luma, chroma, background in batches:
+        result = keyer.key_frames(luma, chroma, background, state)
         state = result.state
 """
 
@@ -22,15 +24,16 @@ from models.keyer_graph import build_keyer_model
 from models.keyer_params import KeyerOutput, KeyerParams
 from models.providers import ProviderChoice, create_session, provider_name
 from models.screen import ScreenAnalysis
+from models.yuv import YuvMatrix
 
 
 @dataclass(frozen=True)
 class TemporalState:
-    """The matte filter's state between frames (and between batches).
+    """The matte filter's state between frames (and between batches), at chroma resolution.
 
     Attributes:
-        alpha: ``(H, W, 1)`` float32, the last filtered matte in [0, 1].
-        luma: ``(H, W, 1)`` float32, the last frame's BT.709 luma in [0, 1].
+        alpha: ``(1, Hc, Wc)`` float32, the last filtered chroma-resolution matte in [0, 1].
+        luma: ``(1, Hc, Wc)`` float32, the last frame's luma (0-1 scale, 2x2 averaged for 4:2:0).
         valid: ``(1,)`` float32, 0 before the first frame, then 1.
     """
 
@@ -40,62 +43,99 @@ class TemporalState:
 
 
 @dataclass(frozen=True)
+class Background:
+    """A background plate in the keyer's plane layout (one frame, or one per frame of a batch).
+
+    Attributes:
+        luma: ``(B, H, W)`` uint8. chroma: ``(B, 2, Hc, Wc)`` uint8 (Cb, Cr); ``B`` is 1 or N.
+    """
+
+    luma: np.ndarray
+    chroma: np.ndarray
+
+
+@dataclass(frozen=True)
 class KeyResult:
     """Output of one batch.
 
     Attributes:
-        images: ``(N, H, W, 3)`` uint8 RGB: the composite, or the straight foreground.
+        luma: ``(N, H, W)`` uint8 Y' of the composite, or of the straight foreground.
+        chroma: ``(N, 2, Hc, Wc)`` uint8 Cb, Cr of the composite (``layer``: ``(N, 2, H, W)``).
         alpha: ``(N, H, W)`` uint8 matte, 255 = foreground.
         state: the temporal state after the batch's last frame.
     """
 
-    images: np.ndarray
+    luma: np.ndarray
+    chroma: np.ndarray
     alpha: np.ndarray
     state: TemporalState
 
 
 @dataclass(frozen=True)
 class ScreenInputs:
-    """Per-shot constant inputs of the keyer graph at full frame size.
+    """Per-shot constant inputs of the keyer graph.
 
     Attributes:
-        plate: ``(H, W, 3)`` float32 clean plate in [0, 1].
-        key_scale: ``(H, W, 1)`` float32, ``gain / ((white - black) * d(plate))``.
-        weights: ``(3,)`` float32 colour-difference weights.
-        spill_vector: ``(3,)`` float32 despill direction.
+        plate_luma: ``(1, 1, H, W)`` float32 Y' code values of the clean plate.
+        plate_chroma: ``(1, 2, Hc, Wc)`` float32 centred Cb, Cr code values of the clean plate.
+        key_scale: ``(1, 1, Hc, Wc)`` float32, ``gain / ((white - black) * d(plate))``.
+        chroma_form: ``(2,)`` colour difference per centred chroma code value.
+        spill_chroma: ``(2,)`` despill direction in centred chroma code values.
     """
 
-    plate: np.ndarray
+    plate_luma: np.ndarray
+    plate_chroma: np.ndarray
     key_scale: np.ndarray
-    weights: np.ndarray
-    spill_vector: np.ndarray
+    chroma_form: np.ndarray
+    spill_chroma: np.ndarray
 
 
-def prepare_screen(analysis: ScreenAnalysis, params: KeyerParams, width: int, height: int) -> ScreenInputs:
-    """Upsample the clean plate to the frame and derive the per-pixel key scale.
+def chroma_size(width: int, height: int, subsampled: bool) -> tuple[int, int]:
+    """``(Wc, Hc)``: the chroma plane size for 4:2:0 (even sizes) or 4:4:4."""
+    return (width // 2, height // 2) if subsampled else (width, height)
+
+
+def prepare_screen(
+    analysis: ScreenAnalysis, params: KeyerParams, width: int, height: int, matrix: YuvMatrix, subsampled: bool
+) -> ScreenInputs:
+    """Resize the clean plate to the planes, convert it to code values, derive the key scale.
 
     The colour difference of the plate is floored at a quarter of the screen
     colour's, so a plate pixel estimated near grey cannot blow the key up.
+
+    Raises:
+        InputError: the screen colour is almost grey.
     """
-    plate = cv2.resize(analysis.clean_plate, (width, height), interpolation=cv2.INTER_LINEAR)
-    plate = np.ascontiguousarray(np.clip(plate, 0.0, 1.0), dtype=np.float32)
     weights = screen_weights(analysis.screen_rgb, params.screen_balance)
     screen_diff = float(analysis.screen_rgb @ weights)
     if screen_diff < 0.02:
         raise InputError("the screen colour is almost grey, so it cannot be keyed", "pass --screen #RRGGBB")
-    plate_diff = np.maximum(plate @ weights, 0.25 * screen_diff)
+    plate = np.clip(analysis.clean_plate, 0.0, 1.0).astype(np.float32)
+    full = matrix.rgb_to_codes(cv2.resize(plate, (width, height), interpolation=cv2.INTER_LINEAR))
+    low = cv2.resize(plate, chroma_size(width, height, subsampled), interpolation=cv2.INTER_AREA)
+    low_codes = matrix.rgb_to_codes(low)
+    plate_diff = np.maximum(low @ weights, 0.25 * screen_diff)
     scale = params.screen_gain / ((params.clip_white - params.clip_black) * plate_diff)
-    return ScreenInputs(plate, scale[..., None].astype(np.float32), weights, despill_vector(analysis.screen_rgb))
+    spill = matrix.rgb_to_codes(despill_vector(analysis.screen_rgb, matrix.luma_weights))[1:]
+    return ScreenInputs(
+        plate_luma=full[None, None, :, :, 0].astype(np.float32),
+        plate_chroma=np.ascontiguousarray(np.moveaxis(low_codes[..., 1:], -1, 0)[None], dtype=np.float32),
+        key_scale=scale[None, None].astype(np.float32),
+        chroma_form=matrix.chroma_form(weights),
+        spill_chroma=spill,
+    )
 
 
 class Keyer:
-    """Colour-difference screen keyer run by onnxruntime.
+    """Colour-difference screen keyer on Y'CbCr planes, run by onnxruntime.
 
     Args:
         analysis: the shot's screen analysis (same for every chunk).
         params: keyer controls.
         width, height: frame size in pixels.
-        output: ``composite`` (needs a background per frame) or ``layer``.
+        matrix: the footage's Y'CbCr matrix and range.
+        output: ``composite`` (needs a background) or ``layer``.
+        subsampled: 4:2:0 planes (needs even sizes); None = 4:2:0 when the size is even.
         providers: execution provider choice (CUDA when it works, else CPU).
         threads: CPU threads for onnxruntime; 0 = its default.
 
@@ -110,13 +150,19 @@ class Keyer:
         params: KeyerParams,
         width: int,
         height: int,
+        matrix: YuvMatrix,
         output: KeyerOutput = "composite",
+        subsampled: bool | None = None,
         providers: ProviderChoice = "auto",
         threads: int = 0,
     ) -> None:
-        self.params, self.width, self.height, self.output = params, width, height, output
-        self.screen = prepare_screen(analysis, params, width, height)
-        model = build_keyer_model(self.screen.weights, self.screen.spill_vector, params, output)
+        self.params, self.width, self.height, self.output, self.matrix = params, width, height, output, matrix
+        self.subsampled = (width % 2 == 0 and height % 2 == 0) if subsampled is None else subsampled
+        self.screen = prepare_screen(analysis, params, width, height, matrix, self.subsampled)
+        plate_luma = self.screen.plate_luma[:, 0] - (matrix.luma_offset if output == "layer" else 0.0)
+        self._plate_luma = self._blocks(plate_luma.astype(np.float32))
+        model = build_keyer_model(self.screen.chroma_form, self.screen.spill_chroma, params, output,
+                                  self.subsampled, matrix.luma_scale, matrix.luma_offset)
         self.session = create_session(model, providers, threads)
 
     @property
@@ -126,31 +172,50 @@ class Keyer:
 
     def initial_state(self) -> TemporalState:
         """The state before any frame: the first frame keys without smoothing."""
-        plane = np.zeros((self.height, self.width, 1), np.float32)
+        wc, hc = chroma_size(self.width, self.height, self.subsampled)
+        plane = np.zeros((1, hc, wc), np.float32)
         return TemporalState(plane, plane.copy(), np.zeros(1, np.float32))
 
-    def key_frames(self, frames: np.ndarray, backgrounds: np.ndarray | None, state: TemporalState) -> KeyResult:
+    def key_frames(
+        self, luma: np.ndarray, chroma: np.ndarray, background: Background | None, state: TemporalState
+    ) -> KeyResult:
         """Key a batch of consecutive frames.
 
         Args:
-            frames: ``(N, H, W, 3)`` uint8 RGB, consecutive frames of the shot.
-            backgrounds: ``(N, H, W, 3)`` uint8 RGB plate per frame (``composite``), else None.
-            state: the state after the frame before ``frames[0]``.
+            luma: ``(N, H, W)`` uint8 Y'. chroma: ``(N, 2, Hc, Wc)`` uint8 Cb, Cr.
+            background: the plate in plane layout (``composite``), else None.
+            state: the state after the frame before ``luma[0]``.
 
         Returns:
-            The keyed images, mattes and the state after ``frames[-1]``.
+            The keyed planes, mattes and the state after the last frame.
+
+        Raises:
+            InputError: a composite keyer was given no background.
         """
         feeds = {
-            "frames": np.ascontiguousarray(frames),
-            "plate": self.screen.plate,
+            "luma": self._blocks(luma),
+            "chroma": np.ascontiguousarray(chroma),
             "key_scale": self.screen.key_scale,
+            "plate_luma": self._plate_luma,
+            "plate_chroma": self.screen.plate_chroma,
             "state_alpha": state.alpha,
             "state_luma": state.luma,
             "state_valid": state.valid,
         }
         if self.output == "composite":
-            if backgrounds is None:
+            if background is None:
                 raise InputError("the composite keyer needs a background plate", "pass --background")
-            feeds["background"] = np.ascontiguousarray(backgrounds)
-        images, alpha, next_alpha, next_luma, next_valid = self.session.run(None, feeds)
-        return KeyResult(images, alpha[..., 0], TemporalState(next_alpha, next_luma, next_valid))
+            feeds["bg_luma"] = self._blocks(background.luma)
+            feeds["bg_chroma"] = np.ascontiguousarray(background.chroma)
+        image_luma, image_chroma, alpha, next_alpha, next_luma, next_valid = self.session.run(None, feeds)
+        n, size = len(luma), (self.height, self.width)
+        if self.output == "layer":
+            image_chroma = image_chroma.reshape(n, 2, *size)
+        state = TemporalState(next_alpha, next_luma, next_valid)
+        return KeyResult(image_luma.reshape(n, *size), image_chroma, alpha.reshape(n, *size), state)
+
+    def _blocks(self, planes: np.ndarray) -> np.ndarray:
+        """``(N, H, W)`` -> ``(N, 1, Hc, s, W)``, the graph's row-pair form (a view, no copy)."""
+        s = 2 if self.subsampled else 1
+        planes = np.ascontiguousarray(planes)
+        return planes.reshape(len(planes), 1, self.height // s, s, self.width)

@@ -1,26 +1,39 @@
-"""The screen keyer as an ONNX graph, built in code.
+"""The screen keyer as an ONNX graph, built in code, working on Y'CbCr planes.
 
-One graph keys a batch of frames in one ``session.run``:
+The graph keys where the colour information lives. A colour-difference key
+``d = w . RGB`` with weights summing to zero depends on chroma only (see
+:meth:`models.yuv.YuvMatrix.chroma_form`), so for 4:2:0 footage the key is
+computed at chroma resolution, a quarter of the pixels, and the matte is then
+refined to full resolution with luma, which carries the fine detail (hair).
+Per batch of frames:
 
-1. colour difference ``d = w . C`` against the screen (see :mod:`models.colour`);
+1. colour difference ``d = c_b Cb + c_r Cr`` (centred chroma) at chroma resolution;
 2. raw alpha ``clip(A - d * key_scale, 0, 1)``, where ``key_scale`` carries the
    per-pixel clean plate (``1 / d(plate)``), screen gain and clip black/white;
 3. a motion-adaptive temporal filter over the batch (an ONNX ``Scan`` whose
    carried state is the previous matte and luma): on static pixels the matte
    moves towards the new raw alpha by ``temporal_min`` per frame, removing
-   flicker; where luma changes by ``motion_threshold`` or more it follows at
-   once, so motion does not lag;
-4. unmixing with the clean plate, ``P = C - (1 - alpha) * plate``: the
-   premultiplied foreground of the compositing equation ``C = aF + (1-a)S``
-   (Porter & Duff 1984; Smith & Blinn, "Blue Screen Matting", SIGGRAPH 1996);
-5. despill: ``P - relu(w . P) * despill * v`` (luma-preserving, see
-   :func:`models.colour.despill_vector`);
-6. ``composite``: ``P + (1 - alpha) * background``; ``layer``: ``P / alpha``.
+   flicker; where luma changes by ``motion_threshold`` or more it follows at once;
+4. luma refinement with the fast guided filter (He, Sun & Tang, "Guided Image
+   Filtering", TPAMI 2013; He & Sun, "Fast Guided Filter", arXiv:1505.00996):
+   the linear coefficients ``alpha ~ a Y' + b`` are fitted at chroma resolution
+   against the 2x2-averaged luma, upsampled bilinearly, and applied to the
+   full-resolution luma;
+5. unmixing with the clean plate, ``P = C - (1 - alpha) * plate``, the
+   premultiplied foreground of ``C = aF + (1-a)S`` (Porter & Duff 1984; Smith &
+   Blinn, "Blue Screen Matting", SIGGRAPH 1996), on luma and chroma;
+6. despill on chroma only: ``P - relu(d(P)) * despill * v`` with ``v`` the
+   luma-free spill direction (:func:`models.colour.despill_vector`), so
+   brightness is kept;
+7. ``composite``: ``P + (1 - alpha) * background`` per plane; ``layer``:
+   ``P / alpha`` with chroma upsampled to full resolution (4:4:4 + alpha).
 
-Outputs are rounded half up to uint8, as the numpy reference in the tests does.
+Tensors are NCHW. Outputs are rounded half up to uint8.
 """
 
 from __future__ import annotations
+
+import itertools
 
 import numpy as np
 import onnx
@@ -31,152 +44,244 @@ from models.keyer_params import KeyerOutput, KeyerParams
 OPSET = 17
 _F = TensorProto.FLOAT
 _U8 = TensorProto.UINT8
+_EPS_ALPHA = 1.0 / 1024.0
 
 
-def _const(name: str, value: np.ndarray | float) -> onnx.NodeProto:
-    array = np.asarray(value, dtype=np.float32)
-    return helper.make_node("Constant", [], [name], value=numpy_helper.from_array(array, name))
+class _Builder:
+    """Collects nodes; ``op`` returns the name of its (single) output."""
+
+    def __init__(self, prefix: str = "") -> None:
+        self.nodes: list[onnx.NodeProto] = []
+        self._names = itertools.count()
+        self.prefix = prefix
+
+    def const(self, value: np.ndarray | float) -> str:
+        name = f"{self.prefix}k{next(self._names)}"
+        array = np.asarray(value, dtype=np.float32)
+        self.nodes.append(helper.make_node("Constant", [], [name], value=numpy_helper.from_array(array, name)))
+        return name
+
+    def op(self, op_type: str, *inputs: str, out: str | None = None, **attrs: object) -> str:
+        name = out or f"{self.prefix}t{next(self._names)}"
+        self.nodes.append(helper.make_node(op_type, list(inputs), [name], **attrs))
+        return name
+
+    def split(self, x: str, parts: int, outs: list[str] | None = None) -> list[str]:
+        names = outs or [f"{self.prefix}s{next(self._names)}" for _ in range(parts)]
+        self.nodes.append(helper.make_node("Split", [x], names, axis=1))
+        return names
+
+    def to_u8(self, x: str, scale: float, out: str) -> str:
+        """``uint8(clip(x * scale + 0.5, 0, 255))`` (Cast truncates, so this rounds half up)."""
+        scaled = self.op("Mul", x, self.const(scale)) if scale != 1.0 else x
+        shifted = self.op("Add", scaled, self.const(0.5))
+        return self.op("Cast", self.op("Clip", shifted, self.const(0.0), self.const(255.0)), out=out, to=_U8)
 
 
 def _temporal_body(params: KeyerParams) -> onnx.GraphProto:
-    """Scan body: one frame of the motion-adaptive matte filter."""
-    nodes = [
-        _const("inv_tau", 1.0 / params.motion_threshold),
-        _const("k_min", params.temporal_min),
-        _const("b_one", 1.0),
-        helper.make_node("Sub", ["luma_in", "luma_prev"], ["dl"]),
-        helper.make_node("Abs", ["dl"], ["motion"]),
-        helper.make_node("Mul", ["motion", "inv_tau"], ["m_scaled"]),
-        helper.make_node("Add", ["m_scaled", "k_min"], ["k_raw"]),
-        helper.make_node("Min", ["k_raw", "b_one"], ["k_motion"]),
-        helper.make_node("Sub", ["b_one", "valid_prev"], ["invalid"]),
-        helper.make_node("Max", ["k_motion", "invalid"], ["k"]),
-        helper.make_node("Sub", ["alpha_in", "alpha_prev"], ["da"]),
-        helper.make_node("Mul", ["k", "da"], ["step"]),
-        helper.make_node("Add", ["alpha_prev", "step"], ["alpha_next"]),
-        helper.make_node("Identity", ["luma_in"], ["luma_next"]),
-        helper.make_node("Max", ["valid_prev", "b_one"], ["valid_next"]),
-        helper.make_node("Identity", ["alpha_next"], ["alpha_out"]),
-    ]
-    plane = ["H", "W", 1]
+    """Scan body: one frame of the motion-adaptive matte filter, on ``(1, Hc, Wc)`` planes."""
+    g = _Builder("b_")
+    one = g.const(1.0)
+    motion = g.op("Abs", g.op("Sub", "luma_in", "luma_prev"))
+    k_motion = g.op("Min", g.op("Add", g.op("Mul", motion, g.const(1.0 / params.motion_threshold)),
+                                g.const(params.temporal_min)), one)
+    k = g.op("Max", k_motion, g.op("Sub", one, "valid_prev"))
+    g.op("Add", "alpha_prev", g.op("Mul", k, g.op("Sub", "alpha_in", "alpha_prev")), out="alpha_next")
+    g.op("Identity", "luma_in", out="luma_next")
+    g.op("Max", "valid_prev", one, out="valid_next")
+    g.op("Identity", "alpha_next", out="alpha_out")
+    plane = [1, "Hc", "Wc"]
+    vi = helper.make_tensor_value_info
     return helper.make_graph(
-        nodes,
+        g.nodes,
         "temporal_matte",
-        [
-            helper.make_tensor_value_info("alpha_prev", _F, plane),
-            helper.make_tensor_value_info("luma_prev", _F, plane),
-            helper.make_tensor_value_info("valid_prev", _F, [1]),
-            helper.make_tensor_value_info("alpha_in", _F, plane),
-            helper.make_tensor_value_info("luma_in", _F, plane),
-        ],
-        [
-            helper.make_tensor_value_info("alpha_next", _F, plane),
-            helper.make_tensor_value_info("luma_next", _F, plane),
-            helper.make_tensor_value_info("valid_next", _F, [1]),
-            helper.make_tensor_value_info("alpha_out", _F, plane),
-        ],
+        [vi("alpha_prev", _F, plane), vi("luma_prev", _F, plane), vi("valid_prev", _F, [1]),
+         vi("alpha_in", _F, plane), vi("luma_in", _F, plane)],
+        [vi("alpha_next", _F, plane), vi("luma_next", _F, plane), vi("valid_next", _F, [1]), vi("alpha_out", _F, plane)],
     )
 
 
-def _to_u8(src: str, dst: str) -> list[onnx.NodeProto]:
-    """Round ``[0, 1]`` floats half up to uint8 (Cast truncates)."""
-    return [
-        helper.make_node("Mul", [src, "c255"], [f"{dst}_s"]),
-        helper.make_node("Add", [f"{dst}_s", "c_half"], [f"{dst}_r"]),
-        helper.make_node("Clip", [f"{dst}_r", "c_zero", "c255"], [f"{dst}_c"]),
-        helper.make_node("Cast", [f"{dst}_c"], [dst], to=_U8),
-    ]
+def _box(g: _Builder, x: str, radius: int) -> str:
+    """Mean over a ``(2r+1)^2`` window, edges averaged over the pixels inside the frame.
+
+    Two 1-D passes (rows, then columns): the CPU provider's AveragePool costs
+    the kernel area per pixel, and the mean of a separable window is separable.
+    """
+    size = 2 * radius + 1
+    rows = g.op("AveragePool", x, kernel_shape=[1, size], pads=[0, radius, 0, radius], count_include_pad=0)
+    return g.op("AveragePool", rows, kernel_shape=[size, 1], pads=[radius, 0, radius, 0], count_include_pad=0)
+
+
+def _guided_coefficients(g: _Builder, guide: str, alpha: str, params: KeyerParams) -> tuple[str, str]:
+    """Mean guided-filter coefficients ``(a, b)`` with ``alpha ~ a * guide + b``, each ``(N, 1, Hc, Wc)``."""
+    r = params.guide_radius
+    m_i, m_p = _box(g, guide, r), _box(g, alpha, r)
+    m_ip, m_ii = _box(g, g.op("Mul", guide, alpha), r), _box(g, g.op("Mul", guide, guide), r)
+    cov = g.op("Sub", m_ip, g.op("Mul", m_i, m_p))
+    var = g.op("Sub", m_ii, g.op("Mul", m_i, m_i))
+    a = g.op("Div", cov, g.op("Add", var, g.const(params.guide_eps)))
+    b = g.op("Sub", m_p, g.op("Mul", a, m_i))
+    return _box(g, a, r), _box(g, b, r)
+
+
+def _i64(values: list[int]) -> onnx.TensorProto:
+    return numpy_helper.from_array(np.asarray(values, dtype=np.int64))
+
+
+def _to_rows(g: _Builder, x: str, subsampled: bool) -> str:
+    """``(N, C, Hc, Wc)`` -> ``(N, C, Hc, 1, W)``: linear horizontal 2x resize for 4:2:0, then a row axis."""
+    if subsampled:
+        x = g.op("Resize", x, "", g.const(np.array([1.0, 1.0, 1.0, 2.0])), mode="linear")
+    return g.op("Unsqueeze", x, g.op("Constant", value=_i64([3])))
+
+
+def _matte(
+    g: _Builder, params: KeyerParams, luma_scale: float, chroma_form: np.ndarray, subsampled: bool
+) -> dict[str, str]:
+    """Steps 1-4: chroma key, temporal filter, luma refinement. Returns named intermediates.
+
+    Luma arrives as ``(N, 1, Hc, s, W)`` (the ``(N, 1, H, W)`` memory seen as
+    pairs of rows that share a chroma row), so the chroma-resolution
+    coefficients reach every luma sample by a horizontal-only resize and a
+    broadcast over the row pair (bilinear across, nearest down, of the
+    box-filtered, hence smooth, coefficients), not a full 2-D resize.
+    """
+    y_full = g.op("Cast", "luma", to=_F)
+    shape = g.op("Shape", y_full)
+    width = g.op("Slice", shape, g.op("Constant", value=_i64([4])), g.op("Constant", value=_i64([5])))
+    plane_shape = g.op("Concat", g.op("Constant", value=_i64([0, 1, -1])), width, axis=0)
+    y_plane = g.op("Reshape", y_full, plane_shape)
+    y_low = g.op("AveragePool", y_plane, kernel_shape=[2, 2], strides=[2, 2]) if subsampled else y_plane
+    guide = g.op("Mul", y_low, g.const(1.0 / luma_scale))
+    chroma = g.op("Sub", g.op("Cast", "chroma", to=_F), g.const(128.0))
+    diff = _chroma_dot(g, chroma, chroma_form)
+    offset = (1.0 - params.clip_black) / (params.clip_white - params.clip_black)
+    raw = g.op("Clip", g.op("Sub", g.const(offset), g.op("Mul", diff, "key_scale")), g.const(0.0), g.const(1.0))
+    g.nodes.append(helper.make_node(
+        "Scan", ["state_alpha", "state_luma", "state_valid", raw, guide],
+        ["next_alpha", "next_luma", "next_valid", "alpha_t"], num_scan_inputs=2, body=_temporal_body(params)))
+    mean_a, mean_b = _guided_coefficients(g, guide, "alpha_t", params)
+    zero = g.const(0.0)
+    alpha_low = g.op("Clip", g.op("Add", g.op("Mul", mean_a, guide), mean_b), zero, g.const(1.0))
+    # Full resolution, in 0-255 units with the rounding offset folded in: alpha255 = a' Y + b'.
+    coeffs = g.op("Concat", g.op("Mul", mean_a, g.const(255.0 / luma_scale)),
+                  g.op("Add", g.op("Mul", mean_b, g.const(255.0)), g.const(0.5)), axis=1)
+    a_full, b_full = g.split(_to_rows(g, coeffs, subsampled), 2)
+    alpha255 = g.op("Clip", g.op("Add", g.op("Mul", a_full, y_full), b_full), zero, g.const(255.0))
+    return {"y_full": y_full, "chroma": chroma, "alpha_low": alpha_low, "alpha255": alpha255}
+
+
+def _chroma_dot(g: _Builder, chroma: str, form: np.ndarray) -> str:
+    """``form[0] * Cb + form[1] * Cr`` of an ``(N, 2, Hc, Wc)`` tensor, as ``(N, 1, Hc, Wc)``.
+
+    Written as Split + Mul + Add: a 1x1 Conv or a ReduceSum over the channel
+    axis is several times slower on the CPU provider.
+    """
+    cb, cr = g.split(chroma, 2)
+    return g.op("Add", g.op("Mul", cb, g.const(float(form[0]))), g.op("Mul", cr, g.const(float(form[1]))))
+
+
+def _foreground_chroma(
+    g: _Builder, m: dict[str, str], form: np.ndarray, spill: np.ndarray, params: KeyerParams
+) -> tuple[str, str]:
+    """Steps 5-6 on chroma: unmixed, despilled chroma and ``1 - alpha`` at chroma resolution."""
+    transp_low = g.op("Sub", g.const(1.0), m["alpha_low"])
+    premult = g.op("Sub", m["chroma"], g.op("Mul", transp_low, "plate_chroma"))
+    spill_amount = g.op("Mul", g.op("Relu", _chroma_dot(g, premult, form)), g.const(params.despill))
+    direction = g.const(np.asarray(spill, np.float32).reshape(1, 2, 1, 1))
+    return g.op("Sub", premult, g.op("Mul", spill_amount, direction)), transp_low
+
+
+def _composite(g: _Builder, m: dict[str, str], fg_chroma: str, transp_low: str) -> None:
+    """Step 7, composite: ``image_luma`` and ``image_chroma`` over the background planes.
+
+    Luma: ``Y + (1 - alpha) (bg - plate)`` (the matte's rounding offset of
+    :func:`_matte` is taken back here, so alpha is exact).
+    """
+    delta = g.op("Sub", g.op("Cast", "bg_luma", to=_F), "plate_luma")
+    per_level = g.op("Mul", delta, g.const(1.0 / 255.0))
+    base = g.op("Add", g.op("Add", delta, g.const(0.5)), g.op("Mul", per_level, g.const(0.5)))
+    image = g.op("Sub", g.op("Add", m["y_full"], base), g.op("Mul", m["alpha255"], per_level))
+    g.op("Cast", g.op("Clip", image, g.const(0.0), g.const(255.0)), out="image_luma", to=_U8)
+    bg_chroma = g.op("Sub", g.op("Cast", "bg_chroma", to=_F), g.const(128.0))
+    mixed = g.op("Add", fg_chroma, g.op("Mul", transp_low, bg_chroma))
+    g.to_u8(g.op("Add", mixed, g.const(128.0)), 1.0, "image_chroma")
+
+
+def _layer(g: _Builder, m: dict[str, str], fg_chroma: str, luma_offset: float, subsampled: bool) -> None:
+    """Step 7, layer: straight (unpremultiplied) luma and full-resolution chroma."""
+    alpha = g.op("Mul", g.op("Sub", m["alpha255"], g.const(0.5)), g.const(1.0 / 255.0))
+    alpha_safe = g.op("Max", alpha, g.const(_EPS_ALPHA))
+    transp = g.op("Sub", g.const(1.0), alpha)
+    y_black = g.op("Sub", m["y_full"], g.const(luma_offset))
+    premult_y = g.op("Sub", y_black, g.op("Mul", transp, "plate_luma"))
+    straight_y = g.op("Add", g.op("Div", premult_y, alpha_safe), g.const(luma_offset))
+    g.to_u8(straight_y, 1.0, "image_luma")
+    straight_c = g.op("Div", _to_rows(g, fg_chroma, subsampled), alpha_safe)
+    g.to_u8(g.op("Add", straight_c, g.const(128.0)), 1.0, "image_chroma")
 
 
 def build_keyer_model(
-    weights: np.ndarray, spill_vector: np.ndarray, params: KeyerParams, output: KeyerOutput
+    chroma_form: np.ndarray,
+    spill_chroma: np.ndarray,
+    params: KeyerParams,
+    output: KeyerOutput,
+    subsampled: bool,
+    luma_scale: float,
+    luma_offset: float,
 ) -> onnx.ModelProto:
     """Build the keyer graph.
 
     Args:
-        weights: ``(3,)`` float32 colour-difference weights (:func:`models.colour.screen_weights`).
-        spill_vector: ``(3,)`` float32 despill direction (:func:`models.colour.despill_vector`).
+        chroma_form: ``(2,)`` ``(c_b, c_r)``: the colour difference per centred chroma code value.
+        spill_chroma: ``(2,)`` despill direction in centred chroma code values (``d`` of it is 1).
         params: keyer controls; clip/gain enter through the ``key_scale`` input.
         output: ``composite`` or ``layer`` (see :data:`models.keyer_params.KeyerOutput`).
+        subsampled: 4:2:0 chroma (``Hc, Wc = H/2, W/2``) or 4:4:4 (``Hc, Wc = H, W``).
+        luma_scale, luma_offset: code values per unit of Y' and of black (219/16 or 255/0).
+
+    Full-resolution planes are passed in row-pair form ``(N, C, Hc, s, W)``
+    (``s`` = 2 for 4:2:0, 1 for 4:4:4): the same memory as ``(N, C, H, W)``,
+    reshaped for free by the caller.
 
     Graph inputs:
-        ``frames`` ``(N, H, W, 3)`` uint8 RGB; ``background`` ``(N, H, W, 3)``
-        uint8 RGB (``composite`` only); ``plate`` ``(H, W, 3)`` float32 clean
-        plate in [0, 1]; ``key_scale`` ``(H, W, 1)`` float32; ``state_alpha``,
-        ``state_luma`` ``(H, W, 1)`` float32; ``state_valid`` ``(1,)`` float32.
+        ``luma`` ``(N, 1, Hc, s, W)`` uint8; ``chroma`` ``(N, 2, Hc, Wc)`` uint8
+        (Cb, Cr); ``key_scale`` ``(1, 1, Hc, Wc)`` float32; ``plate_luma``
+        ``(1, 1, Hc, s, W)`` float32 (code values; minus ``luma_offset`` for
+        ``layer``); ``plate_chroma`` ``(1, 2, Hc, Wc)`` float32 centred;
+        ``bg_luma`` ``(B, 1, Hc, s, W)`` and ``bg_chroma`` ``(B, 2, Hc, Wc)``
+        uint8, ``B`` = N or 1 (``composite`` only); ``state_alpha``,
+        ``state_luma`` ``(1, Hc, Wc)`` float32; ``state_valid`` ``(1,)``.
 
     Graph outputs:
-        ``image`` ``(N, H, W, 3)`` uint8 RGB; ``alpha`` ``(N, H, W, 1)`` uint8;
-        ``next_alpha``, ``next_luma`` ``(H, W, 1)`` float32; ``next_valid`` ``(1,)``.
+        ``image_luma`` ``(N, 1, Hc, s, W)`` uint8; ``image_chroma``
+        ``(N, 2, Hc, Wc)`` uint8 (``layer``: ``(N, 2, Hc, s, W)``);
+        ``alpha`` ``(N, 1, Hc, s, W)`` uint8; ``next_alpha``, ``next_luma``
+        ``(1, Hc, Wc)`` float32; ``next_valid`` ``(1,)``.
     """
-    a_offset = (1.0 - params.clip_black) / (params.clip_white - params.clip_black)
-    nodes = [
-        _const("c_inv255", 1.0 / 255.0),
-        _const("c255", 255.0),
-        _const("c_half", 0.5),
-        _const("c_zero", 0.0),
-        _const("c_one", 1.0),
-        _const("c_eps", 1.0 / 1024.0),
-        _const("c_offset", a_offset),
-        _const("c_despill", params.despill),
-        _const("w31", np.asarray(weights, np.float32).reshape(3, 1)),
-        _const("luma31", np.array([[0.2126], [0.7152], [0.0722]], np.float32)),
-        _const("spill3", np.asarray(spill_vector, np.float32).reshape(3)),
-        helper.make_node("Cast", ["frames"], ["frames_f"], to=_F),
-        helper.make_node("Mul", ["frames_f", "c_inv255"], ["rgb"]),
-        helper.make_node("MatMul", ["rgb", "w31"], ["diff"]),
-        helper.make_node("MatMul", ["rgb", "luma31"], ["luma"]),
-        helper.make_node("Mul", ["diff", "key_scale"], ["diff_scaled"]),
-        helper.make_node("Sub", ["c_offset", "diff_scaled"], ["alpha_lin"]),
-        helper.make_node("Clip", ["alpha_lin", "c_zero", "c_one"], ["alpha_raw"]),
-        helper.make_node(
-            "Scan",
-            ["state_alpha", "state_luma", "state_valid", "alpha_raw", "luma"],
-            ["next_alpha", "next_luma", "next_valid", "alpha_f"],
-            num_scan_inputs=2,
-            body=_temporal_body(params),
-        ),
-        helper.make_node("Sub", ["c_one", "alpha_f"], ["transp"]),
-        helper.make_node("Mul", ["transp", "plate"], ["screen_part"]),
-        helper.make_node("Sub", ["rgb", "screen_part"], ["premult"]),
-        helper.make_node("MatMul", ["premult", "w31"], ["spill_d"]),
-        helper.make_node("Relu", ["spill_d"], ["spill_pos"]),
-        helper.make_node("Mul", ["spill_pos", "c_despill"], ["spill_amt"]),
-        helper.make_node("Mul", ["spill_amt", "spill3"], ["spill_rgb"]),
-        helper.make_node("Sub", ["premult", "spill_rgb"], ["fg_raw"]),
-        helper.make_node("Clip", ["fg_raw", "c_zero", "c_one"], ["fg"]),
-    ]
-    inputs = [helper.make_tensor_value_info("frames", _U8, ["N", "H", "W", 3])]
+    g = _Builder()
+    m = _matte(g, params, luma_scale, chroma_form, subsampled)
+    fg_chroma, transp_low = _foreground_chroma(g, m, chroma_form, spill_chroma, params)
+    vi = helper.make_tensor_value_info
+    s = 2 if subsampled else 1
+    blocks = ["Hc", s, "W"]
+    inputs = [vi("luma", _U8, ["N", 1, *blocks]), vi("chroma", _U8, ["N", 2, "Hc", "Wc"]),
+              vi("key_scale", _F, [1, 1, "Hc", "Wc"]), vi("plate_luma", _F, [1, 1, *blocks]),
+              vi("plate_chroma", _F, [1, 2, "Hc", "Wc"])]
+    chroma_out = ["N", 2, "Hc", "Wc"]
     if output == "composite":
-        inputs.append(helper.make_tensor_value_info("background", _U8, ["N", "H", "W", 3]))
-        nodes += [
-            helper.make_node("Cast", ["background"], ["bg_f"], to=_F),
-            helper.make_node("Mul", ["bg_f", "c_inv255"], ["bg"]),
-            helper.make_node("Mul", ["transp", "bg"], ["bg_part"]),
-            helper.make_node("Add", ["fg", "bg_part"], ["image_f"]),
-        ]
+        _composite(g, m, fg_chroma, transp_low)
+        inputs += [vi("bg_luma", _U8, ["B", 1, *blocks]), vi("bg_chroma", _U8, ["B", 2, "Hc", "Wc"])]
     else:
-        nodes += [
-            helper.make_node("Max", ["alpha_f", "c_eps"], ["alpha_safe"]),
-            helper.make_node("Div", ["fg", "alpha_safe"], ["straight"]),
-            helper.make_node("Clip", ["straight", "c_zero", "c_one"], ["image_f"]),
-        ]
-    nodes += _to_u8("image_f", "image") + _to_u8("alpha_f", "alpha")
-    inputs += [
-        helper.make_tensor_value_info("plate", _F, ["H", "W", 3]),
-        helper.make_tensor_value_info("key_scale", _F, ["H", "W", 1]),
-        helper.make_tensor_value_info("state_alpha", _F, ["H", "W", 1]),
-        helper.make_tensor_value_info("state_luma", _F, ["H", "W", 1]),
-        helper.make_tensor_value_info("state_valid", _F, [1]),
-    ]
-    outputs = [
-        helper.make_tensor_value_info("image", _U8, ["N", "H", "W", 3]),
-        helper.make_tensor_value_info("alpha", _U8, ["N", "H", "W", 1]),
-        helper.make_tensor_value_info("next_alpha", _F, ["H", "W", 1]),
-        helper.make_tensor_value_info("next_luma", _F, ["H", "W", 1]),
-        helper.make_tensor_value_info("next_valid", _F, [1]),
-    ]
-    graph = helper.make_graph(nodes, f"mattefarm_keyer_{output}", inputs, outputs)
+        _layer(g, m, fg_chroma, luma_offset, subsampled)
+        chroma_out = ["N", 2, *blocks]
+    g.op("Cast", m["alpha255"], out="alpha", to=_U8)
+    plane = [1, "Hc", "Wc"]
+    inputs += [vi("state_alpha", _F, plane), vi("state_luma", _F, plane), vi("state_valid", _F, [1])]
+    outputs = [vi("image_luma", _U8, ["N", 1, *blocks]), vi("image_chroma", _U8, chroma_out),
+               vi("alpha", _U8, ["N", 1, *blocks]), vi("next_alpha", _F, plane), vi("next_luma", _F, plane),
+               vi("next_valid", _F, [1])]
+    graph = helper.make_graph(g.nodes, f"mattefarm_keyer_{output}", inputs, outputs)
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)], producer_name="mattefarm")
     model.ir_version = 8
     onnx.checker.check_model(model)

@@ -32,6 +32,10 @@ class KeyerParams:
             moving and its matte follows the new frame at once.
         seam_tolerance: largest matte difference (0-1 scale) the pre-roll
             leaves between a chunked and an unchunked render.
+        guide_radius: box radius, in chroma pixels, of the guided filter that
+            refines the chroma-resolution matte with full-resolution luma.
+        guide_eps: its regularisation (luma variance, 0-1 scale squared);
+            larger keeps the matte smoother where luma varies little.
     """
 
     screen_gain: float = 1.05
@@ -42,6 +46,8 @@ class KeyerParams:
     temporal_min: float = 0.4
     motion_threshold: float = 0.04
     seam_tolerance: float = 0.25 / 255
+    guide_radius: int = 2
+    guide_eps: float = 1e-3
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.clip_black < self.clip_white <= 1.0:
@@ -50,6 +56,8 @@ class KeyerParams:
             raise ValueError("temporal_min must be in (0, 1]")
         if not 0.0 <= self.screen_balance <= 1.0:
             raise ValueError("screen_balance must be in [0, 1]")
+        if self.guide_radius < 1 or self.guide_eps <= 0.0:
+            raise ValueError("guide_radius must be at least 1 and guide_eps positive")
 
     @property
     def preroll_frames(self) -> int:

@@ -61,6 +61,9 @@ def create_session(
     options = ort.SessionOptions()
     options.intra_op_num_threads = intra_op_threads
     options.inter_op_num_threads = 1
+    # No busy-waiting between operators: on a CPU shared with the decoder and
+    # the encoder, spinning threads take the cycles those need.
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     data = model.SerializeToString() if isinstance(model, onnx.ModelProto) else model
     try:
         session = ort.InferenceSession(data, sess_options=options, providers=requested_providers(providers))

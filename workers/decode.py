@@ -1,4 +1,4 @@
-"""Decode video with PyAV into RGB frames."""
+"""Decode video with PyAV: into the keyer's planes, or into RGB (analysis, previews)."""
 
 from __future__ import annotations
 
@@ -8,17 +8,18 @@ import av
 import numpy as np
 
 from models.errors import MediaError
+from workers.frames import frame_planes
 
 
-def decode_frames(path: str, colorspace: int) -> Iterator[tuple[int, np.ndarray]]:
-    """Decode the first video stream of a file, in presentation order.
+def decode_planes(path: str, fmt: str) -> Iterator[tuple[int, np.ndarray, np.ndarray]]:
+    """Decode the first video stream of a file into planes, in presentation order.
 
     Args:
-        path: a local media file.
-        colorspace: swscale matrix constant (:func:`workers.colour.sws_colorspace`).
+        path: a local media file. fmt: working format, ``yuv420p`` or ``yuv444p``
+            (:func:`workers.frames.working_format`).
 
     Yields:
-        ``(pts, rgb)``: PTS in the stream's time base, ``(H, W, 3)`` uint8 RGB.
+        ``(pts, Y, CbCr)``: PTS in the stream's time base, ``(H, W)`` uint8, ``(2, Hc, Wc)`` uint8.
 
     Raises:
         MediaError: the file cannot be decoded.
@@ -28,8 +29,8 @@ def decode_frames(path: str, colorspace: int) -> Iterator[tuple[int, np.ndarray]
             stream = container.streams.video[0]
             stream.thread_type = "AUTO"
             for frame in container.decode(stream):
-                rgb = frame.reformat(format="rgb24", src_colorspace=colorspace, dst_colorspace=colorspace)
-                yield frame.pts, rgb.to_ndarray()
+                luma, chroma = frame_planes(frame, fmt)
+                yield frame.pts, luma, chroma
     except av.FFmpegError as exc:
         raise MediaError(f"decoding {path} failed ({exc})", "check that the source file is intact") from exc
 

@@ -15,6 +15,7 @@ import av
 import numpy as np
 
 from models.errors import InputError
+from workers.frames import planes_frame, working_format
 
 OutputCodec = Literal["h264", "prores4444", "ffv1"]
 OUTPUT_CODECS: tuple[OutputCodec, ...] = ("h264", "prores4444", "ffv1")
@@ -41,6 +42,7 @@ class EncodeSettings:
         width, height: frame size in pixels. time_base: ``"num/den"`` of output PTS.
         frame_rate: ``"num/den"`` average frame rate. color_*: FFmpeg enum tags
         copied from the source. sws_colorspace: RGB <-> YUV matrix (swscale constant).
+        full_range: the source's code values are full range (``yuvj*`` formats).
     """
 
     codec: OutputCodec
@@ -55,6 +57,12 @@ class EncodeSettings:
     colorspace: int = 2
     color_range: int = 0
     sws_colorspace: int = 1
+    full_range: bool = False
+
+    @property
+    def working_format(self) -> str:
+        """The planes the keyer reads and writes: ``yuv420p``, or ``yuv444p`` for odd sizes."""
+        return working_format(self.width, self.height)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
@@ -63,16 +71,16 @@ class EncodeSettings:
 
 def _stream_format(settings: EncodeSettings, kind: StreamKind) -> tuple[str, str, str, dict[str, str]]:
     """``(encoder, pix_fmt, input ndarray format, options)`` for a stream."""
-    odd = settings.width % 2 or settings.height % 2
+    planes = settings.working_format
     if settings.codec == "h264":
         options = {"crf": str(settings.crf), "preset": settings.preset}
-        return "libx264", "yuv444p" if odd else "yuv420p", "rgb24" if kind == "image" else "gray", options
+        return "libx264", planes, planes if kind == "image" else "gray", options
     if settings.codec == "prores4444":
         if kind == "image":
-            return "prores_ks", "yuva444p10le", "rgba", {"profile": "4", "vendor": "apl0"}
+            return "prores_ks", "yuva444p10le", "yuva444p", {"profile": "4", "vendor": "apl0"}
         return "prores_ks", "yuv422p10le", "gray", {"profile": "3", "vendor": "apl0"}
     if settings.codec == "ffv1":
-        return "ffv1", "bgr0" if kind == "image" else "gray", "rgb24" if kind == "image" else "gray", {}
+        return "ffv1", planes if kind == "image" else "gray", planes if kind == "image" else "gray", {}
     raise InputError(f"unknown codec {settings.codec!r}", f"use one of {', '.join(OUTPUT_CODECS)}")
 
 
@@ -109,18 +117,22 @@ class ChunkEncoder:
         self.in_format = configure_stream(self.stream, settings, kind)
         self.time_base = Fraction(settings.time_base)
 
-    def write(self, pixels: np.ndarray, pts: int) -> None:
+    def write(self, pts: int, luma: np.ndarray, chroma: np.ndarray | None = None, alpha: np.ndarray | None = None) -> None:
         """Encode one frame.
 
         Args:
-            pixels: ``(H, W, 3)`` uint8 RGB (image), ``(H, W, 4)`` uint8 RGBA
-                (ProRes image, straight alpha), or ``(H, W)`` uint8 matte.
             pts: presentation time in ``settings.time_base`` units.
+            luma: ``(H, W)`` uint8: Y' of the image, or the matte (``matte`` stream).
+            chroma: ``(2, Hc, Wc)`` uint8 Cb, Cr of the image in the working
+                format (ProRes: ``(2, H, W)``); None for the matte.
+            alpha: ``(H, W)`` uint8 straight alpha (ProRes 4444 image only).
         """
-        frame = av.VideoFrame.from_ndarray(pixels, format=self.in_format)
-        if self.in_format != "gray":
-            cs = self.settings.sws_colorspace
-            frame = frame.reformat(format=self.stream.pix_fmt, src_colorspace=cs, dst_colorspace=cs)
+        if chroma is None:
+            frame = av.VideoFrame.from_ndarray(luma, format="gray")
+        else:
+            frame = planes_frame(luma, chroma, self.in_format, alpha)
+        if frame.format.name != self.stream.pix_fmt:
+            frame = frame.reformat(format=self.stream.pix_fmt)
         frame.pts, frame.time_base = pts, self.time_base
         for packet in self.stream.encode(frame):
             self.container.mux(packet)

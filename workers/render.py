@@ -15,10 +15,11 @@ from contextlib import ExitStack
 import numpy as np
 
 from models.errors import MediaError
-from models.keyer import Keyer, TemporalState
+from models.keyer import Background, Keyer, TemporalState
 from models.keyer_params import KeyerParams
 from models.screen import ScreenAnalysis
-from workers.decode import decode_frames
+from models.yuv import YuvMatrix, rgb_to_planes
+from workers.decode import decode_planes
 from workers.encode import ChunkEncoder
 from workers.plates import PlateReader
 from workers.specs import ChunkSpec, RenderResult
@@ -37,21 +38,32 @@ def build_keyer(spec: ChunkSpec, threads: int = 0) -> Keyer:
         KeyerParams.from_dict(spec.keyer),
         spec.encode.width,
         spec.encode.height,
+        keyer_matrix(spec),
         output=output,
         providers=spec.providers,  # type: ignore[arg-type]
         threads=threads,
     )
 
 
-def _needed_frames(spec: ChunkSpec, path: str, colorspace: int) -> Iterator[tuple[int, np.ndarray]]:
-    """Decoded frames of the chunk file as ``(frame index, rgb)``, pre-roll first, in order.
+def keyer_matrix(spec: ChunkSpec) -> YuvMatrix:
+    """The Y'CbCr matrix and range of the chunk's source."""
+    assert spec.encode is not None
+    return YuvMatrix.from_sws(spec.encode.sws_colorspace, spec.encode.full_range)
+
+
+Planes = tuple[int, np.ndarray, np.ndarray]
+"""``(frame index, Y (H, W) uint8, CbCr (2, Hc, Wc) uint8)``."""
+
+
+def _needed_frames(spec: ChunkSpec, path: str, fmt: str) -> Iterator[Planes]:
+    """Decoded frames of the chunk file as planes, pre-roll first, in order.
 
     Frames of the chunk file outside ``[preroll_start, frame_end)`` (the rest of
     the GOPs it had to carry) are dropped. A missing or out-of-order frame is an error.
     """
     index_of = {pts: spec.preroll_start + i for i, pts in enumerate(spec.file_pts)}
     expected = spec.preroll_start
-    for pts, rgb in decode_frames(path, colorspace):
+    for pts, luma, chroma in decode_planes(path, fmt):
         index = index_of.get(pts)
         if index is None:
             continue
@@ -61,7 +73,7 @@ def _needed_frames(spec: ChunkSpec, path: str, colorspace: int) -> Iterator[tupl
                 "the split chunk is damaged; retry the job",
             )
         expected += 1
-        yield index, rgb
+        yield index, luma, chroma
     if expected != spec.frame_end:
         raise MediaError(
             f"chunk {spec.index}: decoded {expected - spec.preroll_start} of "
@@ -70,8 +82,8 @@ def _needed_frames(spec: ChunkSpec, path: str, colorspace: int) -> Iterator[tupl
         )
 
 
-def _batches(frames: Iterator[tuple[int, np.ndarray]], size: int) -> Iterator[list[tuple[int, np.ndarray]]]:
-    batch: list[tuple[int, np.ndarray]] = []
+def _batches(frames: Iterator[Planes], size: int) -> Iterator[list[Planes]]:
+    batch: list[Planes] = []
     for item in frames:
         batch.append(item)
         if len(batch) == size:
@@ -115,15 +127,16 @@ class ChunkRenderer:
             plate = None
             if spec.plate is not None and keyer.output == "composite":
                 plate_path = stack.enter_context(storage.local_copy(spec.plate.key))
-                plate = PlateReader(plate_path, spec.plate.kind, spec.encode.width, spec.encode.height, spec.rotation)
-                stack.callback(plate.close)
+                reader = PlateReader(plate_path, spec.plate.kind, spec.encode.width, spec.encode.height, spec.rotation)
+                stack.callback(reader.close)
+                plate = PlatePlanes(reader, keyer)
             image_path = stack.enter_context(storage.writer(spec.output_key))
             image_out = stack.enter_context(ChunkEncoder(image_path, spec.encode, "image"))
             matte_out = None
             if spec.matte_key:
                 matte_path = stack.enter_context(storage.writer(spec.matte_key))
                 matte_out = stack.enter_context(ChunkEncoder(matte_path, spec.encode, "matte"))
-            frames = _needed_frames(spec, source, spec.encode.sws_colorspace)
+            frames = _needed_frames(spec, source, spec.encode.working_format)
             state = keyer.initial_state()
             done = 0
             for batch in _batches(frames, spec.batch_frames):
@@ -147,27 +160,49 @@ class ChunkRenderer:
         keyer: Keyer,
         batch: list[tuple[int, np.ndarray]],
         state: TemporalState,
-        plate: PlateReader | None,
+        plate: PlatePlanes | None,
         image_out: ChunkEncoder,
         matte_out: ChunkEncoder | None,
     ) -> tuple[TemporalState, int]:
         """Key one batch, encode its delivered frames; return the new state and frames delivered."""
-        frames = np.stack([rgb for _, rgb in batch])
-        backgrounds = None
+        luma = np.stack([y for _, y, _ in batch])
+        chroma = np.stack([c for _, _, c in batch])
+        background = None
         if plate is not None:
-            times = [spec.times_s[i - spec.preroll_start] for i, _ in batch]
-            backgrounds = np.stack([plate.frame_at(t) for t in times])
-        result = keyer.key_frames(frames, backgrounds, state)
+            background = plate.planes_at([spec.times_s[i - spec.preroll_start] for i, _, _ in batch])
+        result = keyer.key_frames(luma, chroma, background, state)
         delivered = 0
-        for j, (index, _) in enumerate(batch):
+        layer = keyer.output == "layer"
+        for j, (index, _, _) in enumerate(batch):
             if index < spec.frame_start:
                 continue
             pts = spec.output_pts[index - spec.frame_start]
-            image = result.images[j]
-            if keyer.output == "layer":
-                image = np.concatenate([image, result.alpha[j][..., None]], axis=2)
-            image_out.write(image, pts)
+            image_out.write(pts, result.luma[j], result.chroma[j], result.alpha[j] if layer else None)
             if matte_out is not None:
-                matte_out.write(np.ascontiguousarray(result.alpha[j]), pts)
+                matte_out.write(pts, result.alpha[j])
             delivered += 1
         return result.state, delivered
+
+
+class PlatePlanes:
+    """A plate reader's frames converted to the keyer's planes, converted once per plate frame.
+
+    Args:
+        reader: the fitted plate frames (RGB). keyer: gives the matrix and chroma layout.
+    """
+
+    def __init__(self, reader: PlateReader, keyer: Keyer) -> None:
+        self.reader, self.matrix, self.subsampled = reader, keyer.matrix, keyer.subsampled
+        self._last: tuple[np.ndarray, tuple[np.ndarray, np.ndarray]] | None = None
+
+    def _planes(self, rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        if self._last is None or self._last[0] is not rgb:
+            self._last = (rgb, rgb_to_planes(rgb, self.matrix, self.subsampled))
+        return self._last[1]
+
+    def planes_at(self, times_s: list[float]) -> Background:
+        """The plate for each shot time (seconds): one plane set if all are the same frame."""
+        planes = [self._planes(self.reader.frame_at(t)) for t in times_s]
+        if all(p is planes[0] for p in planes):
+            return Background(planes[0][0][None], planes[0][1][None])
+        return Background(np.stack([p[0] for p in planes]), np.stack([p[1] for p in planes]))

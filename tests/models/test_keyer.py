@@ -2,83 +2,145 @@
 
 from __future__ import annotations
 
-import av
+import itertools
+
+import cv2
 import numpy as np
 import pytest
 
-from models.keyer import Keyer, prepare_screen
+from models.keyer import Background, Keyer, ScreenInputs, prepare_screen
 from models.keyer_params import KeyerParams
 from models.screen import estimate_screen
+from models.yuv import YuvMatrix, planes_to_rgb
 from tests.conftest import media
+from workers.decode import decode_planes
+from workers.frames import working_format
+
+MATRIX = YuvMatrix.from_sws(5)  # the SD clips are BT.601
 
 
-def reference_key(frames, backgrounds, screen, params, alpha_prev, luma_prev, valid):
-    """The keyer in float64 numpy: colour difference, temporal filter, unmix, despill, composite."""
-    rgb = frames.astype(np.float64) / 255.0
-    diff = rgb @ screen.weights.astype(np.float64)
+def box_mean(x: np.ndarray, r: int) -> np.ndarray:
+    """Mean over a (2r+1)^2 window of an (H, W) array, counting only pixels inside it."""
+    kernel = np.ones(2 * r + 1)
+    total = cv2.sepFilter2D(x, cv2.CV_64F, kernel, kernel, borderType=cv2.BORDER_CONSTANT)
+    count = cv2.sepFilter2D(np.ones_like(x), cv2.CV_64F, kernel, kernel, borderType=cv2.BORDER_CONSTANT)
+    return total / count
+
+
+def reference_matte(luma, chroma, screen: ScreenInputs, params: KeyerParams, state, subsampled: bool):
+    """Steps 1-4 of the keyer in float64: returns (alpha_low, alpha255 at full res, state)."""
+    alpha_prev, luma_prev, valid = state
+    c = chroma.astype(np.float64) - 128.0
+    diff = screen.chroma_form[0] * c[0] + screen.chroma_form[1] * c[1]
     offset = (1.0 - params.clip_black) / (params.clip_white - params.clip_black)
-    raw = np.clip(offset - diff * screen.key_scale[..., 0], 0.0, 1.0)
-    luma = rgb @ np.array([0.2126, 0.7152, 0.0722])
-    alphas = []
-    for i in range(len(frames)):
-        k = np.minimum(params.temporal_min + np.abs(luma[i] - luma_prev) / params.motion_threshold, 1.0)
-        k = np.maximum(k, 1.0 - valid)
-        alpha_prev = alpha_prev + k * (raw[i] - alpha_prev)
-        luma_prev, valid = luma[i], 1.0
-        alphas.append(alpha_prev)
-    alpha = np.stack(alphas)[..., None]
-    premult = rgb - (1.0 - alpha) * screen.plate
-    spill = np.maximum(premult @ screen.weights.astype(np.float64), 0.0)[..., None] * params.despill
-    fg = np.clip(premult - spill * screen.spill_vector, 0.0, 1.0)
-    if backgrounds is None:
-        image = np.clip(fg / np.maximum(alpha, 1.0 / 1024.0), 0.0, 1.0)
+    raw = np.clip(offset - diff * screen.key_scale[0, 0], 0.0, 1.0)
+    y = luma.astype(np.float64)
+    y_low = (y[0::2, 0::2] + y[1::2, 0::2] + y[0::2, 1::2] + y[1::2, 1::2]) / 4 if subsampled else y
+    guide = y_low / MATRIX.luma_scale
+    k = np.maximum(np.minimum(params.temporal_min + np.abs(guide - luma_prev) / params.motion_threshold, 1.0), 1.0 - valid)
+    alpha_t = alpha_prev + k * (raw - alpha_prev)
+    r, eps = params.guide_radius, params.guide_eps
+    m_i, m_p = box_mean(guide, r), box_mean(alpha_t, r)
+    a = (box_mean(guide * alpha_t, r) - m_i * m_p) / (box_mean(guide * guide, r) - m_i * m_i + eps)
+    mean_a, mean_b = box_mean(a, r), box_mean(m_p - a * m_i, r)
+    alpha_low = np.clip(mean_a * guide + mean_b, 0.0, 1.0)
+    a_full, b_full = mean_a * 255.0 / MATRIX.luma_scale, mean_b * 255.0 + 0.5
+    if subsampled:
+        size = (2 * a_full.shape[1], a_full.shape[0])
+        a_full = np.repeat(cv2.resize(a_full, size, interpolation=cv2.INTER_LINEAR), 2, axis=0)
+        b_full = np.repeat(cv2.resize(b_full, size, interpolation=cv2.INTER_LINEAR), 2, axis=0)
+    alpha255 = np.clip(a_full * y + b_full, 0.0, 255.0)
+    return alpha_low, alpha255, (alpha_t, guide, 1.0)
+
+
+def reference_key(luma, chroma, background, screen, params, state, subsampled):
+    """One frame through the whole keyer in float64: (image luma, image chroma, alpha u8, state)."""
+    alpha_low, alpha255, state = reference_matte(luma, chroma, screen, params, state, subsampled)
+    transp_low = 1.0 - alpha_low
+    premult = chroma.astype(np.float64) - 128.0 - transp_low * screen.plate_chroma[0]
+    spill = np.maximum(screen.chroma_form[0] * premult[0] + screen.chroma_form[1] * premult[1], 0.0) * params.despill
+    fg = premult - spill * screen.spill_chroma.reshape(2, 1, 1)
+    y = luma.astype(np.float64)
+    plate_y = screen.plate_luma[0, 0]
+    if background is not None:
+        delta = background[0].astype(np.float64) - plate_y
+        image_y = np.floor(np.clip(y + 0.5 + delta * (1.0 - (alpha255 - 0.5) / 255.0), 0, 255))
+        mixed = fg + transp_low * (background[1].astype(np.float64) - 128.0) + 128.0
+        image_c = np.floor(np.clip(mixed + 0.5, 0, 255))
     else:
-        image = fg + (1.0 - alpha) * backgrounds.astype(np.float64) / 255.0
-    to_u8 = lambda x: np.clip(x * 255.0 + 0.5, 0, 255).astype(np.uint8)  # noqa: E731
-    return to_u8(image), to_u8(alpha[..., 0]), alpha_prev, luma_prev
+        alpha = np.maximum((alpha255 - 0.5) / 255.0, 1.0 / 1024.0)
+        off = MATRIX.luma_offset
+        image_y = np.floor(np.clip((y - off - (1.0 - alpha) * (plate_y - off)) / alpha + off + 0.5, 0, 255))
+        if subsampled:
+            size = (luma.shape[1], fg.shape[1])
+            fg = np.repeat(np.stack([cv2.resize(p, size, interpolation=cv2.INTER_LINEAR) for p in fg]), 2, axis=1)
+        image_c = np.floor(np.clip(fg / alpha + 128.5, 0, 255))
+    return image_y, image_c, np.floor(alpha255), state
 
 
-def _frames(path: str, count: int) -> np.ndarray:
-    with av.open(path) as container:
-        frames = [f.to_ndarray(format="rgb24") for _, f in zip(range(count), container.decode(video=0))]
-    return np.stack(frames)
+def _planes(path: str, count: int, crop: tuple[int, int] | None = None):
+    width, height = crop or (0, 0)
+    frames = []
+    for _, y, c in itertools.islice(decode_planes(path, "yuv444p" if crop else "yuv420p"), count):
+        frames.append((y[:height, :width], c[:, :height, :width]) if crop else (y, c))
+    return np.stack([f[0] for f in frames]), np.stack([f[1] for f in frames])
 
 
-@pytest.mark.parametrize("clip", ["greenscreen/cremad_1001_DFA_HAP_XX.flv", "faces/grid_lbax4n.mpg"])
+@pytest.mark.parametrize(
+    ("clip", "crop"),
+    [("greenscreen/cremad_1001_DFA_HAP_XX.flv", None), ("faces/grid_lbax4n.mpg", None), ("faces/grid_lbax4n.mpg", (359, 287))],
+)
 @pytest.mark.parametrize("output", ["composite", "layer"])
-def test_onnx_keyer_matches_numpy_reference_within_one_level(clip: str, output: str) -> None:
-    frames = _frames(media(clip), 12)
-    n, height, width = frames.shape[:3]
-    analysis = estimate_screen(list(frames[::3]))
+def test_onnx_keyer_matches_numpy_reference_within_one_level(clip: str, crop, output: str) -> None:
+    luma, chroma = _planes(media(clip), 12, crop)
+    height, width = luma.shape[1:]
+    subsampled = working_format(width, height) == "yuv420p" and crop is None
+    analysis = estimate_screen([planes_to_rgb(luma[i], chroma[i], MATRIX) for i in (0, 4, 8)])
     params = KeyerParams()
-    keyer = Keyer(analysis, params, width, height, output=output, providers="cpu")
-    screen = prepare_screen(analysis, params, width, height)
+    keyer = Keyer(analysis, params, width, height, MATRIX, output=output, subsampled=subsampled, providers="cpu")
+    screen = prepare_screen(analysis, params, width, height, MATRIX, subsampled)
     rng = np.random.default_rng(7)
-    backgrounds = rng.integers(0, 256, frames.shape, dtype=np.uint8) if output == "composite" else None
-    state = keyer.initial_state()
-    ref_alpha, ref_luma, valid = np.zeros((height, width)), np.zeros((height, width)), 0.0
+    bg = (rng.integers(0, 256, luma.shape[1:], dtype=np.uint8), rng.integers(0, 256, chroma.shape[1:], dtype=np.uint8))
+    state, ref_state = keyer.initial_state(), (0.0, 0.0, 0.0)
     for start in (0, 6):  # two batches: the temporal state crosses the batch boundary
         batch = slice(start, start + 6)
-        bg = backgrounds[batch] if backgrounds is not None else None
-        result = keyer.key_frames(frames[batch], bg, state)
-        image, alpha, ref_alpha, ref_luma = reference_key(frames[batch], bg, screen, params, ref_alpha, ref_luma, valid)
-        valid, state = 1.0, result.state
-        assert np.abs(result.alpha.astype(int) - alpha).max() <= 1
-        assert np.abs(result.images.astype(int) - image).max() <= 1
+        background = Background(bg[0][None], bg[1][None]) if output == "composite" else None
+        result = keyer.key_frames(luma[batch], chroma[batch], background, state)
+        state = result.state
+        for j, i in enumerate(range(start, start + 6)):
+            ref_bg = bg if output == "composite" else None
+            image_y, image_c, alpha, ref_state = reference_key(luma[i], chroma[i], ref_bg, screen, params, ref_state, subsampled)
+            assert np.abs(result.alpha[j].astype(int) - alpha).max() <= 1
+            # A straight (layer) colour is divided by alpha: compare it where alpha is not ~0.
+            seen = alpha >= 16 if output == "layer" else np.ones_like(alpha, bool)
+            seen_c = seen[:: seen.shape[0] // image_c.shape[1], :: seen.shape[1] // image_c.shape[2]]
+            assert np.abs(result.luma[j].astype(int) - image_y)[seen].max() <= 1
+            assert np.abs(result.chroma[j].astype(int) - image_c)[:, seen_c].max() <= 1
 
 
 def test_screen_analysis_keys_the_cyan_grid_backdrop() -> None:
-    frames = _frames(media("faces/grid_bbaf2n.mpg"), 30)
-    analysis = estimate_screen(list(frames[::5]), "blue")
+    luma, chroma = _planes(media("faces/grid_bbaf2n.mpg"), 30)
+    rgb = [planes_to_rgb(luma[i], chroma[i], MATRIX) for i in range(0, 30, 5)]
+    analysis = estimate_screen(rgb, "blue")
     r, g, b = analysis.screen_rgb
     assert b > r + 0.3 and g > r + 0.3, "the GRID backdrop is cyan-blue"
     assert b - max(r, g) < 0.15, "a fixed-channel blue key would see almost nothing"
-    keyer = Keyer(analysis, KeyerParams(), frames.shape[2], frames.shape[1], output="layer", providers="cpu")
-    alpha = keyer.key_frames(frames[:1], None, keyer.initial_state()).alpha[0]
+    height, width = luma.shape[1:]
+    keyer = Keyer(analysis, KeyerParams(), width, height, MATRIX, output="layer", providers="cpu")
+    alpha = keyer.key_frames(luma[:1], chroma[:1], None, keyer.initial_state()).alpha[0]
     corners = np.concatenate([alpha[5:40, 5:40].ravel(), alpha[5:40, -40:-5].ravel()])
-    centre = alpha[alpha.shape[0] // 2 : alpha.shape[0] // 2 + 20, alpha.shape[1] // 2 - 10 : alpha.shape[1] // 2 + 10]
+    centre = alpha[height // 2 : height // 2 + 20, width // 2 - 10 : width // 2 + 10]
     assert corners.mean() < 10, "the backdrop keys out"
     assert centre.min() > 245, "the face stays opaque"
+
+
+def test_chroma_form_equals_the_rgb_colour_difference() -> None:
+    rng = np.random.default_rng(3)
+    rgb = rng.random((50, 3))
+    weights = np.array([-0.5, 1.0, -0.5])
+    for matrix in (YuvMatrix.from_sws(1), YuvMatrix.from_sws(5, full_range=True)):
+        codes = matrix.rgb_to_codes(rgb)
+        assert np.allclose(codes[:, 1:] @ matrix.chroma_form(weights), rgb @ weights)
 
 
 def test_preroll_brings_any_state_within_the_seam_tolerance() -> None:
