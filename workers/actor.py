@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import ray
@@ -37,3 +38,7 @@ class RenderActor:
     def ping(self) -> bool:
         """Readiness check."""
         return True
+
+    def pid(self) -> int:
+        """The actor's process id (benchmarks read its memory use)."""
+        return os.getpid()

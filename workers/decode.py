@@ -57,3 +57,22 @@ def sample_frames(path: str, frame_pts: list[int], colorspace: int) -> list[np.n
                     out.append(rgb.to_ndarray())
                     break
     return out
+
+
+def sample_frames_in_pass(path: str, frame_pts: list[int], colorspace: int) -> list[np.ndarray]:
+    """Like :func:`sample_frames`, in one decoding pass from the start (no seeks).
+
+    Only the wanted frames are converted to RGB; the pass stops after the last one.
+    """
+    wanted, out = set(frame_pts), []
+    last = max(frame_pts, default=-1)
+    with av.open(path) as container:
+        stream = container.streams.video[0]
+        stream.thread_type = "AUTO"
+        for frame in container.decode(stream):
+            if frame.pts in wanted:
+                rgb = frame.reformat(format="rgb24", src_colorspace=colorspace, dst_colorspace=colorspace)
+                out.append(rgb.to_ndarray())
+            if frame.pts is not None and frame.pts >= last and len(out) == len(wanted):
+                break
+    return out

@@ -1,0 +1,41 @@
+"""Sampling frames for the screen analysis: by seeking, or in one pass when GOPs are long."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import av
+import numpy as np
+
+from jobs.analysis import seek_cost
+from tests.clips import ClipSpec, make_clip
+from tests.conftest import media
+from workers.decode import sample_frames, sample_frames_in_pass
+from workers.probe import probe_video
+
+
+def test_seek_cost_counts_frames_from_the_keyframe_before_each_pick() -> None:
+    assert seek_cost((0, 250), [0, 100, 249, 250, 499]) == 1 + 101 + 250 + 1 + 250
+    assert seek_cost((0, 10, 20), [5, 15, 25]) == 6 + 6 + 6
+
+
+def _all_frames(path: str) -> list[np.ndarray]:
+    with av.open(path) as container:
+        return [f.reformat(format="rgb24", src_colorspace=5, dst_colorspace=5).to_ndarray() for f in container.decode(video=0)]
+
+
+def test_sampling_in_one_pass_gives_the_wanted_frames_of_a_real_clip() -> None:
+    probe = probe_video(media("faces/grid_lbax4n.mpg"))
+    picks = (0, 7, 30, 74)
+    in_pass = sample_frames_in_pass(probe.path, [probe.frame_pts[i] for i in picks], 5)
+    every = _all_frames(probe.path)
+    assert [i for i in picks if any(np.array_equal(every[i], f) for f in in_pass)] == list(picks)
+
+
+def test_seeking_and_one_pass_agree_on_an_h264_clip_with_b_frames(tmp_path: Path) -> None:
+    path = make_clip(ClipSpec("gop", width=320, height=240, frames=60, x264="keyint=25:bframes=3"), str(tmp_path / "gop.mp4"))
+    probe = probe_video(path)
+    pts = [probe.frame_pts[i] for i in (3, 26, 49, 59)]
+    seeking, in_pass = sample_frames(path, pts, 5), sample_frames_in_pass(path, pts, 5)
+    assert len(seeking) == len(in_pass) == 4
+    assert all(np.array_equal(a, b) for a, b in zip(seeking, in_pass))
