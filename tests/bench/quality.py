@@ -1,0 +1,90 @@
+"""Matte quality on ground-truth clips: Mattefarm vs oracle-tuned FFmpeg chromakey vs OpenCV HSV.
+
+Each method keys the clip's ``source.mp4`` (H.264 4:2:0) and composites it over
+the same still plate; its alpha is scored against the true alpha and its
+composite against ``alpha * F + (1 - alpha) * plate`` made from the true alpha
+and clean foreground (:mod:`tests.bench.metrics`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from tests.bench.baselines import ffmpeg_chromakey_frames, opencv_hsv_frames, tune_chromakey, tune_hsv_tolerance
+from tests.bench.jobrun import rgb_frames, run_keying_job
+from tests.bench.metrics import MattingScores
+from tests.bench.synth import SynthClip, read_truth
+from workers.plates import PlateReader
+from workers.pool import RenderPool
+
+Scores = dict[str, float]
+Frames = Iterator[tuple[np.ndarray, np.ndarray | None]]
+
+
+@dataclass(frozen=True)
+class ClipScores:
+    """Scores of every method on one clip (``method -> metric -> value``) and the tuned settings."""
+
+    name: str
+    methods: dict[str, Scores]
+    settings: dict[str, str]
+
+
+def true_composites(clip: SynthClip, plate: np.ndarray) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """``(true alpha (H, W) float32, true composite (H, W, 3) uint8 RGB)`` per frame."""
+    plate_f = plate.astype(np.float32) / 255.0
+    for alpha, foreground in read_truth(clip):
+        a = alpha[..., None]
+        composite = a * foreground + (1.0 - a) * plate_f
+        yield alpha, np.clip(composite * 255.0 + 0.5, 0, 255).astype(np.uint8)
+
+
+def score(frames: Frames, clip: SynthClip, plate: np.ndarray, every: int) -> Scores:
+    """Score a method's ``(alpha, composite)`` stream against the truth, frame by frame."""
+    scores = MattingScores(every=every)
+    for (alpha, composite), (true_alpha, true_comp) in zip(frames, true_composites(clip, plate), strict=True):
+        scores.add(alpha, true_alpha, composite, true_comp)
+    return scores.averages()
+
+
+def mattefarm_frames(clip: SynthClip, plate_path: str, workdir: Path, pool: RenderPool) -> Frames:
+    """Key the clip with a whole Mattefarm job (lossless FFV1 output and matte), then stream them."""
+    output, matte = workdir / "mattefarm.mkv", workdir / "mattefarm_matte.mkv"
+    run_keying_job(clip.source, output, workdir / "job", pool, background=plate_path, codec="ffv1", matte_out=str(matte))
+    return zip(rgb_frames(matte, gray=True), rgb_frames(output), strict=True)
+
+
+def _merge(alpha_frames: Frames, composite_frames: Frames) -> Frames:
+    """Alpha from one run (no despill) and composite from another (with despill)."""
+    for (alpha, _), (_, composite) in zip(alpha_frames, composite_frames, strict=True):
+        yield alpha, composite
+
+
+def evaluate_clip(clip: SynthClip, plate_path: str, workdir: Path, pool: RenderPool, every: int = 5) -> ClipScores:
+    """All methods on one clip.
+
+    FFmpeg's alpha is scored from ``chromakey`` alone, its composite with
+    ``despill`` added (the chain a user runs); both with the oracle-tuned
+    similarity and blend. The HSV recipe's hue tolerance is oracle-tuned too.
+    """
+    height, width = clip.meta["height"], clip.meta["width"]
+    reader = PlateReader(plate_path, "image", width, height)
+    plate = reader.frame_at(0.0)
+    key = tuple(int(round(float(c) * 255)) for c in clip.screen_rgb)
+    truth = lambda: (alpha for alpha, _ in read_truth(clip))  # noqa: E731
+    similarity, blend, _ = tune_chromakey(clip.source, truth, key)
+    tolerance, _ = tune_hsv_tolerance(clip.source, truth, key)
+    methods = {
+        "mattefarm": score(mattefarm_frames(clip, plate_path, workdir, pool), clip, plate, every),
+        "ffmpeg chromakey(+despill)": score(
+            _merge(ffmpeg_chromakey_frames(clip.source, key, similarity, blend, plate, False),
+                   ffmpeg_chromakey_frames(clip.source, key, similarity, blend, plate, True)),
+            clip, plate, every),
+        "opencv hsv": score(opencv_hsv_frames(clip.source, key, plate, hue_tolerance=tolerance), clip, plate, every),
+    }
+    settings = {"chromakey": f"similarity {similarity:.3f}, blend {blend:.3f}", "hsv": f"hue tolerance {tolerance}"}
+    return ClipScores(clip.meta["spec"]["name"], methods, settings)
