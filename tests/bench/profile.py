@@ -34,7 +34,8 @@ CATEGORIES: dict[str, str] = {
 
 def _attribute(frame, category: str, totals: dict[str, float]) -> None:  # noqa: ANN001 - pyinstrument Frame
     category = CATEGORIES.get(frame.function, category)
-    totals[category] = totals.get(category, 0.0) + frame.total_self_time
+    self_time = frame.time - sum(child.time for child in frame.children)
+    totals[category] = totals.get(category, 0.0) + self_time
     for child in frame.children:
         _attribute(child, category, totals)
 

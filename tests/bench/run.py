@@ -23,7 +23,7 @@ from workers.pool import RenderPool, connect_ray, pool_shape
 
 PLATE = "backgrounds/skimage_rocket_launch.jpg"
 METRICS = ("MAD", "MSE", "Grad", "Conn", "dtSSD", "Comp")
-console = Console()
+console = Console(width=170)
 
 
 def verdict(ok: bool, text: str) -> None:
