@@ -71,10 +71,9 @@ class _Builder:
         self.nodes.append(helper.make_node("Split", [x], names, axis=1))
         return names
 
-    def to_u8(self, x: str, scale: float, out: str) -> str:
-        """``uint8(clip(x * scale + 0.5, 0, 255))`` (Cast truncates, so this rounds half up)."""
-        scaled = self.op("Mul", x, self.const(scale)) if scale != 1.0 else x
-        shifted = self.op("Add", scaled, self.const(0.5))
+    def to_u8(self, x: str, out: str) -> str:
+        """``uint8(clip(x + 0.5, 0, 255))`` (Cast truncates, so this rounds half up)."""
+        shifted = self.op("Add", x, self.const(0.5))
         return self.op("Cast", self.op("Clip", shifted, self.const(0.0), self.const(255.0)), out=out, to=_U8)
 
 
@@ -205,7 +204,7 @@ def _composite(g: _Builder, m: dict[str, str], fg_chroma: str, transp_low: str) 
     g.op("Cast", g.op("Clip", image, g.const(0.0), g.const(255.0)), out="image_luma", to=_U8)
     bg_chroma = g.op("Sub", g.op("Cast", "bg_chroma", to=_F), g.const(128.0))
     mixed = g.op("Add", fg_chroma, g.op("Mul", transp_low, bg_chroma))
-    g.to_u8(g.op("Add", mixed, g.const(128.0)), 1.0, "image_chroma")
+    g.to_u8(g.op("Add", mixed, g.const(128.0)), "image_chroma")
 
 
 def _layer(g: _Builder, m: dict[str, str], fg_chroma: str, luma_offset: float, subsampled: bool) -> None:
@@ -216,9 +215,9 @@ def _layer(g: _Builder, m: dict[str, str], fg_chroma: str, luma_offset: float, s
     y_black = g.op("Sub", m["y_full"], g.const(luma_offset))
     premult_y = g.op("Sub", y_black, g.op("Mul", transp, "plate_luma"))
     straight_y = g.op("Add", g.op("Div", premult_y, alpha_safe), g.const(luma_offset))
-    g.to_u8(straight_y, 1.0, "image_luma")
+    g.to_u8(straight_y, "image_luma")
     straight_c = g.op("Div", _to_rows(g, fg_chroma, subsampled), alpha_safe)
-    g.to_u8(g.op("Add", straight_c, g.const(128.0)), 1.0, "image_chroma")
+    g.to_u8(g.op("Add", straight_c, g.const(128.0)), "image_chroma")
 
 
 def build_keyer_model(
