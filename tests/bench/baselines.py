@@ -498,6 +498,8 @@ def ffmpeg_chain_encode(
     overlay(format=yuv420, shortest=1) on buffer(plate rgb24) -> scale=W:H; -> format=yuv420p ->
     buffersink. The plate image is decoded once and pushed with each source frame's pts (the
     CLI's ``-loop 1 -framerate FPS``). libx264 with crf/preset, tagged BT.709 limited; no audio.
+    Frame types are left to the encoder, as the CLI does (filtered frames would
+    otherwise carry the source's I/P/B types into libx264, which honours them).
     Returns (frames encoded, wall seconds from opening the source to closing the output).
     """
     started = time.perf_counter()
@@ -510,6 +512,7 @@ def ffmpeg_chain_encode(
         decoded = (frame for _, frame in _decode(source))
         for _, keyed in _keyed_frames(graph, decoded, plate):
             assert keyed is not None
+            keyed.pict_type = av.video.frame.PictureType.NONE  # the encoder picks frame types, as in the CLI
             out.mux(stream.encode(keyed))
             frames += 1
         out.mux(stream.encode(None))

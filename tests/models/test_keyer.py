@@ -28,7 +28,7 @@ def box_mean(x: np.ndarray, r: int) -> np.ndarray:
 
 
 def reference_matte(luma, chroma, screen: ScreenInputs, params: KeyerParams, state, subsampled: bool):
-    """Steps 1-4 of the keyer in float64: returns (alpha_low, alpha255 at full res, state)."""
+    """Steps 1-4 of the keyer in float64: returns (transparency low, transparency at full res, state)."""
     alpha_prev, luma_prev, valid = state
     c = chroma.astype(np.float64) - 128.0
     diff = screen.chroma_form[0] * c[0] + screen.chroma_form[1] * c[1]
@@ -43,20 +43,17 @@ def reference_matte(luma, chroma, screen: ScreenInputs, params: KeyerParams, sta
     m_i, m_p = box_mean(guide, r), box_mean(alpha_t, r)
     a = (box_mean(guide * alpha_t, r) - m_i * m_p) / (box_mean(guide * guide, r) - m_i * m_i + eps)
     mean_a, mean_b = box_mean(a, r), box_mean(m_p - a * m_i, r)
-    alpha_low = np.clip(mean_a * guide + mean_b, 0.0, 1.0)
-    a_full, b_full = mean_a * 255.0 / MATRIX.luma_scale, mean_b * 255.0 + 0.5
-    if subsampled:
-        size = (2 * a_full.shape[1], a_full.shape[0])
-        a_full = np.repeat(cv2.resize(a_full, size, interpolation=cv2.INTER_LINEAR), 2, axis=0)
-        b_full = np.repeat(cv2.resize(b_full, size, interpolation=cv2.INTER_LINEAR), 2, axis=0)
-    alpha255 = np.clip(a_full * y + b_full, 0.0, 255.0)
-    return alpha_low, alpha255, (alpha_t, guide, 1.0)
+    transp_low = np.clip(1.0 - mean_b - mean_a * guide, 0.0, 1.0)
+    a_full, b_full = -mean_a / MATRIX.luma_scale, 1.0 - mean_b
+    if subsampled:  # nearest-neighbour upsampling of the coefficients to the luma grid
+        a_full, b_full = (np.repeat(np.repeat(x, 2, axis=1), 2, axis=0) for x in (a_full, b_full))
+    transp = np.clip(a_full * y + b_full, 0.0, 1.0)
+    return transp_low, transp, (alpha_t, guide, 1.0)
 
 
 def reference_key(luma, chroma, background, screen, params, state, subsampled):
     """One frame through the whole keyer in float64: (image luma, image chroma, alpha u8, state)."""
-    alpha_low, alpha255, state = reference_matte(luma, chroma, screen, params, state, subsampled)
-    transp_low = 1.0 - alpha_low
+    transp_low, transp, state = reference_matte(luma, chroma, screen, params, state, subsampled)
     premult = chroma.astype(np.float64) - 128.0 - transp_low * screen.plate_chroma[0]
     spill = np.maximum(screen.chroma_form[0] * premult[0] + screen.chroma_form[1] * premult[1], 0.0) * params.despill
     fg = premult - spill * screen.spill_chroma.reshape(2, 1, 1)
@@ -64,18 +61,18 @@ def reference_key(luma, chroma, background, screen, params, state, subsampled):
     plate_y = screen.plate_luma[0, 0]
     if background is not None:
         delta = background[0].astype(np.float64) - plate_y
-        image_y = np.floor(np.clip(y + 0.5 + delta * (1.0 - (alpha255 - 0.5) / 255.0), 0, 255))
+        image_y = np.rint(np.clip(y + delta * transp, 0, 255))
         mixed = fg + transp_low * (background[1].astype(np.float64) - 128.0) + 128.0
-        image_c = np.floor(np.clip(mixed + 0.5, 0, 255))
+        image_c = np.rint(np.clip(mixed, 0, 255))
     else:
-        alpha = np.maximum((alpha255 - 0.5) / 255.0, 1.0 / 1024.0)
+        alpha = np.maximum(1.0 - transp, 1.0 / 1024.0)
         off = MATRIX.luma_offset
-        image_y = np.floor(np.clip((y - off - (1.0 - alpha) * (plate_y - off)) / alpha + off + 0.5, 0, 255))
+        image_y = np.rint(np.clip((y - off - transp * (plate_y - off)) / alpha + off, 0, 255))
         if subsampled:
             size = (luma.shape[1], fg.shape[1])
             fg = np.repeat(np.stack([cv2.resize(p, size, interpolation=cv2.INTER_LINEAR) for p in fg]), 2, axis=1)
-        image_c = np.floor(np.clip(fg / alpha + 128.5, 0, 255))
-    return image_y, image_c, np.floor(alpha255), state
+        image_c = np.rint(np.clip(fg / alpha + 128.0, 0, 255))
+    return image_y, image_c, np.rint(255.0 * (1.0 - transp)), state
 
 
 def _planes(path: str, count: int, crop: tuple[int, int] | None = None):
