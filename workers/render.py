@@ -11,16 +11,18 @@ import socket
 import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
+from dataclasses import dataclass
 
 import numpy as np
 
 from models.errors import MediaError
-from models.keyer import Background, Keyer, TemporalState
+from models.keyer import Background, Keyer, KeyResult, TemporalState
 from models.keyer_params import KeyerParams
 from models.screen import ScreenAnalysis
 from models.yuv import YuvMatrix, rgb_to_planes
 from workers.decode import decode_planes
 from workers.encode import ChunkEncoder
+from workers.overlap import ReadAhead, WriteBehind
 from workers.plates import PlateReader
 from workers.specs import ChunkSpec, RenderResult
 from workers.storage import Storage
@@ -82,15 +84,53 @@ def _needed_frames(spec: ChunkSpec, path: str, fmt: str) -> Iterator[Planes]:
         )
 
 
-def _batches(frames: Iterator[Planes], size: int) -> Iterator[list[Planes]]:
-    batch: list[Planes] = []
+@dataclass(frozen=True)
+class Batch:
+    """Consecutive decoded frames of a chunk, stacked for the keyer.
+
+    Attributes:
+        indices: shot frame index of each frame (pre-roll frames first).
+        luma: ``(N, H, W)`` uint8 Y'. chroma: ``(N, 2, Hc, Wc)`` uint8 Cb, Cr.
+    """
+
+    indices: list[int]
+    luma: np.ndarray
+    chroma: np.ndarray
+
+
+def _batches(frames: Iterator[Planes], size: int) -> Iterator[Batch]:
+    """Group frames into batches of ``size`` (the last may be shorter)."""
+    group: list[Planes] = []
     for item in frames:
-        batch.append(item)
-        if len(batch) == size:
-            yield batch
-            batch = []
-    if batch:
-        yield batch
+        group.append(item)
+        if len(group) == size:
+            yield _stack(group)
+            group = []
+    if group:
+        yield _stack(group)
+
+
+def _stack(group: list[Planes]) -> Batch:
+    return Batch([i for i, _, _ in group], np.stack([y for _, y, _ in group]), np.stack([c for _, _, c in group]))
+
+
+class _ChunkWriter:
+    """Encodes the delivered frames (not the pre-roll) of keyed batches; counts them."""
+
+    def __init__(self, spec: ChunkSpec, image_out: ChunkEncoder, matte_out: ChunkEncoder | None, layer: bool) -> None:
+        self.spec, self.image_out, self.matte_out, self.layer = spec, image_out, matte_out, layer
+        self.frames = 0
+
+    def __call__(self, item: tuple[Batch, KeyResult]) -> None:
+        batch, result = item
+        for j, index in enumerate(batch.indices):
+            if index < self.spec.frame_start:
+                continue
+            pts = self.spec.output_pts[index - self.spec.frame_start]
+            self.image_out.write(pts, result.luma[j], result.chroma[j], result.alpha[j] if self.layer else None)
+            if self.matte_out is not None:
+                self.matte_out.write(pts, result.alpha[j])
+            self.frames += 1
 
 
 class ChunkRenderer:
@@ -136,52 +176,39 @@ class ChunkRenderer:
             if spec.matte_key:
                 matte_path = stack.enter_context(storage.writer(spec.matte_key))
                 matte_out = stack.enter_context(ChunkEncoder(matte_path, spec.encode, "matte"))
+            writer = _ChunkWriter(spec, image_out, matte_out, keyer.output == "layer")
             frames = _needed_frames(spec, source, spec.encode.working_format)
-            state = keyer.initial_state()
-            done = 0
-            for batch in _batches(frames, spec.batch_frames):
-                state, delivered = self._key_batch(spec, keyer, batch, state, plate, image_out, matte_out)
-                done += delivered
-                if progress and delivered:
-                    progress(done)
+            # Decode ahead and encode behind the keyer, in threads (see workers.overlap).
+            batches = stack.enter_context(ReadAhead(_batches(frames, spec.batch_frames), name="decode"))
+            encoding = stack.enter_context(WriteBehind(writer, name="encode"))
+            state, reported = keyer.initial_state(), 0
+            for batch in batches:
+                result = self._key(spec, keyer, batch, state, plate)
+                state = result.state
+                encoding.put((batch, result))
+                if progress and writer.frames > reported:
+                    reported = writer.frames
+                    progress(reported)
+            encoding.close()
+        if progress and writer.frames > reported:
+            progress(writer.frames)
         return RenderResult(
             job_id=spec.job_id,
             index=spec.index,
-            frames=done,
+            frames=writer.frames,
             preroll_frames=spec.frame_start - spec.preroll_start,
             seconds=time.monotonic() - started,
             provider=keyer.provider,
             worker=f"{socket.gethostname()}:{os.getpid()}",
         )
 
-    def _key_batch(
-        self,
-        spec: ChunkSpec,
-        keyer: Keyer,
-        batch: list[tuple[int, np.ndarray]],
-        state: TemporalState,
-        plate: PlatePlanes | None,
-        image_out: ChunkEncoder,
-        matte_out: ChunkEncoder | None,
-    ) -> tuple[TemporalState, int]:
-        """Key one batch, encode its delivered frames; return the new state and frames delivered."""
-        luma = np.stack([y for _, y, _ in batch])
-        chroma = np.stack([c for _, _, c in batch])
+    @staticmethod
+    def _key(spec: ChunkSpec, keyer: Keyer, batch: Batch, state: TemporalState, plate: PlatePlanes | None) -> KeyResult:
+        """Key one batch over its plate frames."""
         background = None
         if plate is not None:
-            background = plate.planes_at([spec.times_s[i - spec.preroll_start] for i, _, _ in batch])
-        result = keyer.key_frames(luma, chroma, background, state)
-        delivered = 0
-        layer = keyer.output == "layer"
-        for j, (index, _, _) in enumerate(batch):
-            if index < spec.frame_start:
-                continue
-            pts = spec.output_pts[index - spec.frame_start]
-            image_out.write(pts, result.luma[j], result.chroma[j], result.alpha[j] if layer else None)
-            if matte_out is not None:
-                matte_out.write(pts, result.alpha[j])
-            delivered += 1
-        return result.state, delivered
+            background = plate.planes_at([spec.times_s[i - spec.preroll_start] for i in batch.indices])
+        return keyer.key_frames(batch.luma, batch.chroma, background, state)
 
 
 class PlatePlanes:
