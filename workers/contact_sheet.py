@@ -7,7 +7,7 @@ import cv2
 import numpy as np
 
 
-def _frames_at(path: str, indices: list[int]) -> list[np.ndarray]:
+def frames_at(path: str, indices: list[int]) -> list[np.ndarray]:
     """Decode frames by index (presentation order) as ``(H, W, 3)`` uint8 RGB."""
     wanted, out = set(indices), {}
     with av.open(path) as container:
@@ -34,7 +34,7 @@ def contact_sheet(source: str, matte: str, result: str, rows: int = 4, width: in
     with av.open(source) as container:
         total = sum(1 for p in container.demux(container.streams.video[0]) if p.size)
     indices = sorted({round(i * (total - 1) / max(1, rows - 1)) for i in range(rows)})
-    columns = [_frames_at(path, indices) for path in (source, matte, result)]
+    columns = [frames_at(path, indices) for path in (source, matte, result)]
     lines = []
     for cells in zip(*columns):
         h, w = cells[0].shape[:2]

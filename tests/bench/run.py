@@ -16,6 +16,7 @@ from rich.table import Table
 
 from tests.bench import quality, scaling, speed
 from tests.bench.profile import profile_chunk
+from tests.bench.real_sheet import real_clip_sheet
 from tests.bench.synth import BENCH_SUITE, make_long_source, make_synth_clip
 from tests.bench.synth_scene import LOOKS
 from tests.conftest import media
@@ -122,7 +123,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="3 quality clips, 60 s long source (minutes, not an hour)")
     parser.add_argument("--work", type=Path, default=Path("~/.cache/mattefarm-bench").expanduser())
-    parser.add_argument("--skip", nargs="*", default=[], choices=["quality", "speed", "profile", "scaling"])
+    parser.add_argument("--skip", nargs="*", default=[], choices=["quality", "speed", "real", "profile", "scaling"])
     args = parser.parse_args()
     work = args.work
     work.mkdir(parents=True, exist_ok=True)
@@ -132,13 +133,16 @@ def main() -> None:
     long_seconds = 60.0 if args.quick else 600.0
     long_source = make_long_source(work / "clips" / f"long_1080p_{long_seconds:.0f}s.mp4", seconds=long_seconds, keyint=600)
     connect_ray(num_cpus=2)
-    if "speed" not in args.skip or "quality" not in args.skip:
+    if {"speed", "quality", "real"} - set(args.skip):
         pool = RenderPool(pool_shape(1))
         ray.get(pool.actors[0].ping.remote())
         if "speed" not in args.skip:
             speed_section(work, pool, speed_source)
         if "quality" not in args.skip:
             quality_section(work, pool, args.quick)
+        if "real" not in args.skip:
+            sheet = real_clip_sheet(work / "real", pool, media(PLATE))
+            console.print(f"real clip, hair line and shirt edge close up (check by eye): {sheet}")
         pool.shutdown()
     if "profile" not in args.skip:
         profile_section(work, speed_source)
