@@ -81,6 +81,10 @@ class ScreenInputs:
         key_scale: ``(1, 1, Hc, Wc)`` float32, ``gain / ((white - black) * d(plate))``.
         chroma_form: ``(2,)`` colour difference per centred chroma code value.
         spill_chroma: ``(2,)`` despill direction in centred chroma code values.
+        screen_maps: ``(1, 4, Hq, Wq)`` float32 at half the chroma resolution, for the
+            illumination estimate (:mod:`models.keyer_graph`): ``1 / d(plate)``,
+            ``1 / Y'(plate)`` (0-1 scale, black at 0) and the two weights that give the
+            chroma component orthogonal to the plate's, in units of the plate's chroma.
     """
 
     plate_luma: np.ndarray
@@ -88,6 +92,7 @@ class ScreenInputs:
     key_scale: np.ndarray
     chroma_form: np.ndarray
     spill_chroma: np.ndarray
+    screen_maps: np.ndarray
 
 
 def chroma_size(width: int, height: int, subsampled: bool) -> tuple[int, int]:
@@ -117,13 +122,37 @@ def prepare_screen(
     plate_diff = np.maximum(low @ weights, 0.25 * screen_diff)
     scale = params.screen_gain / ((params.clip_white - params.clip_black) * plate_diff)
     spill = matrix.rgb_to_codes(despill_vector(analysis.screen_rgb, matrix.luma_weights))[1:]
+    wc, hc = chroma_size(width, height, subsampled)
+    maps = screen_maps(plate, weights, matrix, ((wc + 1) // 2, (hc + 1) // 2), 0.25 * screen_diff)
     return ScreenInputs(
         plate_luma=full[None, None, :, :, 0].astype(np.float32),
         plate_chroma=np.ascontiguousarray(np.moveaxis(low_codes[..., 1:], -1, 0)[None], dtype=np.float32),
         key_scale=scale[None, None].astype(np.float32),
         chroma_form=matrix.chroma_form(weights),
         spill_chroma=spill,
+        screen_maps=maps,
     )
+
+
+def screen_maps(plate: np.ndarray, weights: np.ndarray, matrix: YuvMatrix, size: tuple[int, int],
+                diff_floor: float) -> np.ndarray:
+    """The clean plate's maps for the illumination estimate, at ``size`` = ``(Wq, Hq)``.
+
+    Args:
+        plate: ``(h, w, 3)`` float32 RGB clean plate in [0, 1]. weights: the colour difference's RGB weights.
+        diff_floor: smallest plate colour difference used (keeps ``1 / d`` bounded).
+
+    Returns:
+        ``(1, 4, Hq, Wq)`` float32: ``1 / d(plate)``, ``1 / Y'(plate)``, ``w_b``, ``w_r`` with
+        ``w_b Cb + w_r Cr`` the chroma component orthogonal to the plate's, divided by its length.
+    """
+    low = cv2.resize(plate, size, interpolation=cv2.INTER_AREA)
+    codes = matrix.rgb_to_codes(low)
+    luma = np.maximum((codes[..., 0] - matrix.luma_offset) / matrix.luma_scale, 0.02)
+    pb, pr = codes[..., 1], codes[..., 2]
+    norm2 = np.maximum(pb * pb + pr * pr, 1.0)
+    maps = [1.0 / np.maximum(low @ weights, diff_floor), 1.0 / luma, -pr / norm2, pb / norm2]
+    return np.stack(maps)[None].astype(np.float32)
 
 
 class Keyer:
@@ -198,6 +227,7 @@ class Keyer:
             "key_scale": self.screen.key_scale,
             "plate_luma": self._plate_luma,
             "plate_chroma": self.screen.plate_chroma,
+            "screen_maps": self.screen.screen_maps,
             "state_alpha": state.alpha,
             "state_luma": state.luma,
             "state_valid": state.valid,

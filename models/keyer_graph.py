@@ -146,8 +146,47 @@ def _to_rows(g: _Builder, x: str, subsampled: bool, mode: str = "nearest") -> st
     return g.op("Unsqueeze", x, g.op("Constant", value=_i64([3])))
 
 
+def _illumination(g: _Builder, diff: str, guide: str, chroma: str, params: KeyerParams, black: float) -> str:
+    """The screen's light relative to the clean plate, ``(N, 1, Hc, Wc)``: about 1 on the lit
+    screen, 0.5 in a shadow that halves it, and the frame's gain under exposure flicker.
+
+    A colour-difference key scales with the screen's brightness, so a shadow on
+    the screen reads as partial foreground. The ratio ``k = d / d(plate)`` is the
+    light at a screen pixel; it is trusted where the pixel is the plate's colour
+    made darker or brighter: its luma ratio agrees with ``k`` and its chroma has
+    no component across the plate's. The trusted ratios are averaged by
+    normalised convolution (Knutsson & Westin, CVPR 1993) over a wide window, so
+    the estimate reaches under the actor from the screen around it. Computed
+    at half, then an eighth of the chroma resolution; a shadow is soft.
+    """
+    one = g.const(1.0)
+    pooled = g.op("AveragePool", g.op("Concat", diff, guide, chroma, axis=1), kernel_shape=[2, 2], strides=[2, 2],
+                  ceil_mode=1)
+    d, y, cb, cr = g.split(pooled, 4)
+    inv_dp, inv_yp, w_b, w_r = g.split("screen_maps", 4)
+    k = g.op("Mul", d, inv_dp)
+    luma_gap = g.op("Sub", g.op("Mul", g.op("Sub", y, g.const(black)), inv_yp), k)
+    hue_gap = g.op("Add", g.op("Mul", cb, w_b), g.op("Mul", cr, w_r))
+
+    def closeness(x: str, tolerance: float) -> str:
+        return g.op("Relu", g.op("Sub", one, g.op("Mul", g.op("Abs", x), g.const(1.0 / tolerance))))
+
+    lit = g.op("Clip", g.op("Mul", g.op("Sub", k, g.const(0.2)), g.const(5.0)), g.const(0.0), one)
+    trust = g.op("Mul", g.op("Mul", closeness(luma_gap, params.light_luma_tolerance),
+                             closeness(hue_gap, params.light_hue_tolerance)), lit)
+    both = g.op("Concat", g.op("Mul", trust, k), trust, axis=1)
+    cell, r = params.light_block // 2, params.light_radius
+    wide = g.op("AveragePool", both, kernel_shape=[cell, cell], strides=[cell, cell], ceil_mode=1)
+    if r > 0:
+        wide = g.op("AveragePool", wide, kernel_shape=[2 * r + 1] * 2, pads=[r] * 4, count_include_pad=1)
+    num, den = g.split(wide, 2)
+    eps = g.const(1e-3)  # no trusted screen nearby: the plate's light (1)
+    light = g.op("Clip", g.op("Div", g.op("Add", num, eps), g.op("Add", den, eps)), g.const(0.25), g.const(1.5))
+    return g.op("Resize", light, "", "", g.op("Shape", diff), mode="linear")
+
+
 def _matte(
-    g: _Builder, params: KeyerParams, luma_scale: float, chroma_form: np.ndarray, subsampled: bool
+    g: _Builder, params: KeyerParams, luma_scale: float, luma_offset: float, chroma_form: np.ndarray, subsampled: bool
 ) -> dict[str, str]:
     """Steps 1-4: chroma key, temporal filter, luma refinement. Returns named intermediates.
 
@@ -167,7 +206,9 @@ def _matte(
     chroma = g.op("Sub", g.op("Cast", "chroma", to=_F), g.const(128.0))
     diff = _chroma_dot(g, chroma, chroma_form)
     offset = (1.0 - params.clip_black) / (params.clip_white - params.clip_black)
-    raw = g.op("Clip", g.op("Sub", g.const(offset), g.op("Mul", diff, "key_scale")), g.const(0.0), g.const(1.0))
+    light = _illumination(g, diff, guide, chroma, params, luma_offset / luma_scale)
+    keyed = g.op("Div", g.op("Mul", diff, "key_scale"), light)
+    raw = g.op("Clip", g.op("Sub", g.const(offset), keyed), g.const(0.0), g.const(1.0))
     g.nodes.append(helper.make_node(
         "Scan", ["state_alpha", "state_luma", "state_valid", raw, guide],
         ["next_alpha", "next_luma", "next_valid", "alpha_t"], num_scan_inputs=2, body=_temporal_body(params)))
@@ -266,14 +307,14 @@ def build_keyer_model(
         ``(1, Hc, Wc)`` float32; ``next_valid`` ``(1,)``.
     """
     g = _Builder()
-    m = _matte(g, params, luma_scale, chroma_form, subsampled)
+    m = _matte(g, params, luma_scale, luma_offset, chroma_form, subsampled)
     fg_chroma, transp_low = _foreground_chroma(g, m, chroma_form, spill_chroma, params)
     vi = helper.make_tensor_value_info
     s = 2 if subsampled else 1
     blocks = ["Hc", s, "W"]
     inputs = [vi("luma", _U8, ["N", 1, *blocks]), vi("chroma", _U8, ["N", 2, "Hc", "Wc"]),
               vi("key_scale", _F, [1, 1, "Hc", "Wc"]), vi("plate_luma", _F, [1, 1, *blocks]),
-              vi("plate_chroma", _F, [1, 2, "Hc", "Wc"])]
+              vi("plate_chroma", _F, [1, 2, "Hc", "Wc"]), vi("screen_maps", _F, [1, 4, "Hq", "Wq"])]
     chroma_out = ["N", 2, "Hc", "Wc"]
     if output == "composite":
         _composite(g, m, fg_chroma, transp_low)

@@ -36,18 +36,28 @@ class KeyerParams:
             refines the chroma-resolution matte with full-resolution luma.
         guide_eps: its regularisation (luma variance, 0-1 scale squared);
             larger keeps the matte smoother where luma varies little.
+        light_luma_tolerance: how far (relative) a pixel's luma may be from the
+            plate's, scaled by its light ratio, and still count as lit screen.
+        light_hue_tolerance: how far its chroma may turn from the plate's
+            (in units of the plate's chroma) and still count as screen.
+        light_radius: radius of the illumination estimate's window, in blocks
+            of 8 chroma pixels.
     """
 
     screen_gain: float = 1.05
     screen_balance: float = 0.5
-    clip_black: float = 0.12
-    clip_white: float = 0.85
+    clip_black: float = 0.1
+    clip_white: float = 0.6
     despill: float = 1.0
     temporal_min: float = 0.4
     motion_threshold: float = 0.04
     seam_tolerance: float = 0.25 / 255
     guide_radius: int = 2
     guide_eps: float = 1e-3
+    light_luma_tolerance: float = 0.06
+    light_hue_tolerance: float = 0.1
+    light_radius: int = 0
+    light_block: int = 8
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.clip_black < self.clip_white <= 1.0:

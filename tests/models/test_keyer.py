@@ -11,7 +11,7 @@ import pytest
 from models.keyer import Background, Keyer, ScreenInputs, prepare_screen
 from models.keyer_params import KeyerParams
 from models.screen import estimate_screen
-from models.yuv import YuvMatrix, planes_to_rgb
+from models.yuv import YuvMatrix, planes_to_rgb, rgb_to_planes
 from tests.conftest import media
 from workers.decode import decode_planes
 from workers.frames import working_format
@@ -27,16 +27,41 @@ def box_mean(x: np.ndarray, r: int) -> np.ndarray:
     return total / count
 
 
+def block_mean(x: np.ndarray, b: int) -> np.ndarray:
+    """Mean over b x b blocks of an (H, W) array; blocks cut by the edge average what they hold."""
+    h, w = x.shape
+    padded = np.full((-(-h // b) * b, -(-w // b) * b), np.nan)
+    padded[:h, :w] = x
+    return np.nanmean(padded.reshape(padded.shape[0] // b, b, padded.shape[1] // b, b), axis=(1, 3))
+
+
+def reference_light(diff, guide, c, screen: ScreenInputs, params: KeyerParams):
+    """The illumination estimate in float64 (normalised convolution of trusted light ratios)."""
+    d, y, cb, cr = (block_mean(x, 2) for x in (diff, guide, c[0], c[1]))
+    inv_dp, inv_yp, w_b, w_r = screen.screen_maps[0].astype(np.float64)
+    k = d * inv_dp
+    luma_gap = (y - MATRIX.luma_offset / MATRIX.luma_scale) * inv_yp - k
+    hue_gap = cb * w_b + cr * w_r
+    trust = (np.maximum(1 - np.abs(luma_gap) / params.light_luma_tolerance, 0)
+             * np.maximum(1 - np.abs(hue_gap) / params.light_hue_tolerance, 0) * np.clip((k - 0.2) * 5, 0, 1))
+    size = 2 * params.light_radius + 1
+    num, den = (cv2.boxFilter(block_mean(x, params.light_block // 2), -1, (size, size), borderType=cv2.BORDER_CONSTANT)
+                for x in (trust * k, trust))
+    light = np.clip((num + 1e-3) / (den + 1e-3), 0.25, 1.5)
+    return cv2.resize(light, diff.shape[::-1], interpolation=cv2.INTER_LINEAR)
+
+
 def reference_matte(luma, chroma, screen: ScreenInputs, params: KeyerParams, state, subsampled: bool):
     """Steps 1-4 of the keyer in float64: returns (transparency low, transparency at full res, state)."""
     alpha_prev, luma_prev, valid = state
     c = chroma.astype(np.float64) - 128.0
     diff = screen.chroma_form[0] * c[0] + screen.chroma_form[1] * c[1]
     offset = (1.0 - params.clip_black) / (params.clip_white - params.clip_black)
-    raw = np.clip(offset - diff * screen.key_scale[0, 0], 0.0, 1.0)
     y = luma.astype(np.float64)
     y_low = (y[0::2, 0::2] + y[1::2, 0::2] + y[0::2, 1::2] + y[1::2, 1::2]) / 4 if subsampled else y
     guide = y_low / MATRIX.luma_scale
+    light = reference_light(diff, guide, c, screen, params)
+    raw = np.clip(offset - diff * screen.key_scale[0, 0] / light, 0.0, 1.0)
     k = np.maximum(np.minimum(params.temporal_min + np.abs(guide - luma_prev) / params.motion_threshold, 1.0), 1.0 - valid)
     alpha_t = alpha_prev + k * (raw - alpha_prev)
     r, eps = params.guide_radius, params.guide_eps
@@ -145,3 +170,32 @@ def test_preroll_brings_any_state_within_the_seam_tolerance() -> None:
     assert (1 - params.temporal_min) ** params.preroll_frames <= params.seam_tolerance
     assert (1 - params.temporal_min) ** (params.preroll_frames - 1) > params.seam_tolerance
     assert KeyerParams(temporal_min=1.0).preroll_frames == 0
+
+
+def _shadowed_screen(width: int, height: int, darkening: float) -> tuple[np.ndarray, np.ndarray, ScreenAnalysis]:
+    """A lit green screen (a horizontal light gradient) with a soft shadow on its left half,
+    and no foreground at all: ``(luma (1, H, W), chroma (1, 2, H/2, W/2), analysis)``."""
+    from models.screen import ScreenAnalysis
+
+    xx = np.linspace(0.0, 1.0, width, dtype=np.float32)
+    gradient = (0.85 + 0.15 * xx)[None, :, None] * np.ones((height, 1, 1), np.float32)
+    plate = gradient * np.float32([0.15, 0.62, 0.25])
+    shadow = np.zeros((height, width), np.float32)
+    shadow[height // 4 : 3 * height // 4, width // 8 : width // 2] = darkening
+    shadow = cv2.GaussianBlur(shadow, (0, 0), height / 20)
+    frame = plate * (1 - shadow)[..., None]
+    luma, chroma = rgb_to_planes(np.round(frame * 255).astype(np.uint8), MATRIX, True)
+    small = cv2.resize(plate, (width // 4, height // 4), interpolation=cv2.INTER_AREA)
+    return luma[None], chroma[None], ScreenAnalysis(np.float32([0.15, 0.62, 0.25]), small, 1.0)
+
+
+def test_a_shadow_on_the_screen_keys_out() -> None:
+    """A colour-difference key scales with the screen's light; the illumination estimate
+    divides that out, so the actor's shadow (here halving the light) stays transparent."""
+    width, height = 320, 240
+    luma, chroma, analysis = _shadowed_screen(width, height, 0.5)
+    keyer = Keyer(analysis, KeyerParams(), width, height, MATRIX, output="layer", subsampled=True, providers="cpu")
+    alpha = keyer.key_frames(luma, chroma, None, keyer.initial_state()).alpha[0]
+    core = alpha[height // 2 - 10 : height // 2 + 10, width // 4 - 10 : width // 4 + 10]
+    assert core.max() <= 8, f"the shadow's core keys as alpha {core.max()} / 255"
+    assert alpha.max() <= 16, "no part of the shadow reads as foreground"
