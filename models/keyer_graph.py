@@ -160,9 +160,11 @@ def _illumination(g: _Builder, diff: str, guide: str, chroma: str, params: Keyer
     at half, then an eighth of the chroma resolution; a shadow is soft.
     """
     one = g.const(1.0)
-    pooled = g.op("AveragePool", g.op("Concat", diff, guide, chroma, axis=1), kernel_shape=[2, 2], strides=[2, 2],
-                  ceil_mode=1)
-    d, y, cb, cr = g.split(pooled, 4)
+    def half(x: str) -> str:  # pooled one by one: a Concat of the planes costs more than the pools
+        return g.op("AveragePool", x, kernel_shape=[2, 2], strides=[2, 2], ceil_mode=1)
+
+    d, y = half(diff), half(guide)
+    cb, cr = g.split(half(chroma), 2)
     inv_dp, inv_yp, w_b, w_r = g.split("screen_maps", 4)
     k = g.op("Mul", d, inv_dp)
     luma_gap = g.op("Sub", g.op("Mul", g.op("Sub", y, g.const(black)), inv_yp), k)
