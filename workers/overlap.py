@@ -145,3 +145,19 @@ class WriteBehind(Generic[T]):
             return
         self._stop.set()  # the caller failed: drop what is queued, stop the thread
         self._thread.join()
+
+
+class Inline(Generic[T]):
+    """:class:`WriteBehind`'s interface, writing in the caller's thread (for profiling and tests)."""
+
+    def __init__(self, sink: Callable[[T], None]) -> None:
+        self._sink = sink
+        self.done = 0
+
+    def put(self, item: T) -> None:
+        """Write one item now."""
+        self._sink(item)
+        self.done += 1
+
+    def close(self) -> None:
+        """Nothing is pending."""

@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import socket
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass
 
@@ -22,7 +22,7 @@ from models.screen import ScreenAnalysis
 from models.yuv import YuvMatrix, rgb_to_planes
 from workers.decode import decode_planes
 from workers.encode import ChunkEncoder
-from workers.overlap import ReadAhead, WriteBehind
+from workers.overlap import Inline, ReadAhead, WriteBehind
 from workers.plates import PlateReader
 from workers.specs import ChunkSpec, RenderResult
 from workers.storage import Storage
@@ -138,10 +138,12 @@ class ChunkRenderer:
 
     Args:
         threads: onnxruntime CPU threads per session (0: its default).
+        overlap: decode ahead and encode behind the keyer in threads; False runs
+            every stage in the calling thread (profiling sees each stage's own time).
     """
 
-    def __init__(self, threads: int = 0) -> None:
-        self.threads = threads
+    def __init__(self, threads: int = 0, overlap: bool = True) -> None:
+        self.threads, self.overlap = threads, overlap
         self._keyer: Keyer | None = None
         self._keyer_job: str | None = None
 
@@ -178,9 +180,11 @@ class ChunkRenderer:
                 matte_out = stack.enter_context(ChunkEncoder(matte_path, spec.encode, "matte"))
             writer = _ChunkWriter(spec, image_out, matte_out, keyer.output == "layer")
             frames = _needed_frames(spec, source, spec.encode.working_format)
-            # Decode ahead and encode behind the keyer, in threads (see workers.overlap).
-            batches = stack.enter_context(ReadAhead(_batches(frames, spec.batch_frames), name="decode"))
-            encoding = stack.enter_context(WriteBehind(writer, name="encode"))
+            batches: Iterable[Batch] = _batches(frames, spec.batch_frames)
+            encoding: WriteBehind | Inline = Inline(writer)
+            if self.overlap:  # decode ahead and encode behind the keyer, in threads
+                batches = stack.enter_context(ReadAhead(batches, name="decode"))
+                encoding = stack.enter_context(WriteBehind(writer, name="encode"))
             state, reported = keyer.initial_state(), 0
             for batch in batches:
                 result = self._key(spec, keyer, batch, state, plate)

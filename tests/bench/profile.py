@@ -52,7 +52,7 @@ def profile_chunk(source: Path, plate: str, workdir: Path, threads: int = 2) -> 
         job = create_job(session, str(source), str(workdir / "profile.mp4"), RenderOptions(background=plate))
         ingest_job(session, job, storage)
         spec = chunk_spec(job, job.chunks[0], storage)
-        renderer = ChunkRenderer(threads)
+        renderer = ChunkRenderer(threads, overlap=False)  # every stage in this thread, where the profiler looks
         renderer.keyer_for(spec)
         profiler = Profiler(interval=0.001)
         profiler.start()
