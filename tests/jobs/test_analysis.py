@@ -7,7 +7,7 @@ from pathlib import Path
 import av
 import numpy as np
 
-from jobs.analysis import seek_cost
+from jobs.analysis import keyframe_picks, seek_cost
 from tests.clips import ClipSpec, make_clip
 from tests.conftest import media
 from workers.decode import sample_frames, sample_frames_in_pass
@@ -39,3 +39,12 @@ def test_seeking_and_one_pass_agree_on_an_h264_clip_with_b_frames(tmp_path: Path
     seeking, in_pass = sample_frames(path, pts, 5), sample_frames_in_pass(path, pts, 5)
     assert len(seeking) == len(in_pass) == 4
     assert all(np.array_equal(a, b) for a, b in zip(seeking, in_pass))
+
+
+def test_keyframes_replace_the_picks_when_there_are_enough_of_them() -> None:
+    keyframes = tuple(range(0, 15000, 600))  # 10 minutes at 25 fps, 600-frame GOPs
+    picks = [round(i * 14999 / 23) for i in range(24)]
+    chosen = keyframe_picks(keyframes, picks)
+    assert 12 <= len(chosen) <= 24 and set(chosen) <= set(keyframes)
+    assert chosen[0] == 0 and chosen[-1] == 14400, "the samples still span the shot"
+    assert keyframe_picks((0, 250), [0, 100, 200, 300, 499]) == [], "too few keyframes: sample as asked"
