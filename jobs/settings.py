@@ -5,8 +5,10 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from typing import Annotated
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
 def _default_home() -> Path:
@@ -23,6 +25,15 @@ class Settings(BaseSettings):
         storage_root: root for job files: a directory or an fsspec URI.
         ray_address: Ray cluster to join; empty starts a local cluster.
         keep_intermediates: keep split and rendered chunk files after a job is done.
+        redis_url: Redis for live progress and its events (service mode).
+        broker_url: Celery broker; empty uses ``redis_url``.
+        upload_limit_mb: largest upload the API accepts, in MiB (video and plate each).
+        api_tokens: bearer tokens the API accepts (comma-separated in the
+            environment); empty leaves the API open (one trusted machine).
+        source_roots: directories whose files may be submitted by path
+            (``source_uri``) instead of uploaded; empty allows none.
+        render_timeout_s: the longest a stage may run; the broker's visibility
+            timeout is set above it so a slow task is not delivered twice.
     """
 
     model_config = SettingsConfigDict(env_prefix="MATTEFARM_", extra="ignore")
@@ -32,6 +43,24 @@ class Settings(BaseSettings):
     storage_root: str = ""
     ray_address: str = ""
     keep_intermediates: bool = False
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    broker_url: str = ""
+    upload_limit_mb: int = 50_000
+    api_tokens: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    source_roots: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    render_timeout_s: int = 12 * 3600
+
+    @field_validator("api_tokens", "source_roots", mode="before")
+    @classmethod
+    def _comma_list(cls, value: object) -> object:
+        """``a,b`` in the environment becomes ``["a", "b"]``."""
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    def resolved_broker_url(self) -> str:
+        """The Celery broker, defaulting to the Redis of live progress."""
+        return self.broker_url or self.redis_url
 
     def resolved_database_url(self) -> str:
         """The database URL, defaulting to SQLite under ``home``."""

@@ -46,3 +46,7 @@ class TransientError(MattefarmError):
     """A failure that may pass on retry (a worker process died, storage was busy)."""
 
     transient = True
+
+
+class Cancelled(MattefarmError):
+    """A person cancelled or paused the job while this work was running. Not a failure."""

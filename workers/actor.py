@@ -7,6 +7,7 @@ from typing import Any
 
 import ray
 
+from models.errors import Cancelled
 from workers.render import ChunkRenderer
 from workers.specs import ChunkSpec, RenderResult
 
@@ -30,6 +31,10 @@ class RenderActor:
         """
 
         def report(done: int) -> None:
+            # ray.cancel() on a running actor task only sets this flag; stop at the
+            # next batch (the chunk's partial output is discarded by its writer).
+            if ray.get_runtime_context().is_canceled():
+                raise Cancelled(f"chunk {spec.index} of job {spec.job_id} was cancelled")
             if progress_actor is not None:
                 progress_actor.put_nowait.remote((spec.job_id, spec.index, done))
 

@@ -131,8 +131,7 @@ class RenderPool:
         failure: MattefarmError | None = None
         while pending or running:
             if events.should_stop():
-                for ref in running:
-                    ray.cancel(ref, force=True)
+                self._cancel(running)
                 break
             while pending and idle and failure is None:
                 spec, slot = pending.pop(0), idle.pop(0)
@@ -169,6 +168,23 @@ class RenderPool:
         if failure is not None:
             raise failure
         return [results[i] for i in sorted(results)]
+
+    def _cancel(self, running: dict[ray.ObjectRef, tuple[ChunkSpec, int]], grace_s: float = 10.0) -> None:
+        """Stop in-flight chunks and wait until none is left running on an actor.
+
+        A running actor task only sees a cancellation flag, which the renderer
+        checks between batches; an actor that has not stopped after ``grace_s``
+        seconds is killed and replaced, so no task outlives the call.
+        """
+        for ref in running:
+            ray.cancel(ref)
+        _, stuck = ray.wait(list(running), num_returns=len(running), timeout=grace_s)
+        for ref in stuck:
+            _, slot = running[ref]
+            ray.kill(self.actors[slot])
+            self.actors[slot] = self._new_actor()
+        self._drain_progress(PoolEvents())
+        running.clear()
 
     def shutdown(self) -> None:
         """Kill the actors and the progress queue."""
