@@ -14,6 +14,7 @@ from contextlib import ExitStack
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
+from typing import Protocol
 
 from sqlalchemy.orm import Session
 
@@ -38,9 +39,13 @@ ProgressFn = Callable[[int, int], None]
 """Called with ``(frames done, frames total)`` of the job."""
 
 
-def create_job(session: Session, input_path: str, output_path: str, options: RenderOptions) -> Job:
-    """Record a new pending job (nothing is read yet)."""
-    job = Job(id=uuid.uuid4().hex, input_uri=str(input_path), output_uri=str(output_path), options=options.model_dump())
+def create_job(
+    session: Session, input_path: str, output_path: str, options: RenderOptions, job_id: str | None = None,
+    priority: int = 50, owner: str = "",
+) -> Job:
+    """Record a new pending job (nothing is read yet); ``job_id`` defaults to a new UUID (hex)."""
+    job = Job(id=job_id or uuid.uuid4().hex, input_uri=str(input_path), output_uri=str(output_path),
+              options=options.model_dump(), priority=priority, owner=owner)
     session.add(job)
     session.commit()
     return job
@@ -133,6 +138,16 @@ def chunk_spec(job: Job, chunk: Chunk, storage: Storage) -> ChunkSpec:
     )
 
 
+class ChunkListener(Protocol):
+    """Told of every chunk change as it happens (service mode mirrors it to Redis)."""
+
+    def chunk_changed(self, job: Job, chunk: Chunk) -> None:
+        """A chunk's state changed (and was committed to SQL)."""
+
+    def frames_changed(self, job: Job, chunk: Chunk) -> None:
+        """A chunk rendered more frames (``chunk.frames_done``, not yet in SQL)."""
+
+
 @dataclass
 class _Recorder:
     """Pool events that write chunk progress to SQL and report job progress."""
@@ -140,6 +155,11 @@ class _Recorder:
     session: Session
     job: Job
     progress: ProgressFn | None
+    listener: ChunkListener | None = None
+
+    def _tell(self, chunk: Chunk, frames_only: bool = False) -> None:
+        if self.listener is not None:
+            (self.listener.frames_changed if frames_only else self.listener.chunk_changed)(self.job, chunk)
 
     def _chunk(self, index: int) -> Chunk:
         return self.job.chunks[index]
@@ -154,10 +174,13 @@ class _Recorder:
             set_state(chunk, State.RUNNING)
         chunk.attempts, chunk.frames_done = attempt, 0
         self.session.commit()
+        self._tell(chunk)
 
     def on_progress(self, job_id: str, index: int, done: int) -> None:
-        self._chunk(index).frames_done = done
+        chunk = self._chunk(index)
+        chunk.frames_done = done
         self._report()
+        self._tell(chunk, frames_only=True)
 
     def on_done(self, spec: ChunkSpec, result: RenderResult) -> None:
         chunk = self._chunk(spec.index)
@@ -167,21 +190,38 @@ class _Recorder:
         self.job.provider = result.provider
         self.session.commit()
         self._report()
+        self._tell(chunk)
 
     def on_error(self, spec: ChunkSpec, error: MattefarmError, final: bool) -> None:
         chunk = self._chunk(spec.index)
         set_state(chunk, State.FAILED if final else State.PENDING, str(error))
         self.session.commit()
+        self._tell(chunk)
 
 
-def render_job(session: Session, job: Job, storage: Storage, pool: RenderPool, progress: ProgressFn | None = None) -> None:
-    """Render every chunk not yet done on the pool, recording each in SQL as it finishes."""
+def render_job(
+    session: Session, job: Job, storage: Storage, pool: RenderPool, progress: ProgressFn | None = None,
+    listener: ChunkListener | None = None, should_stop: Callable[[], bool] | None = None,
+) -> None:
+    """Render every chunk not yet done on the pool, recording each in SQL as it finishes.
+
+    Args:
+        listener: told of chunk changes (live progress). should_stop: polled while
+            chunks run; True cancels the running chunks and returns early.
+    """
     job.stage = Stage.RENDER
     session.commit()
     todo = [chunk_spec(job, c, storage) for c in job.chunks if c.state != State.DONE]
-    recorder = _Recorder(session, job, progress)
+    recorder = _Recorder(session, job, progress, listener)
     events = PoolEvents(recorder.on_start, recorder.on_progress, recorder.on_done, recorder.on_error)
+    if should_stop is not None:
+        events.should_stop = should_stop
     pool.run(todo, events)
+    for chunk in job.chunks:  # chunks cut short by a stop go back to pending
+        if chunk.state == State.RUNNING:
+            set_state(chunk, State.PENDING)
+            chunk.frames_done = 0
+    session.commit()
 
 
 def _assemble_part(job: Job, storage: Storage, key_of: Callable[[ChunkSpec], str | None], target: str, with_audio: bool) -> str:

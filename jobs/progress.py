@@ -103,17 +103,29 @@ class LiveProgress:
         """Drop a job's counters (the job was deleted)."""
         self.client.delete(self._frames_key(job_id))
 
-    def listen(self, job_id: str, timeout_s: float = 15.0) -> Iterator[dict[str, Any] | None]:
-        """Events of one job as they are published; None after ``timeout_s`` of silence.
+    def subscribe(self, job_id: str) -> "Subscription":
+        """Start listening to a job's events now (subscribe before reading a snapshot, so no
+        event published in between is lost)."""
+        return Subscription(self.client, self.channel(job_id))
 
-        The caller stops iterating when it has what it needs (the generator
-        closes its subscription then).
-        """
-        pubsub = self.client.pubsub(ignore_subscribe_messages=True)
-        pubsub.subscribe(self.channel(job_id))
-        try:
-            while True:
-                message = pubsub.get_message(timeout=timeout_s)
-                yield json.loads(message["data"]) if message else None
-        finally:
-            pubsub.close()
+
+class Subscription:
+    """A job's events as they are published; iterate, then :meth:`close`.
+
+    Iteration yields each event dict, or None after ``timeout_s`` of silence
+    (a moment to send a keep-alive or re-check SQL).
+    """
+
+    def __init__(self, client: redis.Redis, channel: str, timeout_s: float = 10.0) -> None:
+        self.timeout_s = timeout_s
+        self.pubsub = client.pubsub(ignore_subscribe_messages=True)
+        self.pubsub.subscribe(channel)
+
+    def __iter__(self) -> Iterator[dict[str, Any] | None]:
+        while True:
+            message = self.pubsub.get_message(timeout=self.timeout_s)
+            yield json.loads(message["data"]) if message else None
+
+    def close(self) -> None:
+        """Unsubscribe and release the connection."""
+        self.pubsub.close()

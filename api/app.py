@@ -1,0 +1,36 @@
+"""The FastAPI application of service mode: ``uvicorn --factory api.app:create_app``."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from api.deps import Services
+from api.problems import install_problem_handlers
+from api.routes import health, jobs
+from jobs.db import make_engine, session_factory
+from jobs.progress import LiveProgress
+from jobs.settings import Settings, get_settings
+from workers.storage import Storage
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """The API with its routes, problem+json errors and services built from ``settings``."""
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        engine = make_engine(settings.resolved_database_url())
+        app.state.services = Services(settings, session_factory(engine), Storage(settings.resolved_storage_root()),
+                                      LiveProgress.from_url(settings.redis_url))
+        yield
+        engine.dispose()
+
+    app = FastAPI(title="Mattefarm", version="0.1.0", lifespan=lifespan,
+                  description="Distributed green-screen keying: submit shots, follow their chunks, download the results.")
+    install_problem_handlers(app)
+    app.include_router(health.router)
+    app.include_router(jobs.router)
+    return app

@@ -1,0 +1,53 @@
+"""Request dependencies: the settings, a database session, storage and live progress."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, HTTPException, Request
+from sqlalchemy.orm import Session, sessionmaker
+
+from jobs.progress import LiveProgress
+from jobs.settings import Settings
+from workers.storage import Storage
+
+
+@dataclass
+class Services:
+    """What the app holds for its lifetime (``app.state.services``)."""
+
+    settings: Settings
+    sessions: sessionmaker[Session]
+    storage: Storage
+    live: LiveProgress
+
+
+def get_services(request: Request) -> Services:
+    """The app's services."""
+    return request.app.state.services
+
+
+def get_session(services: Annotated[Services, Depends(get_services)]) -> Iterator[Session]:
+    """A database session for one request."""
+    with services.sessions() as session:
+        yield session
+
+
+def check_token(request: Request, services: Annotated[Services, Depends(get_services)]) -> None:
+    """Require ``Authorization: Bearer <token>`` when the settings list API tokens.
+
+    Raises:
+        HTTPException: 401 without a valid token.
+    """
+    tokens = services.settings.api_tokens
+    if not tokens:
+        return
+    header = request.headers.get("authorization", "")
+    if not header.startswith("Bearer ") or header.removeprefix("Bearer ").strip() not in tokens:
+        raise HTTPException(401, "a valid API token is required: send 'Authorization: Bearer <token>'")
+
+
+ServicesDep = Annotated[Services, Depends(get_services)]
+SessionDep = Annotated[Session, Depends(get_session)]

@@ -1,0 +1,52 @@
+"""Errors as RFC 9457 problem details (``application/problem+json``), in one place.
+
+Every error the API returns has a ``title`` (the HTTP reason), a ``status``
+and a ``detail`` a user can act on; validation errors add ``errors`` with
+the offending fields. Mattefarm's own errors map by kind: bad input 422,
+anything else 500 with its one-line reason (never a traceback).
+"""
+
+from __future__ import annotations
+
+from http import HTTPStatus
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import ValidationError
+from starlette.exceptions import HTTPException
+
+from models.errors import InputError, MattefarmError
+
+PROBLEM_JSON = "application/problem+json"
+
+
+def problem(status: int, detail: str, **extra: Any) -> JSONResponse:
+    """A problem+json response."""
+    body = {"type": "about:blank", "title": HTTPStatus(status).phrase, "status": status, "detail": detail, **extra}
+    return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON)
+
+
+def _fields(errors: list[dict[str, Any]]) -> list[dict[str, str]]:
+    return [{"field": ".".join(str(p) for p in e.get("loc", ())), "message": str(e.get("msg", ""))} for e in errors]
+
+
+def install_problem_handlers(app: FastAPI) -> None:
+    """Route every error through :func:`problem`."""
+
+    @app.exception_handler(HTTPException)
+    async def _http(request: Request, exc: HTTPException) -> JSONResponse:
+        return problem(exc.status_code, str(exc.detail))
+
+    @app.exception_handler(RequestValidationError)
+    async def _request(request: Request, exc: RequestValidationError) -> JSONResponse:
+        return problem(422, "the request is not valid: see errors", errors=_fields(list(exc.errors())))
+
+    @app.exception_handler(ValidationError)
+    async def _options(request: Request, exc: ValidationError) -> JSONResponse:
+        return problem(422, "the job options are not valid: see errors", errors=_fields(list(exc.errors())))
+
+    @app.exception_handler(MattefarmError)
+    async def _mattefarm(request: Request, exc: MattefarmError) -> JSONResponse:
+        return problem(422 if isinstance(exc, InputError) else 500, str(exc))

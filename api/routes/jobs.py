@@ -1,0 +1,208 @@
+"""``/v1/jobs``: submit, list, read, follow (Server-Sent Events), cancel, download."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Iterator
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated, Any, BinaryIO
+
+from fastapi import APIRouter, Depends, Form, HTTPException, Query, UploadFile
+from fastapi.responses import FileResponse, StreamingResponse
+from pydantic import ValidationError
+from sqlalchemy import func, select
+
+from api.deps import ServicesDep, SessionDep, check_token
+from api.schemas import JobCreate, JobPublic, JobsPublic
+from jobs.pipeline import create_job as record_job
+from jobs.progress import job_event
+from jobs.tables import Job, State, set_state
+from workers.encode import ALLOWED_SUFFIXES
+
+router = APIRouter(prefix="/v1/jobs", tags=["jobs"], dependencies=[Depends(check_token)])
+TERMINAL = {State.DONE.value, State.FAILED.value, State.CANCELLED.value}
+_BLOCK = 1 << 20
+
+
+def _save_upload(upload: UploadFile, services: ServicesDep, key: str) -> str:
+    """Copy an uploaded file to storage in 1 MiB blocks, enforcing the size limit; returns its path.
+
+    Raises:
+        HTTPException: 413 when the file is larger than the configured limit.
+    """
+    limit = services.settings.upload_limit_mb << 20
+    written = 0
+    with services.storage.writer(key) as tmp, open(tmp, "wb") as out:
+        source: BinaryIO = upload.file
+        while block := source.read(_BLOCK):
+            written += len(block)
+            if written > limit:
+                raise HTTPException(413, f"{upload.filename} is larger than the upload limit of "
+                                         f"{services.settings.upload_limit_mb} MiB (MATTEFARM_UPLOAD_LIMIT_MB)")
+            out.write(block)
+    return services.storage.path(key)
+
+
+def _allowed_source(uri: str, roots: list[str]) -> str:
+    """A submitted path, if it lies under a configured source root.
+
+    Raises:
+        HTTPException: 403 outside every root (or none configured), 404 if missing.
+    """
+    path = Path(uri).expanduser().resolve()
+    if not any(path.is_relative_to(Path(root).expanduser().resolve()) for root in roots):
+        raise HTTPException(403, f"{uri} is not under a configured source root: upload the file, "
+                                 "or add its folder to MATTEFARM_SOURCE_ROOTS")
+    if not path.is_file():
+        raise HTTPException(404, f"{uri} does not exist on the farm's storage")
+    return str(path)
+
+
+def _parse_options(options: str) -> JobCreate:
+    try:
+        return JobCreate.model_validate(json.loads(options or "{}"))
+    except json.JSONDecodeError as exc:
+        raise HTTPException(422, f"the options part is not JSON ({exc.msg} at character {exc.pos})") from exc
+
+
+@router.post("", status_code=202, summary="Submit a job (multipart: video, plate, options JSON)")
+def create_job(
+    *, services: ServicesDep, session: SessionDep, options: Annotated[str, Form()] = "{}",
+    video: UploadFile | None = None, plate: UploadFile | None = None,
+) -> JobPublic:
+    """Store the uploads, record the job, start its first stage; answers 202 with the job."""
+    request = _parse_options(options)
+    job_id = uuid.uuid4().hex
+    try:
+        if request.source_uri is not None:
+            source = _allowed_source(request.source_uri, services.settings.source_roots)
+        elif video is not None and video.filename:
+            source = _save_upload(video, services, f"uploads/{job_id}/source{Path(video.filename).suffix.lower()}")
+        else:
+            raise HTTPException(422, "send the footage as the 'video' part, or a 'source_uri' in the options")
+        background = None
+        if plate is not None and plate.filename:
+            background = _save_upload(plate, services, f"uploads/{job_id}/plate{Path(plate.filename).suffix.lower()}")
+        codec = request.render.get("codec", "h264")
+        suffix = ALLOWED_SUFFIXES.get(codec, (".mp4",))[0]
+        stem = Path(video.filename if video is not None and video.filename else source).stem
+        output = services.storage.path(f"outputs/{job_id}/{stem}_keyed{suffix}")
+        matte = services.storage.path(f"outputs/{job_id}/{stem}_matte{suffix}") if request.matte else None
+        render = request.render_options(background, matte)
+    except (HTTPException, ValidationError):
+        services.storage.delete(f"uploads/{job_id}")
+        raise
+    job = record_job(session, source, output, render, job_id=job_id, priority=request.priority, owner=request.owner)
+    from jobs.tasks import enqueue_job  # the Celery app connects to the broker on first use
+
+    enqueue_job(job)
+    return JobPublic.of(job, None, datetime.now().astimezone())
+
+
+def _job(session: SessionDep, job_id: str) -> Job:
+    job = session.get(Job, job_id)
+    if job is None:
+        raise HTTPException(404, f"there is no job {job_id}")
+    return job
+
+
+def _public(job: Job, services: ServicesDep) -> JobPublic:
+    live = services.live.frames(job.id)
+    if live is None and job.chunks and job.state == State.RUNNING:
+        live = services.live.rebuild(job)  # Redis was flushed or restarted
+    return JobPublic.of(job, live, datetime.now().astimezone())
+
+
+@router.get("", summary="List jobs, newest first")
+def read_jobs(
+    *, services: ServicesDep, session: SessionDep, state: State | None = None,
+    offset: Annotated[int, Query(ge=0)] = 0, limit: Annotated[int, Query(ge=1, le=500)] = 50,
+) -> JobsPublic:
+    """A page of jobs, optionally of one state."""
+    query = select(Job)
+    if state is not None:
+        query = query.where(Job.state == state)
+    total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
+    rows = session.scalars(query.order_by(Job.created_at.desc(), Job.id).offset(offset).limit(limit)).all()
+    return JobsPublic(jobs=[_public(j, services) for j in rows], total=total, offset=offset, limit=limit)
+
+
+@router.get("/{job_id}", summary="A job: state, stage, chunks, progress, timings")
+def read_job(*, services: ServicesDep, session: SessionDep, job_id: str) -> JobPublic:
+    """One job with its chunks and live progress."""
+    return _public(_job(session, job_id), services)
+
+
+def _sse(event: dict[str, Any]) -> str:
+    return f"event: {event['type']}\ndata: {json.dumps(event)}\n\n"
+
+
+@router.get("/{job_id}/events", summary="Server-Sent Events of a job until it ends")
+def job_events(*, services: ServicesDep, session: SessionDep, job_id: str) -> StreamingResponse:
+    """A ``snapshot`` event, then ``state``, ``chunk`` and ``progress`` events as they happen."""
+    _job(session, job_id)
+    subscription = services.live.subscribe(job_id)  # before the snapshot: nothing is missed
+
+    def snapshot() -> dict[str, Any]:
+        with services.sessions() as fresh:
+            job = _job(fresh, job_id)
+            return {"type": "snapshot", **_public(job, services).model_dump(mode="json")}
+
+    def stream() -> Iterator[str]:
+        try:
+            first = snapshot()
+            yield _sse(first)
+            if first["state"] in TERMINAL:
+                return
+            for event in subscription:
+                if event is None:  # quiet: re-check SQL, in case the end was published before we listened
+                    current = snapshot()
+                    if current["state"] in TERMINAL:
+                        yield _sse(current)
+                        return
+                    yield ": keep-alive\n\n"
+                    continue
+                yield _sse(event)
+                if event["type"] == "state" and event["state"] in TERMINAL:
+                    return
+        finally:
+            subscription.close()
+
+    return StreamingResponse(stream(), media_type="text/event-stream", headers={"Cache-Control": "no-cache"})
+
+
+@router.post("/{job_id}/cancel", summary="Cancel a job: dispatching stops, running chunks are cancelled")
+def cancel_job(*, services: ServicesDep, session: SessionDep, job_id: str) -> JobPublic:
+    """Mark the job cancelled; its render task sees it within a second and stops its chunks."""
+    job = _job(session, job_id)
+    if job.state.value in TERMINAL:
+        raise HTTPException(409, f"job {job_id} is already {job.state.value}; nothing to cancel")
+    set_state(job, State.CANCELLED, "cancelled by request")
+    session.commit()
+    services.live.publish(job_event(job, "state"))
+    return _public(job, services)
+
+
+@router.get("/{job_id}/output", summary="Download the output (HTTP Range supported)")
+def read_output(*, session: SessionDep, job_id: str) -> FileResponse:
+    """The finished output file."""
+    job = _job(session, job_id)
+    if job.state != State.DONE:
+        raise HTTPException(409, f"job {job_id} is {job.state.value}: the output exists once it is done")
+    return FileResponse(job.output_uri, filename=Path(job.output_uri).name)
+
+
+@router.delete("/{job_id}", status_code=204, summary="Delete a finished job and its files")
+def delete_job(*, services: ServicesDep, session: SessionDep, job_id: str) -> None:
+    """Remove the job's row, uploads, outputs and live counters (a running job must be cancelled first)."""
+    job = _job(session, job_id)
+    if job.state.value not in TERMINAL:
+        raise HTTPException(409, f"job {job_id} is {job.state.value}: cancel it first")
+    for prefix in (f"uploads/{job_id}", f"outputs/{job_id}", f"jobs/{job_id}"):
+        services.storage.delete(prefix)
+    services.live.forget(job_id)
+    session.delete(job)
+    session.commit()
+

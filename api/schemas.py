@@ -1,0 +1,111 @@
+"""API payloads ("schemas"): what clients send and receive, validated by Pydantic."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from jobs.options import RenderOptions
+from jobs.tables import Chunk, Job
+
+
+class JobCreate(BaseModel):
+    """The ``options`` part of ``POST /v1/jobs`` (JSON); the files come as multipart parts.
+
+    Attributes:
+        render: render options (:class:`jobs.options.RenderOptions` without the
+            paths, which the server chooses: ``background``, ``matte_out``, ``workers``).
+        matte: also deliver the matte as a separate video.
+        priority: 0-100, higher is taken first. owner: who submitted it (free text).
+        source_uri: a file already on the farm's storage, under a configured root,
+            instead of an uploaded ``video``.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    render: dict[str, Any] = Field(default_factory=dict)
+    matte: bool = False
+    priority: int = Field(50, ge=0, le=100)
+    owner: str = Field("", max_length=128)
+    source_uri: str | None = None
+
+    def render_options(self, background: str | None, matte_out: str | None) -> RenderOptions:
+        """The full render options with the server's paths filled in.
+
+        Raises:
+            pydantic.ValidationError: the options are inconsistent.
+        """
+        fixed = {k: v for k, v in self.render.items() if k not in ("background", "matte_out", "workers")}
+        return RenderOptions(**fixed, background=background, matte_out=matte_out)
+
+
+class ChunkPublic(BaseModel):
+    """One chunk of a job as the dashboard shows it."""
+
+    index: int
+    state: str
+    frame_start: int
+    frame_end: int
+    frames_done: int
+    attempts: int
+    worker: str | None
+    seconds: float | None
+    error: str | None
+
+    @classmethod
+    def of(cls, chunk: Chunk, frames_done: int | None = None) -> "ChunkPublic":
+        """From a row; ``frames_done`` from live progress when given."""
+        return cls(index=chunk.index, state=chunk.state.value, frame_start=chunk.frame_start, frame_end=chunk.frame_end,
+                   frames_done=chunk.frames_done if frames_done is None else frames_done, attempts=chunk.attempts,
+                   worker=chunk.worker, seconds=chunk.seconds, error=chunk.error)
+
+
+class JobPublic(BaseModel):
+    """A job: state, stage, progress, timings, chunks and links."""
+
+    id: str
+    state: str
+    stage: str
+    priority: int
+    owner: str
+    frames_done: int
+    frames_total: int
+    fps: float | None = Field(None, description="frames rendered per second of render time so far")
+    eta_s: float | None = Field(None, description="seconds until the render is done, at the current fps")
+    provider: str | None
+    error: str | None
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    chunks: list[ChunkPublic]
+    links: dict[str, str]
+
+    @classmethod
+    def of(cls, job: Job, live: dict[int, int] | None, now: datetime) -> "JobPublic":
+        """From a row and its live per-chunk frame counts (None: use SQL's)."""
+        chunks = [ChunkPublic.of(c, None if live is None else live.get(c.index, c.frames_done)) for c in job.chunks]
+        done = sum(c.frames_done for c in chunks) if chunks else job.frames_done
+        fps = eta = None
+        if job.started_at is not None and done:
+            end = job.finished_at or now
+            elapsed = (end - job.started_at).total_seconds()
+            fps = done / elapsed if elapsed > 0 else None
+            if fps and job.finished_at is None:
+                eta = (job.frames_total - done) / fps
+        base = f"/v1/jobs/{job.id}"
+        links = {"self": base, "events": f"{base}/events", "cancel": f"{base}/cancel", "output": f"{base}/output"}
+        return cls(id=job.id, state=job.state.value, stage=job.stage.value, priority=job.priority, owner=job.owner,
+                   frames_done=done, frames_total=job.frames_total, fps=fps, eta_s=eta, provider=job.provider,
+                   error=job.error, created_at=job.created_at, started_at=job.started_at, finished_at=job.finished_at,
+                   chunks=chunks, links=links)
+
+
+class JobsPublic(BaseModel):
+    """A page of jobs, newest first."""
+
+    jobs: list[JobPublic]
+    total: int
+    offset: int
+    limit: int

@@ -1,0 +1,187 @@
+"""Celery tasks, one per stage: ingest -> render -> assemble.
+
+Each task takes a job id and re-reads the job from SQL, so a redelivered task
+(``acks_late``) skips what is finished: ingest returns at once when the plan
+exists, render renders only chunks not done, assemble writes the outputs by
+atomic rename. The next stage is enqueued after the database commit. A
+transient error is retried with exponential backoff; a permanent one fails
+the job with its one-line reason. A cancelled job stops dispatching chunks
+and its running chunks are cancelled on the actors (see
+:meth:`workers.pool.RenderPool.run`).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+from celery import Task
+from sqlalchemy.orm import Session, sessionmaker
+
+from jobs.celery_app import RENDER_QUEUE, app, celery_priority
+from jobs.db import make_engine, session_factory
+from jobs.pipeline import assemble_job, cleanup_job, fail_job, ingest_job, render_job
+from jobs.progress import LiveProgress, job_event
+from jobs.settings import Settings, get_settings
+from jobs.tables import Chunk, Job, State
+from models.errors import MattefarmError
+from workers.pool import RenderPool, connect_ray, pool_shape
+from workers.storage import Storage
+
+MAX_RETRIES = 5
+TERMINAL = (State.DONE, State.FAILED, State.CANCELLED)
+
+
+@dataclass
+class WorkerContext:
+    """What one worker process keeps between tasks: database, storage, Redis, the Ray pool."""
+
+    settings: Settings
+    sessions: sessionmaker[Session]
+    storage: Storage
+    live: LiveProgress
+    pool: RenderPool | None = field(default=None)
+
+    def render_pool(self) -> RenderPool:
+        """The process's actor pool, started on its first render task."""
+        if self.pool is None:
+            connect_ray(self.settings.ray_address or None)
+            self.pool = RenderPool(pool_shape())
+        return self.pool
+
+
+_context: list[WorkerContext] = []  # one per worker process, made by its first task
+
+
+def worker_context() -> WorkerContext:
+    """This process's context, created from the settings on first use."""
+    if not _context:
+        settings = get_settings()
+        engine = make_engine(settings.resolved_database_url())
+        _context.append(WorkerContext(settings, session_factory(engine), Storage(settings.resolved_storage_root()),
+                                      LiveProgress.from_url(settings.redis_url)))
+    return _context[0]
+
+
+@dataclass
+class LiveMirror:
+    """Mirrors chunk changes to Redis: counters and events (a :class:`jobs.pipeline.ChunkListener`)."""
+
+    live: LiveProgress
+
+    def chunk_changed(self, job: Job, chunk: Chunk) -> None:
+        self.live.set_chunk_frames(job.id, chunk.index, chunk.frames_done)
+        self.live.publish(job_event(job, "chunk", chunk, frames_done=sum(c.frames_done for c in job.chunks)))
+
+    def frames_changed(self, job: Job, chunk: Chunk) -> None:
+        self.live.set_chunk_frames(job.id, chunk.index, chunk.frames_done)
+        self.live.publish(job_event(job, "progress", chunk, frames_done=sum(c.frames_done for c in job.chunks)))
+
+
+class StopCheck:
+    """Polled by the render loop: True once the job was cancelled (reads SQL at most every ``every_s``)."""
+
+    def __init__(self, sessions: sessionmaker[Session], job_id: str, every_s: float = 1.0) -> None:
+        self.sessions, self.job_id, self.every_s = sessions, job_id, every_s
+        self.stopped, self._checked = False, 0.0
+
+    def __call__(self) -> bool:
+        if not self.stopped and time.monotonic() - self._checked >= self.every_s:
+            self._checked = time.monotonic()
+            with self.sessions() as session:
+                state = session.get(Job, self.job_id).state  # type: ignore[union-attr]
+            self.stopped = state == State.CANCELLED
+        return self.stopped
+
+
+def enqueue_job(job: Job) -> None:
+    """Start a committed job's first stage."""
+    ingest.apply_async((job.id,), priority=celery_priority(job.priority))
+
+
+def _active_job(session: Session, job_id: str) -> Job | None:
+    """The job if it exists and is still to be worked on."""
+    job = session.get(Job, job_id)
+    return job if job is not None and job.state not in TERMINAL else None
+
+
+class StageTask(Task):
+    """Base of the stage tasks: a task that fails for a reason no stage handled (a bug, a
+    crash in a library) fails its job with that reason, so nothing waits on it forever."""
+
+    def on_failure(self, exc: BaseException, task_id: str, args: tuple, kwargs: dict, einfo: object) -> None:
+        ctx = worker_context()
+        with ctx.sessions() as session:
+            job = _active_job(session, args[0]) if args else None
+            if job is None:
+                return
+            error = MattefarmError(f"{self.name} stopped on an unexpected error ({exc!r})",
+                                   "see the worker's log; retry the job once the cause is fixed")
+            fail_job(session, job, error)
+            ctx.live.publish(job_event(job, "state"))
+
+
+def _handle_error(task: Task, ctx: WorkerContext, session: Session, job: Job, error: MattefarmError) -> None:
+    """Retry a transient error with backoff, else fail the job and tell its listeners."""
+    if error.transient and task.request.retries < MAX_RETRIES:
+        raise task.retry(exc=error, countdown=2 ** task.request.retries)
+    fail_job(session, job, error)
+    ctx.live.publish(job_event(job, "state"))
+
+
+@app.task(name="mattefarm.ingest", bind=True, base=StageTask)
+def ingest(self: Task, job_id: str) -> None:
+    """Probe, analyse, plan and split; then enqueue the render."""
+    ctx = worker_context()
+    with ctx.sessions() as session:
+        job = _active_job(session, job_id)
+        if job is None:
+            return
+        try:
+            ingest_job(session, job, ctx.storage)
+        except MattefarmError as error:
+            _handle_error(self, ctx, session, job, error)
+            return
+        ctx.live.rebuild(job)
+        ctx.live.publish(job_event(job, "state"))
+        priority = celery_priority(job.priority)
+    render.apply_async((job_id,), queue=RENDER_QUEUE, priority=priority)
+
+
+@app.task(name="mattefarm.render", bind=True, base=StageTask)
+def render(self: Task, job_id: str) -> None:
+    """Render the chunks not done on this worker's actor pool; then enqueue the assembly."""
+    ctx = worker_context()
+    with ctx.sessions() as session:
+        job = _active_job(session, job_id)
+        if job is None or job.plan is None:
+            return
+        stop = StopCheck(ctx.sessions, job_id)
+        try:
+            render_job(session, job, ctx.storage, ctx.render_pool(), listener=LiveMirror(ctx.live), should_stop=stop)
+        except MattefarmError as error:
+            _handle_error(self, ctx, session, job, error)
+            return
+        if stop.stopped:
+            cleanup_job(job, ctx.storage)
+            return
+        priority = celery_priority(job.priority)
+    assemble.apply_async((job_id,), priority=priority)
+
+
+@app.task(name="mattefarm.assemble", bind=True, base=StageTask)
+def assemble(self: Task, job_id: str) -> None:
+    """Concatenate the chunks, mux the audio, verify; the job is done."""
+    ctx = worker_context()
+    with ctx.sessions() as session:
+        job = _active_job(session, job_id)
+        if job is None:
+            return
+        try:
+            assemble_job(session, job, ctx.storage)
+        except MattefarmError as error:
+            _handle_error(self, ctx, session, job, error)
+            return
+        ctx.live.publish(job_event(job, "state"))
+        if not ctx.settings.keep_intermediates:
+            cleanup_job(job, ctx.storage)

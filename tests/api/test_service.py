@@ -1,0 +1,135 @@
+"""Service mode end to end: the API (uvicorn), a real Celery worker on the machine's Redis, local Ray.
+
+A real clip is submitted with a plate over HTTP, its Server-Sent Events are
+followed to ``done``, and the downloaded output is checked for frame count and
+audio; once with SQLite and once with the machine's PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.conftest import REPO, media
+from workers.probe import probe_video
+
+REDIS_URL = os.environ.get("MATTEFARM_TEST_REDIS_URL", "redis://127.0.0.1:6379/7")
+POSTGRES_URL = os.environ.get("MATTEFARM_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
+CLIP = "greenscreen/cremad_1001_DFA_HAP_XX.flv"
+PLATE = "backgrounds/skimage_rocket_launch.jpg"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Service:
+    """An API process and a Celery worker process sharing one environment."""
+
+    def __init__(self, home: Path, database_url: str) -> None:
+        self.port = _free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.logs = home / "logs"
+        self.logs.mkdir(parents=True)
+        self.env = {
+            **os.environ, "MATTEFARM_HOME": str(home), "MATTEFARM_DATABASE_URL": database_url,
+            "MATTEFARM_REDIS_URL": REDIS_URL, "MATTEFARM_STORAGE_ROOT": str(home / "storage"),
+            "RAY_AUTH_MODE": "disabled", "C_FORCE_ROOT": "1", "PYTHONPATH": str(REPO),
+        }
+        self.env.pop("RAY_ADDRESS", None)
+        self.procs: list[subprocess.Popen] = []
+
+    def _start(self, name: str, args: list[str]) -> None:
+        log = open(self.logs / f"{name}.log", "wb")  # noqa: SIM115 - closed with the process
+        self.procs.append(subprocess.Popen(args, env=self.env, cwd=REPO, stdout=log, stderr=subprocess.STDOUT))
+
+    def __enter__(self) -> "Service":
+        python = sys.executable
+        self._start("worker", [python, "-m", "celery", "-A", "jobs.celery_app", "worker", "-Q", "cpu,render",
+                               "--pool", "solo", "--concurrency", "1", "--loglevel", "INFO", "-n", f"test-{uuid.uuid4().hex[:6]}@%h"])
+        self._start("api", [python, "-m", "uvicorn", "--factory", "api.app:create_app", "--port", str(self.port),
+                            "--log-level", "warning"])
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"{self.url}/readyz", timeout=2).status_code == 200:
+                    return self
+            except httpx.HTTPError:
+                pass
+            assert all(p.poll() is None for p in self.procs), self.log_tail()
+            time.sleep(0.3)
+        raise AssertionError(f"the API did not become ready\n{self.log_tail()}")
+
+    def log_tail(self) -> str:
+        return "\n".join(f"--- {f.name}\n{f.read_text(errors='replace')[-3000:]}" for f in sorted(self.logs.glob("*.log")))
+
+    def __exit__(self, *exc: object) -> None:
+        for p in self.procs:
+            p.terminate()
+        for p in self.procs:
+            try:
+                p.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                p.kill()
+
+
+def submit(url: str, clip: str, options: dict) -> dict:
+    """POST a clip and the plate as multipart; returns the 202 body."""
+    with open(media(clip), "rb") as video, open(media(PLATE), "rb") as plate:
+        files = {"video": (Path(clip).name, video), "plate": (Path(PLATE).name, plate)}
+        response = httpx.post(f"{url}/v1/jobs", files=files, data={"options": json.dumps(options)}, timeout=60)
+    assert response.status_code == 202, response.text
+    return response.json()
+
+
+def follow(url: str, job_id: str, timeout_s: float = 240.0) -> Iterator[dict]:
+    """The job's Server-Sent Events, parsed, until the stream ends."""
+    deadline = time.monotonic() + timeout_s
+    with httpx.stream("GET", f"{url}/v1/jobs/{job_id}/events", timeout=httpx.Timeout(30, connect=5)) as stream:
+        assert stream.headers["content-type"].startswith("text/event-stream")
+        for line in stream.iter_lines():
+            if line.startswith("data: "):
+                yield json.loads(line.removeprefix("data: "))
+            assert time.monotonic() < deadline, f"job {job_id} did not end within {timeout_s} s"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("database", ["sqlite", "postgresql"])
+def test_submit_follow_events_and_download(database: str, tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'service.db'}" if database == "sqlite" else POSTGRES_URL
+    with Service(tmp_path / "home", url) as service:
+        job = submit(service.url, CLIP, {"render": {"chunk_frames": 25}, "owner": "test"})
+        assert job["state"] == "pending" and job["links"]["events"].endswith("/events")
+        events = list(follow(service.url, job["id"]))
+        assert events, service.log_tail()
+        assert events[0]["type"] == "snapshot"
+        assert events[-1]["state"] == "done", f"{events[-1]}\n{service.log_tail()}"
+        progress = [e["frames_done"] for e in events if e["type"] == "progress"]
+        assert progress, "live per-chunk progress was streamed"
+        chunk_done = {e["chunk"]["index"] for e in events if e["type"] == "chunk" and e["chunk"]["state"] == "done"}
+        final = httpx.get(f"{service.url}/v1/jobs/{job['id']}", timeout=10).json()
+        assert chunk_done == {c["index"] for c in final["chunks"]} and len(chunk_done) >= 3
+        assert final["frames_done"] == final["frames_total"] > 0
+        output = tmp_path / "out.mp4"
+        with httpx.stream("GET", f"{service.url}/v1/jobs/{job['id']}/output", timeout=60) as response:
+            assert response.status_code == 200
+            with open(output, "wb") as f:
+                for block in response.iter_bytes():
+                    f.write(block)
+        source, result = probe_video(media(CLIP)), probe_video(str(output))
+        assert result.frame_count == source.frame_count == final["frames_total"]
+        assert len(result.audio) == len(source.audio) == 1
+        ranged = httpx.get(f"{service.url}/v1/jobs/{job['id']}/output", headers={"Range": "bytes=0-99"}, timeout=10)
+        assert ranged.status_code == 206 and len(ranged.content) == 100
