@@ -8,6 +8,7 @@ anything else 500 with its one-line reason (never a traceback).
 
 from __future__ import annotations
 
+import logging
 from http import HTTPStatus
 from typing import Any
 
@@ -20,6 +21,7 @@ from starlette.exceptions import HTTPException
 from models.errors import InputError, MattefarmError
 
 PROBLEM_JSON = "application/problem+json"
+log = logging.getLogger(__name__)
 
 
 def problem(status: int, detail: str, **extra: Any) -> JSONResponse:
@@ -46,6 +48,11 @@ def install_problem_handlers(app: FastAPI) -> None:
     @app.exception_handler(ValidationError)
     async def _options(request: Request, exc: ValidationError) -> JSONResponse:
         return problem(422, "the job options are not valid: see errors", errors=_fields(list(exc.errors())))
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unexpected error on %s %s", request.method, request.url.path)
+        return problem(500, f"the server failed on this request ({type(exc).__name__}); the API log has the details")
 
     @app.exception_handler(MattefarmError)
     async def _mattefarm(request: Request, exc: MattefarmError) -> JSONResponse:

@@ -8,7 +8,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from jobs.options import RenderOptions
-from jobs.tables import Chunk, Job
+from jobs.tables import Chunk, Job, as_utc
 
 
 class JobCreate(BaseModel):
@@ -84,13 +84,13 @@ class JobPublic(BaseModel):
 
     @classmethod
     def of(cls, job: Job, live: dict[int, int] | None, now: datetime) -> "JobPublic":
-        """From a row and its live per-chunk frame counts (None: use SQL's)."""
+        """From a row and its live per-chunk frame counts (None: use SQL's); ``now`` aware."""
         chunks = [ChunkPublic.of(c, None if live is None else live.get(c.index, c.frames_done)) for c in job.chunks]
         done = sum(c.frames_done for c in chunks) if chunks else job.frames_done
         fps = eta = None
-        if job.started_at is not None and done:
-            end = job.finished_at or now
-            elapsed = (end - job.started_at).total_seconds()
+        created, started, finished = (as_utc(t) for t in (job.created_at, job.started_at, job.finished_at))
+        if started is not None and done:
+            elapsed = ((finished or now) - started).total_seconds()
             fps = done / elapsed if elapsed > 0 else None
             if fps and job.finished_at is None:
                 eta = (job.frames_total - done) / fps
@@ -98,7 +98,7 @@ class JobPublic(BaseModel):
         links = {"self": base, "events": f"{base}/events", "cancel": f"{base}/cancel", "output": f"{base}/output"}
         return cls(id=job.id, state=job.state.value, stage=job.stage.value, priority=job.priority, owner=job.owner,
                    frames_done=done, frames_total=job.frames_total, fps=fps, eta_s=eta, provider=job.provider,
-                   error=job.error, created_at=job.created_at, started_at=job.started_at, finished_at=job.finished_at,
+                   error=job.error, created_at=created, started_at=started, finished_at=finished,
                    chunks=chunks, links=links)
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import enum
 import uuid
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Any
 
 from sqlalchemy import JSON, DateTime, Enum, ForeignKey, Integer, String, Text, func
@@ -128,7 +128,7 @@ def set_state(record: Job | Chunk, new: State, error: str | None = None) -> None
     old = record.state
     if new != old and new not in ALLOWED[old]:
         raise IllegalTransition(f"{type(record).__name__} cannot go from {old.value} to {new.value}")
-    now = datetime.now().astimezone()
+    now = datetime.now(timezone.utc)  # UTC, as the databases' own now() (SQLite keeps no zone)
     record.state = new
     if new == State.RUNNING and record.started_at is None:
         record.started_at = now
@@ -138,3 +138,10 @@ def set_state(record: Job | Chunk, new: State, error: str | None = None) -> None
         record.finished_at = None
     if error is not None or new == State.DONE:
         record.error = error
+
+
+def as_utc(moment: datetime | None) -> datetime | None:
+    """A stored time as an aware UTC datetime (SQLite returns them without a zone, in UTC)."""
+    if moment is None:
+        return None
+    return moment.replace(tzinfo=timezone.utc) if moment.tzinfo is None else moment.astimezone(timezone.utc)

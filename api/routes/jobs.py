@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Iterator
-from datetime import datetime
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Annotated, Any, BinaryIO
 
@@ -98,7 +98,7 @@ def create_job(
     from jobs.tasks import enqueue_job  # the Celery app connects to the broker on first use
 
     enqueue_job(job)
-    return JobPublic.of(job, None, datetime.now().astimezone())
+    return JobPublic.of(job, None, datetime.now(timezone.utc))
 
 
 def _job(session: SessionDep, job_id: str) -> Job:
@@ -112,7 +112,7 @@ def _public(job: Job, services: ServicesDep) -> JobPublic:
     live = services.live.frames(job.id)
     if live is None and job.chunks and job.state == State.RUNNING:
         live = services.live.rebuild(job)  # Redis was flushed or restarted
-    return JobPublic.of(job, live, datetime.now().astimezone())
+    return JobPublic.of(job, live, datetime.now(timezone.utc))
 
 
 @router.get("", summary="List jobs, newest first")

@@ -20,6 +20,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.clips import ClipSpec, make_clip
 from tests.conftest import REPO, media
 from workers.probe import probe_video
 
@@ -47,6 +48,7 @@ class Service:
             **os.environ, "MATTEFARM_HOME": str(home), "MATTEFARM_DATABASE_URL": database_url,
             "MATTEFARM_REDIS_URL": REDIS_URL, "MATTEFARM_STORAGE_ROOT": str(home / "storage"),
             "RAY_AUTH_MODE": "disabled", "C_FORCE_ROOT": "1", "PYTHONPATH": str(REPO),
+            "MATTEFARM_SOURCE_ROOTS": str(home / "farm"),
         }
         self.env.pop("RAY_ADDRESS", None)
         self.procs: list[subprocess.Popen] = []
@@ -85,10 +87,13 @@ class Service:
                 p.kill()
 
 
-def submit(url: str, clip: str, options: dict) -> dict:
-    """POST a clip and the plate as multipart; returns the 202 body."""
-    with open(media(clip), "rb") as video, open(media(PLATE), "rb") as plate:
-        files = {"video": (Path(clip).name, video), "plate": (Path(PLATE).name, plate)}
+def submit(url: str, clip: str | None, options: dict) -> dict:
+    """POST a clip (or, with ``clip=None``, the options' ``source_uri``) and the plate as multipart;
+    returns the 202 body."""
+    with open(media(PLATE), "rb") as plate:
+        files = {"plate": (Path(PLATE).name, plate)}
+        if clip is not None:
+            files["video"] = (Path(clip).name, open(media(clip), "rb"))  # noqa: SIM115 - closed by httpx
         response = httpx.post(f"{url}/v1/jobs", files=files, data={"options": json.dumps(options)}, timeout=60)
     assert response.status_code == 202, response.text
     return response.json()
@@ -133,3 +138,49 @@ def test_submit_follow_events_and_download(database: str, tmp_path: Path) -> Non
         assert len(result.audio) == len(source.audio) == 1
         ranged = httpx.get(f"{service.url}/v1/jobs/{job['id']}/output", headers={"Range": "bytes=0-99"}, timeout=10)
         assert ranged.status_code == 206 and len(ranged.content) == 100
+
+
+@pytest.mark.slow
+def test_cancel_stops_a_running_job_within_seconds_and_frees_the_workers(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    with Service(home, f"sqlite:///{tmp_path / 'service.db'}") as service:
+        farm = home / "farm"
+        farm.mkdir()
+        long_clip = make_clip(ClipSpec("long", width=320, height=240, frames=900, x264="keyint=50"), str(farm / "long.mp4"))
+        job = submit(service.url, None, {"source_uri": long_clip, "render": {"chunk_frames": 100, "screen": "green"}})
+        cancelled_at = None
+        for event in follow(service.url, job["id"], timeout_s=120):
+            if event["type"] == "progress" and cancelled_at is None:
+                response = httpx.post(f"{service.url}/v1/jobs/{job['id']}/cancel", timeout=10)
+                assert response.status_code == 200 and response.json()["state"] == "cancelled"
+                cancelled_at = time.monotonic()
+        assert cancelled_at is not None, service.log_tail()
+        assert event["state"] == "cancelled"
+        # The render task notices within a second and cancels its chunks on the actors; the
+        # next job then renders at once (a chunk left running would hold the only actor).
+        started = time.monotonic()
+        second = submit(service.url, CLIP, {"render": {"chunk_frames": 25}})
+        assert list(follow(service.url, second["id"], timeout_s=120))[-1]["state"] == "done", service.log_tail()
+        final = httpx.get(f"{service.url}/v1/jobs/{job['id']}", timeout=10).json()
+        assert final["state"] == "cancelled" and final["frames_done"] < final["frames_total"]
+        assert all(c["state"] != "running" for c in final["chunks"])
+        assert time.monotonic() - started < 60
+
+
+def test_bad_options_get_a_problem_json_answer(tmp_path: Path) -> None:
+    from fastapi.testclient import TestClient
+
+    from api.app import create_app
+    from jobs.settings import Settings
+
+    settings = Settings(home=tmp_path, redis_url=REDIS_URL)
+    with TestClient(create_app(settings)) as client:
+        response = client.post("/v1/jobs", data={"options": json.dumps({"render": {"crf": 99}})},
+                               files={"video": ("a.mp4", b"not a video")})
+        assert response.status_code == 422
+        assert response.headers["content-type"] == "application/problem+json"
+        body = response.json()
+        assert body["status"] == 422 and any("crf" in e["field"] for e in body["errors"])
+        assert client.get("/v1/jobs/nope").json()["status"] == 404
+        outside = client.post("/v1/jobs", data={"options": json.dumps({"source_uri": "/etc/passwd"})})
+        assert outside.status_code == 403 and "source root" in outside.json()["detail"]
