@@ -10,6 +10,7 @@ import ray
 from jobs.db import make_engine, session_factory
 from jobs.options import RenderOptions
 from jobs.pipeline import chunk_spec, create_job, ingest_job
+from tests.clips import ClipSpec, make_clip
 from tests.conftest import media
 from workers.pool import PoolEvents
 from workers.storage import Storage
@@ -18,9 +19,12 @@ from workers.storage import Storage
 def test_should_stop_cancels_running_chunks_and_frees_the_actor(ray_pool, tmp_path: Path) -> None:
     engine = make_engine(f"sqlite:///{tmp_path / 'db.sqlite'}")
     storage = Storage(str(tmp_path / "storage"))
-    options = RenderOptions(background=media("backgrounds/skimage_rocket_launch.jpg"), chunk_frames=40, batch_frames=4)
+    # Chunks long enough (300 frames) that none can finish between the stop request and the cancel.
+    source = make_clip(ClipSpec("long", width=320, height=240, frames=900, x264="keyint=50"), str(tmp_path / "long.mp4"))
+    options = RenderOptions(background=media("backgrounds/skimage_rocket_launch.jpg"), chunk_frames=300, batch_frames=4,
+                            screen="green")
     with session_factory(engine)() as session:
-        job = create_job(session, media("greenscreen/cremad_1001_DFA_HAP_XX.flv"), str(tmp_path / "out.mp4"), options)
+        job = create_job(session, source, str(tmp_path / "out.mp4"), options)
         ingest_job(session, job, storage)
         specs = [chunk_spec(job, c, storage) for c in job.chunks]
     frames: list[int] = []
