@@ -2,7 +2,8 @@
 
 ``mattefarm render INPUT -o OUTPUT --background PLATE ...`` keys a shot in
 chunks on Ray actors and writes the composite; ``mattefarm probe INPUT``
-prints the probe and the chunk plan. Errors end with one line naming the
+prints the probe and the chunk plan. Service mode: ``serve``, ``worker``,
+``submit``, ``status``, ``cancel`` (:mod:`api.service_cli`). Errors end with one line naming the
 problem and what to do, and a non-zero exit.
 """
 
@@ -20,6 +21,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
+from api.service_cli import SERVICE_COMMANDS, add_service_commands
 from jobs.db import make_engine, session_factory
 from jobs.options import SCREEN_HELP, RenderOptions
 from jobs.pipeline import create_job, run_job
@@ -66,6 +68,7 @@ def build_parser() -> argparse.ArgumentParser:
     sheet.add_argument("result")
     sheet.add_argument("-o", "--output", required=True, help="PNG file")
     sheet.add_argument("--rows", type=int, default=4)
+    add_service_commands(sub, _chunk_args)
     return parser
 
 
@@ -167,6 +170,8 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     commands = {"render": cmd_render, "probe": cmd_probe, "sheet": cmd_sheet}
     try:
+        if args.command in SERVICE_COMMANDS:
+            return SERVICE_COMMANDS[args.command](args, console)
         return commands[args.command](args)
     except MattefarmError as error:
         _error(error)

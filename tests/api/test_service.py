@@ -13,7 +13,6 @@ import socket
 import subprocess
 import sys
 import time
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -59,10 +58,8 @@ class Service:
 
     def __enter__(self) -> "Service":
         python = sys.executable
-        self._start("worker", [python, "-m", "celery", "-A", "jobs.celery_app", "worker", "-Q", "cpu,render",
-                               "--pool", "solo", "--concurrency", "1", "--loglevel", "INFO", "-n", f"test-{uuid.uuid4().hex[:6]}@%h"])
-        self._start("api", [python, "-m", "uvicorn", "--factory", "api.app:create_app", "--port", str(self.port),
-                            "--log-level", "warning"])
+        self._start("worker", [python, "-m", "api.cli", "worker", "--queues", "cpu,render"])
+        self._start("api", [python, "-m", "api.cli", "serve", "--port", str(self.port)])
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             try:
@@ -184,3 +181,33 @@ def test_bad_options_get_a_problem_json_answer(tmp_path: Path) -> None:
         assert client.get("/v1/jobs/nope").json()["status"] == 404
         outside = client.post("/v1/jobs", data={"options": json.dumps({"source_uri": "/etc/passwd"})})
         assert outside.status_code == 403 and "source root" in outside.json()["detail"]
+
+
+def _cli(service: Service, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "api.cli", *args, "--server", service.url], env=service.env, cwd=REPO,
+                          capture_output=True, text=True, timeout=300)
+
+
+@pytest.mark.slow
+def test_cli_submit_wait_shows_progress_and_cancel_stops_a_job(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    with Service(home, f"sqlite:///{tmp_path / 'service.db'}") as service:
+        done = _cli(service, "submit", media(CLIP), "--background", media(PLATE), "--chunk-frames", "25", "--wait")
+        assert done.returncode == 0, done.stdout + done.stderr + service.log_tail()
+        assert "submitted" in done.stderr and ": done" in done.stderr
+        long_clip = make_clip(ClipSpec("long", width=320, height=240, frames=900, x264="keyint=50"), str(tmp_path / "long.mp4"))
+        submitted = _cli(service, "submit", long_clip, "--background", media(PLATE), "--screen", "green",
+                         "--chunk-frames", "100")
+        job_id = submitted.stderr.split("as job ")[1].split()[0]
+        deadline = time.monotonic() + 60
+        while httpx.get(f"{service.url}/v1/jobs/{job_id}", timeout=10).json()["frames_done"] == 0:
+            assert time.monotonic() < deadline, service.log_tail()
+            time.sleep(0.2)
+        started = time.monotonic()
+        cancelled = _cli(service, "cancel", job_id)
+        assert cancelled.returncode == 0, cancelled.stderr
+        assert time.monotonic() - started < 10, "cancel returns within seconds, with the render stopped"
+        status = _cli(service, "status", job_id)
+        assert "cancelled" in status.stderr and "running" not in status.stderr
+        listing = _cli(service, "status")
+        assert job_id[:12] in listing.stderr

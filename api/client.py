@@ -1,0 +1,84 @@
+"""A small HTTP client of the Mattefarm API, used by ``mattefarm submit``, ``status`` and ``cancel``."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from contextlib import ExitStack
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from models.errors import MattefarmError
+
+
+class ApiError(MattefarmError):
+    """The API answered with a problem, or could not be reached."""
+
+
+class MattefarmClient:
+    """Talks to one Mattefarm API.
+
+    Args:
+        server: base URL, e.g. ``http://render-head:8000``. token: API token, if the server needs one.
+    """
+
+    def __init__(self, server: str, token: str | None = None, timeout_s: float = 60.0) -> None:
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        self.server = server.rstrip("/")
+        self.http = httpx.Client(base_url=self.server, headers=headers, timeout=timeout_s)
+
+    def _call(self, method: str, path: str, **kwargs: Any) -> Any:
+        try:
+            response = self.http.request(method, path, **kwargs)
+        except httpx.TransportError as exc:
+            raise ApiError(f"cannot reach the Mattefarm API at {self.server} ({exc})",
+                           "start it with 'mattefarm serve' or pass --server URL") from exc
+        if response.status_code >= 400:
+            try:
+                detail = response.json().get("detail", response.text)
+            except json.JSONDecodeError:
+                detail = response.text
+            raise ApiError(f"{method} {path} failed ({response.status_code}): {detail}")
+        return response.json() if response.content else None
+
+    def submit(self, video: str, plate: str | None, options: dict[str, Any]) -> dict[str, Any]:
+        """Upload a video (and plate) with options; returns the job."""
+        with ExitStack() as stack:
+            files = {"video": (Path(video).name, stack.enter_context(open(video, "rb")))}
+            if plate:
+                files["plate"] = (Path(plate).name, stack.enter_context(open(plate, "rb")))
+            return self._call("POST", "/v1/jobs", files=files, data={"options": json.dumps(options)})
+
+    def job(self, job_id: str) -> dict[str, Any]:
+        """One job with its chunks."""
+        return self._call("GET", f"/v1/jobs/{job_id}")
+
+    def jobs(self, state: str | None = None, limit: int = 50) -> dict[str, Any]:
+        """The newest jobs."""
+        params: dict[str, Any] = {"limit": limit} | ({"state": state} if state else {})
+        return self._call("GET", "/v1/jobs", params=params)
+
+    def action(self, job_id: str, verb: str) -> dict[str, Any]:
+        """``cancel`` (and the other job controls the server offers)."""
+        return self._call("POST", f"/v1/jobs/{job_id}/{verb}")
+
+    def download(self, job_id: str, target: str) -> None:
+        """Save the job's output to ``target``."""
+        with self.http.stream("GET", f"/v1/jobs/{job_id}/output") as response:
+            if response.status_code != 200:
+                raise ApiError(f"downloading job {job_id} failed ({response.status_code})")
+            with open(target, "wb") as out:
+                for block in response.iter_bytes():
+                    out.write(block)
+
+    def events(self, job_id: str) -> Iterator[dict[str, Any]]:
+        """The job's Server-Sent Events until it ends (the stream's last event is its end state)."""
+        try:
+            with self.http.stream("GET", f"/v1/jobs/{job_id}/events", timeout=httpx.Timeout(60, connect=10)) as stream:
+                for line in stream.iter_lines():
+                    if line.startswith("data: "):
+                        yield json.loads(line.removeprefix("data: "))
+        except httpx.TransportError as exc:
+            raise ApiError(f"lost the event stream of job {job_id} ({exc})", "run 'mattefarm status JOB'") from exc

@@ -1,0 +1,162 @@
+"""``mattefarm serve | worker | submit | status | cancel``: service mode from the command line.
+
+``serve`` runs the API, ``worker`` a Celery worker (ingest/assemble on the
+``cpu`` queue, chunks on ``render``); ``submit``, ``status`` and ``cancel``
+talk to a running API (``--server``, default ``MATTEFARM_SERVER`` or
+``http://127.0.0.1:8000``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import threading
+import time
+from typing import Any
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from api.client import ApiError, MattefarmClient
+
+DEFAULT_SERVER = os.environ.get("MATTEFARM_SERVER", "http://127.0.0.1:8000")
+TERMINAL = ("done", "failed", "cancelled")
+
+
+def add_service_commands(sub: argparse._SubParsersAction, chunk_args: Any) -> None:
+    """Register the service-mode subcommands on the ``mattefarm`` parser."""
+    serve = sub.add_parser("serve", help="run the API and dashboard (service mode)")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    worker = sub.add_parser("worker", help="run a Celery worker for the job stages")
+    worker.add_argument("--queues", default="cpu,render", help="queues to take tasks from (default cpu,render)")
+    worker.add_argument("--concurrency", type=int, default=1, help="tasks at once (one render pool per process)")
+    submit = sub.add_parser("submit", help="submit shots to a Mattefarm server")
+    submit.add_argument("files", nargs="+", metavar="FILE", help="source videos (one job each)")
+    submit.add_argument("--background", metavar="PLATE", help="background plate: image or video")
+    submit.add_argument("--matte", action="store_true", help="also deliver the matte")
+    submit.add_argument("--codec", choices=("h264", "prores4444", "ffv1"), default="h264")
+    submit.add_argument("--screen", default="auto")
+    submit.add_argument("--priority", type=int, default=50, help="0-100, higher first (default 50)")
+    chunk_args(submit)
+    submit.add_argument("--wait", action="store_true", help="show live progress until every job ends")
+    for name, text in (("status", "show jobs, or one job and its chunks"), ("cancel", "cancel a job")):
+        parser = sub.add_parser(name, help=text)
+        parser.add_argument("job", nargs="?" if name == "status" else None, metavar="JOB")
+    for parser in (submit, sub.choices["status"], sub.choices["cancel"]):
+        parser.add_argument("--server", default=DEFAULT_SERVER, help=f"API URL (default {DEFAULT_SERVER})")
+        parser.add_argument("--token", default=os.environ.get("MATTEFARM_TOKEN"), help="API token (MATTEFARM_TOKEN)")
+
+
+def cmd_serve(args: argparse.Namespace, console: Console) -> int:
+    """Run the API (uvicorn) until interrupted."""
+    import uvicorn
+
+    console.print(f"Mattefarm API on http://{args.host}:{args.port} (dashboard at /, docs at /docs)")
+    uvicorn.run("api.app:create_app", factory=True, host=args.host, port=args.port, log_level="warning")
+    return 0
+
+
+def cmd_worker(args: argparse.Namespace, console: Console) -> int:
+    """Run a Celery worker on the given queues until interrupted."""
+    from jobs.celery_app import app
+
+    pool = "solo" if args.concurrency == 1 else "prefork"
+    app.worker_main(["worker", "-Q", args.queues, "--pool", pool, "--concurrency", str(args.concurrency), "-l", "INFO"])
+    return 0
+
+
+def _client(args: argparse.Namespace) -> MattefarmClient:
+    return MattefarmClient(args.server, args.token)
+
+
+def _follow(client: MattefarmClient, job: dict[str, Any], bar: Progress, task: TaskID, ends: dict[str, str]) -> None:
+    """Update one progress bar from the job's events until it ends."""
+    try:
+        for event in client.events(job["id"]):
+            bar.update(task, completed=event.get("frames_done", 0), total=event.get("frames_total") or None,
+                       status=f"{event['state']} {event['stage']}")
+            if event["state"] in TERMINAL:
+                ends[job["id"]] = event["state"] if event["state"] != "failed" else f"failed: {event.get('error')}"
+    except ApiError as error:
+        ends[job["id"]] = f"unknown ({error})"
+
+
+def cmd_submit(args: argparse.Namespace, console: Console) -> int:
+    """Upload each file as a job; with ``--wait``, a live progress bar per job until all end."""
+    client = _client(args)
+    render: dict[str, Any] = {"codec": args.codec, "screen": args.screen}
+    render |= {k: v for k, v in (("chunk_frames", args.chunk_frames), ("chunk_seconds", args.chunk_seconds)) if v}
+    options = {"render": render, "matte": args.matte, "priority": args.priority, "owner": os.environ.get("USER", "")}
+    jobs = []
+    for path in args.files:
+        job = client.submit(path, args.background, options)
+        console.print(f"submitted {path} as job {job['id']}")
+        jobs.append((path, job))
+    if not args.wait:
+        return 0
+    ends: dict[str, str] = {}
+    columns = [TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[status]}"),
+               TimeRemainingColumn()]
+    with Progress(*columns, console=console) as bar:
+        threads = []
+        for path, job in jobs:
+            task = bar.add_task(os.path.basename(path), total=None, status=job["state"])
+            thread = threading.Thread(target=_follow, args=(client, job, bar, task, ends), daemon=True)
+            thread.start()
+            threads.append(thread)
+        for thread in threads:
+            thread.join()
+    for path, job in jobs:
+        console.print(f"{path}: {ends.get(job['id'], 'unknown')}  ({args.server}/v1/jobs/{job['id']}/output)")
+    return 0 if all(ends.get(j["id"]) == "done" for _, j in jobs) else 1
+
+
+def _progress_text(job: dict[str, Any]) -> str:
+    total = job["frames_total"] or 0
+    share = f"{100 * job['frames_done'] / total:.0f}%" if total else "-"
+    return f"{job['frames_done']}/{total} ({share})"
+
+
+def cmd_status(args: argparse.Namespace, console: Console) -> int:
+    """A table of jobs, or one job with its chunks."""
+    client = _client(args)
+    if args.job is None:
+        table = Table()
+        table.add_column("job", no_wrap=True, min_width=12)
+        for name in ("state", "stage", "progress", "fps", "ETA s", "priority", "owner", "submitted"):
+            table.add_column(name)
+        for job in client.jobs()["jobs"]:
+            table.add_row(job["id"][:12], job["state"], job["stage"], _progress_text(job),
+                          f"{job['fps']:.1f}" if job["fps"] else "-", f"{job['eta_s']:.0f}" if job["eta_s"] else "-",
+                          str(job["priority"]), job["owner"], job["created_at"][:19])
+        console.print(table)
+        return 0
+    job = client.job(args.job)
+    console.print(f"job {job['id']}: {job['state']} ({job['stage']}), {_progress_text(job)}"
+                  + (f", error: {job['error']}" if job["error"] else ""))
+    table = Table("chunk", "frames", "state", "done", "attempts", "worker", "seconds", "error")
+    for c in job["chunks"]:
+        table.add_row(str(c["index"]), f"{c['frame_start']}-{c['frame_end'] - 1}", c["state"], str(c["frames_done"]),
+                      str(c["attempts"]), c["worker"] or "-", f"{c['seconds']:.1f}" if c["seconds"] else "-", c["error"] or "")
+    console.print(table)
+    return 0
+
+
+def cmd_cancel(args: argparse.Namespace, console: Console) -> int:
+    """Cancel a job and wait (a few seconds) until its render has stopped."""
+    client = _client(args)
+    job = client.action(args.job, "cancel")
+    console.print(f"job {job['id']}: {job['state']}")
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        if all(c["state"] != "running" for c in client.job(args.job)["chunks"]):
+            return 0
+        time.sleep(0.5)
+    console.print("the render has not confirmed the stop yet; check 'mattefarm status JOB'")
+    return 1
+
+
+SERVICE_COMMANDS = {"serve": cmd_serve, "worker": cmd_worker, "submit": cmd_submit, "status": cmd_status,
+                    "cancel": cmd_cancel}
