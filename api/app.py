@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
 
 from api.deps import Services
 from api.problems import install_problem_handlers
-from api.routes import health, jobs
+from api.routes import dashboard, health, jobs
 from jobs.db import make_engine, session_factory
 from jobs.progress import LiveProgress
 from jobs.settings import Settings, get_settings
@@ -33,4 +35,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_problem_handlers(app)
     app.include_router(health.router)
     app.include_router(jobs.router)
+    app.include_router(dashboard.router)
+    app.mount("/static", StaticFiles(directory=Path(__file__).resolve().parent / "static"), name="static")
     return app

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from pathlib import PurePath
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -66,6 +67,7 @@ class JobPublic(BaseModel):
     """A job: state, stage, progress, timings, chunks and links."""
 
     id: str
+    shot: str = Field(description="the source file's name")
     state: str
     stage: str
     priority: int
@@ -96,7 +98,7 @@ class JobPublic(BaseModel):
                 eta = (job.frames_total - done) / fps
         base = f"/v1/jobs/{job.id}"
         links = {"self": base, "events": f"{base}/events", "cancel": f"{base}/cancel", "output": f"{base}/output"}
-        return cls(id=job.id, state=job.state.value, stage=job.stage.value, priority=job.priority, owner=job.owner,
+        return cls(id=job.id, shot=PurePath(job.input_uri).name, state=job.state.value, stage=job.stage.value, priority=job.priority, owner=job.owner,
                    frames_done=done, frames_total=job.frames_total, fps=fps, eta_s=eta, provider=job.provider,
                    error=job.error, created_at=created, started_at=started, finished_at=finished,
                    chunks=chunks, links=links)

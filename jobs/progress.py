@@ -41,7 +41,8 @@ def job_event(job: Job, kind: str, chunk: Chunk | None = None, frames_done: int 
     }
     if chunk is not None:
         event["chunk"] = {"index": chunk.index, "state": chunk.state.value, "frames_done": chunk.frames_done,
-                          "frames": chunk.frame_count, "attempts": chunk.attempts, "error": chunk.error}
+                          "frames": chunk.frame_count, "attempts": chunk.attempts, "error": chunk.error,
+                          "worker": chunk.worker, "seconds": chunk.seconds}
     return event
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import uuid
 from collections.abc import Iterator
 from datetime import datetime, timezone
@@ -45,6 +46,13 @@ def _save_upload(upload: UploadFile, services: ServicesDep, key: str) -> str:
     return services.storage.path(key)
 
 
+def safe_name(filename: str) -> str:
+    """A client's file name made safe as a storage key: its base name, with characters other
+    than letters, digits, ``.``, ``-`` and ``_`` replaced by ``_``."""
+    name = re.sub(r"[^A-Za-z0-9._-]", "_", Path(filename).name).lstrip(".")
+    return name or "upload"
+
+
 def _allowed_source(uri: str, roots: list[str]) -> str:
     """A submitted path, if it lies under a configured source root.
 
@@ -79,12 +87,12 @@ def create_job(
         if request.source_uri is not None:
             source = _allowed_source(request.source_uri, services.settings.source_roots)
         elif video is not None and video.filename:
-            source = _save_upload(video, services, f"uploads/{job_id}/source{Path(video.filename).suffix.lower()}")
+            source = _save_upload(video, services, f"uploads/{job_id}/{safe_name(video.filename)}")
         else:
             raise HTTPException(422, "send the footage as the 'video' part, or a 'source_uri' in the options")
         background = None
         if plate is not None and plate.filename:
-            background = _save_upload(plate, services, f"uploads/{job_id}/plate{Path(plate.filename).suffix.lower()}")
+            background = _save_upload(plate, services, f"uploads/{job_id}/plate/{safe_name(plate.filename)}")
         codec = request.render.get("codec", "h264")
         suffix = ALLOWED_SUFFIXES.get(codec, (".mp4",))[0]
         stem = Path(video.filename if video is not None and video.filename else source).stem
@@ -101,14 +109,20 @@ def create_job(
     return JobPublic.of(job, None, datetime.now(timezone.utc))
 
 
-def _job(session: SessionDep, job_id: str) -> Job:
+def require_job(session: SessionDep, job_id: str) -> Job:
+    """The job row.
+
+    Raises:
+        HTTPException: 404 when there is no such job.
+    """
     job = session.get(Job, job_id)
     if job is None:
         raise HTTPException(404, f"there is no job {job_id}")
     return job
 
 
-def _public(job: Job, services: ServicesDep) -> JobPublic:
+def public_job(job: Job, services: ServicesDep) -> JobPublic:
+    """The job's public form, with live frame counts from Redis (rebuilt from SQL if Redis lost them)."""
     live = services.live.frames(job.id)
     if live is None and job.chunks and job.state == State.RUNNING:
         live = services.live.rebuild(job)  # Redis was flushed or restarted
@@ -126,13 +140,13 @@ def read_jobs(
         query = query.where(Job.state == state)
     total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
     rows = session.scalars(query.order_by(Job.created_at.desc(), Job.id).offset(offset).limit(limit)).all()
-    return JobsPublic(jobs=[_public(j, services) for j in rows], total=total, offset=offset, limit=limit)
+    return JobsPublic(jobs=[public_job(j, services) for j in rows], total=total, offset=offset, limit=limit)
 
 
 @router.get("/{job_id}", summary="A job: state, stage, chunks, progress, timings")
 def read_job(*, services: ServicesDep, session: SessionDep, job_id: str) -> JobPublic:
     """One job with its chunks and live progress."""
-    return _public(_job(session, job_id), services)
+    return public_job(require_job(session, job_id), services)
 
 
 def _sse(event: dict[str, Any]) -> str:
@@ -142,13 +156,13 @@ def _sse(event: dict[str, Any]) -> str:
 @router.get("/{job_id}/events", summary="Server-Sent Events of a job until it ends")
 def job_events(*, services: ServicesDep, session: SessionDep, job_id: str) -> StreamingResponse:
     """A ``snapshot`` event, then ``state``, ``chunk`` and ``progress`` events as they happen."""
-    _job(session, job_id)
+    require_job(session, job_id)
     subscription = services.live.subscribe(job_id)  # before the snapshot: nothing is missed
 
     def snapshot() -> dict[str, Any]:
         with services.sessions() as fresh:
-            job = _job(fresh, job_id)
-            return {"type": "snapshot", **_public(job, services).model_dump(mode="json")}
+            job = require_job(fresh, job_id)
+            return {"type": "snapshot", **public_job(job, services).model_dump(mode="json")}
 
     def stream() -> Iterator[str]:
         try:
@@ -176,19 +190,19 @@ def job_events(*, services: ServicesDep, session: SessionDep, job_id: str) -> St
 @router.post("/{job_id}/cancel", summary="Cancel a job: dispatching stops, running chunks are cancelled")
 def cancel_job(*, services: ServicesDep, session: SessionDep, job_id: str) -> JobPublic:
     """Mark the job cancelled; its render task sees it within a second and stops its chunks."""
-    job = _job(session, job_id)
+    job = require_job(session, job_id)
     if job.state.value in TERMINAL:
         raise HTTPException(409, f"job {job_id} is already {job.state.value}; nothing to cancel")
     set_state(job, State.CANCELLED, "cancelled by request")
     session.commit()
     services.live.publish(job_event(job, "state"))
-    return _public(job, services)
+    return public_job(job, services)
 
 
 @router.get("/{job_id}/output", summary="Download the output (HTTP Range supported)")
 def read_output(*, session: SessionDep, job_id: str) -> FileResponse:
     """The finished output file."""
-    job = _job(session, job_id)
+    job = require_job(session, job_id)
     if job.state != State.DONE:
         raise HTTPException(409, f"job {job_id} is {job.state.value}: the output exists once it is done")
     return FileResponse(job.output_uri, filename=Path(job.output_uri).name)
@@ -197,7 +211,7 @@ def read_output(*, session: SessionDep, job_id: str) -> FileResponse:
 @router.delete("/{job_id}", status_code=204, summary="Delete a finished job and its files")
 def delete_job(*, services: ServicesDep, session: SessionDep, job_id: str) -> None:
     """Remove the job's row, uploads, outputs and live counters (a running job must be cancelled first)."""
-    job = _job(session, job_id)
+    job = require_job(session, job_id)
     if job.state.value not in TERMINAL:
         raise HTTPException(409, f"job {job_id} is {job.state.value}: cancel it first")
     for prefix in (f"uploads/{job_id}", f"outputs/{job_id}", f"jobs/{job_id}"):

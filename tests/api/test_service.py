@@ -211,3 +211,36 @@ def test_cli_submit_wait_shows_progress_and_cancel_stops_a_job(tmp_path: Path) -
         assert "cancelled" in status.stderr and "running" not in status.stderr
         listing = _cli(service, "status")
         assert job_id[:12] in listing.stderr
+
+
+@pytest.mark.slow
+def test_twenty_jobs_at_once_each_finish_exactly_once(tmp_path: Path) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    home = tmp_path / "home"
+    with Service(home, f"sqlite:///{tmp_path / 'service.db'}") as service:
+        farm = home / "farm"
+        farm.mkdir()
+        shots = [make_clip(ClipSpec(f"shot{i:02d}", frames=30 + i, x264="keyint=10"), str(farm / f"shot_{i:02d}.mp4"))
+                 for i in range(20)]
+        options = [{"source_uri": s, "render": {"chunk_frames": 12, "screen": "green"}} for s in shots]
+        with ThreadPoolExecutor(8) as pool:
+            jobs = list(pool.map(lambda o: submit(service.url, None, o), options))
+        deadline = time.monotonic() + 300
+        while True:
+            states = [httpx.get(f"{service.url}/v1/jobs/{j['id']}", timeout=10).json() for j in jobs]
+            if all(s["state"] in ("done", "failed", "cancelled") for s in states):
+                break
+            assert time.monotonic() < deadline, service.log_tail()
+            time.sleep(1)
+        for i, state in enumerate(states):
+            assert state["state"] == "done", state
+            assert all(c["attempts"] == 1 and c["state"] == "done" for c in state["chunks"])
+            output = tmp_path / f"out{i}.mp4"
+            output.write_bytes(httpx.get(f"{service.url}/v1/jobs/{state['id']}/output", timeout=30).content)
+            assert probe_video(str(output)).frame_count == 30 + i
+        log = (service.logs / "worker.log").read_text()
+        for stage in ("ingest", "render", "assemble"):
+            assert log.count(f"Task mattefarm.{stage}[") == 2 * 20, f"each {stage} task received and finished once"
+        listing = httpx.get(f"{service.url}/", timeout=10).text
+        assert all(f"shot_{i:02d}.mp4" in listing for i in range(20)), "the dashboard lists every job"

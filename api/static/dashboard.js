@@ -1,0 +1,83 @@
+// Mattefarm dashboard: the job list refreshes itself; a job page follows the job's Server-Sent Events.
+"use strict";
+
+function refreshEvery(ms) {
+  setInterval(async () => {
+    const response = await fetch(location.pathname, {headers: {"Accept": "text/html"}});
+    if (!response.ok) return;
+    const page = new DOMParser().parseFromString(await response.text(), "text/html");
+    document.getElementById("jobs").replaceWith(page.getElementById("jobs"));
+    document.getElementById("job-count").textContent = page.getElementById("job-count").textContent;
+  }, ms);
+}
+
+function seconds(s) {
+  if (s === null || s === undefined) return "–";
+  s = Math.round(s);
+  return s >= 3600 ? `${Math.floor(s / 3600)}h${String(Math.floor(s / 60) % 60).padStart(2, "0")}m`
+       : s >= 60 ? `${Math.floor(s / 60)}m${String(s % 60).padStart(2, "0")}s` : `${s}s`;
+}
+
+function setState(el, state) {
+  el.className = el.className.replace(/\b(pending|running|done|failed|cancelled)\b/g, "").trim() + " " + state;
+}
+
+function showChunk(c) {
+  const cell = document.getElementById(`chunk-${c.index}`);
+  if (!cell) { location.reload(); return; }  // chunks appeared (ingest finished): redraw the page
+  setState(cell, c.state);
+  cell.querySelector(".fill").style.width = `${c.frames ? 100 * c.frames_done / c.frames : 0}%`;
+  cell.title = `chunk ${c.index}: ${c.state}, ${c.frames_done}/${c.frames} frames`;
+  const row = document.getElementById(`row-${c.index}`);
+  if (row) {
+    setState(row.cells[2].firstElementChild, c.state);
+    row.cells[2].firstElementChild.textContent = c.state;
+    row.cells[3].textContent = c.frames_done;
+    row.cells[4].textContent = c.attempts;
+    row.cells[7].textContent = c.error || "";
+    if ("worker" in c) row.cells[5].textContent = c.worker || "–";
+    if ("seconds" in c) row.cells[6].textContent = c.seconds ? c.seconds.toFixed(1) : "–";
+  }
+}
+
+function showJob(e) {
+  const state = document.getElementById("state");
+  setState(state, e.state);
+  state.textContent = e.state;
+  document.getElementById("stage").textContent = e.stage;
+  document.getElementById("frames").textContent = `${e.frames_done}/${e.frames_total}`;
+  if ("fps" in e) document.getElementById("fps").textContent = e.fps ? e.fps.toFixed(1) : "–";
+  if ("eta_s" in e) document.getElementById("eta").textContent = seconds(e.eta_s);
+  const error = document.getElementById("error");
+  error.hidden = !e.error;
+  error.textContent = e.error || "";
+  const ended = ["done", "failed", "cancelled"].includes(e.state);
+  document.getElementById("cancel").disabled = ended;
+  document.getElementById("download").classList.toggle("disabled", e.state !== "done");
+}
+
+function followJob(id, chunkCount) {
+  document.getElementById("cancel").onclick = async () => {
+    const response = await fetch(`/v1/jobs/${id}/cancel`, {method: "POST"});
+    if (!response.ok) alert((await response.json()).detail);
+  };
+  const source = new EventSource(`/v1/jobs/${id}/events`);
+  const handle = (message) => {
+    const e = JSON.parse(message.data);
+    showJob(e);
+    if (e.type === "snapshot") {
+      if (e.chunks.length !== chunkCount) { location.reload(); return; }
+      e.chunks.forEach((c) => showChunk({...c, frames: c.frame_end - c.frame_start}));
+    }
+    if (e.chunk) showChunk(e.chunk);
+    if (["done", "failed", "cancelled"].includes(e.state)) {
+      source.close();
+      fetch(`/v1/jobs/${id}`).then((r) => r.json()).then((job) => {  // the final figures: fps, times, workers
+        showJob(job);
+        job.chunks.forEach((c) => showChunk({...c, frames: c.frame_end - c.frame_start}));
+        document.getElementById("finished").textContent = job.finished_at ? job.finished_at.slice(11, 19) : "–";
+      });
+    }
+  };
+  ["snapshot", "state", "chunk", "progress"].forEach((t) => source.addEventListener(t, handle));
+}
