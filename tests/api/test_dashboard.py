@@ -20,10 +20,8 @@ def test_job_page_chunk_strip_fills_to_done(tmp_path: Path) -> None:
     from playwright.sync_api import sync_playwright
 
     assert CHROMIUM, "chromium is not installed: apt-get install chromium (.ci/run does)"
-    home = tmp_path / "home"
-    with Service(home, f"sqlite:///{tmp_path / 'service.db'}") as service:
-        (home / "farm").mkdir()
-        clip = make_clip(ClipSpec("shot", width=320, height=240, frames=300, x264="keyint=25"), str(home / "farm" / "shot_010.mp4"))
+    with Service(tmp_path / "home", f"sqlite:///{tmp_path / 'service.db'}") as service:
+        clip = make_clip(ClipSpec("shot", width=320, height=240, frames=300, x264="keyint=25"), str(service.farm / "shot_010.mp4"))
         job = submit(service.url, None, {"source_uri": clip, "render": {"chunk_frames": 25, "screen": "green"}, "owner": "browser"})
         with sync_playwright() as playwright:
             browser = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])

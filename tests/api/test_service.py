@@ -43,11 +43,13 @@ class Service:
         self.url = f"http://127.0.0.1:{self.port}"
         self.logs = home / "logs"
         self.logs.mkdir(parents=True)
+        self.farm = home / "farm"  # the source root: files here may be submitted by path
+        self.farm.mkdir()
         self.env = {
             **os.environ, "MATTEFARM_HOME": str(home), "MATTEFARM_DATABASE_URL": database_url,
             "MATTEFARM_REDIS_URL": REDIS_URL, "MATTEFARM_STORAGE_ROOT": str(home / "storage"),
             "RAY_AUTH_MODE": "disabled", "C_FORCE_ROOT": "1", "PYTHONPATH": str(REPO),
-            "MATTEFARM_SOURCE_ROOTS": str(home / "farm"),
+            "MATTEFARM_SOURCE_ROOTS": str(self.farm),
         }
         self.env.pop("RAY_ADDRESS", None)
         self.procs: list[subprocess.Popen] = []
@@ -139,11 +141,8 @@ def test_submit_follow_events_and_download(database: str, tmp_path: Path) -> Non
 
 @pytest.mark.slow
 def test_cancel_stops_a_running_job_within_seconds_and_frees_the_workers(tmp_path: Path) -> None:
-    home = tmp_path / "home"
-    with Service(home, f"sqlite:///{tmp_path / 'service.db'}") as service:
-        farm = home / "farm"
-        farm.mkdir()
-        long_clip = make_clip(ClipSpec("long", width=320, height=240, frames=900, x264="keyint=50"), str(farm / "long.mp4"))
+    with Service(tmp_path / "home", f"sqlite:///{tmp_path / 'service.db'}") as service:
+        long_clip = make_clip(ClipSpec("long", width=320, height=240, frames=900, x264="keyint=50"), str(service.farm / "long.mp4"))
         job = submit(service.url, None, {"source_uri": long_clip, "render": {"chunk_frames": 100, "screen": "green"}})
         cancelled_at = None
         for event in follow(service.url, job["id"], timeout_s=120):
@@ -217,11 +216,8 @@ def test_cli_submit_wait_shows_progress_and_cancel_stops_a_job(tmp_path: Path) -
 def test_twenty_jobs_at_once_each_finish_exactly_once(tmp_path: Path) -> None:
     from concurrent.futures import ThreadPoolExecutor
 
-    home = tmp_path / "home"
-    with Service(home, f"sqlite:///{tmp_path / 'service.db'}") as service:
-        farm = home / "farm"
-        farm.mkdir()
-        shots = [make_clip(ClipSpec(f"shot{i:02d}", frames=30 + i, x264="keyint=10"), str(farm / f"shot_{i:02d}.mp4"))
+    with Service(tmp_path / "home", f"sqlite:///{tmp_path / 'service.db'}") as service:
+        shots = [make_clip(ClipSpec(f"shot{i:02d}", frames=30 + i, x264="keyint=10"), str(service.farm / f"shot_{i:02d}.mp4"))
                  for i in range(20)]
         options = [{"source_uri": s, "render": {"chunk_frames": 12, "screen": "green"}} for s in shots]
         with ThreadPoolExecutor(8) as pool:
