@@ -61,7 +61,7 @@ class MattefarmClient:
         return self._call("GET", "/v1/jobs", params=params)
 
     def action(self, job_id: str, verb: str) -> dict[str, Any]:
-        """``cancel`` (and the other job controls the server offers)."""
+        """``cancel``, ``pause``, ``resume`` or ``retry``; returns the job."""
         return self._call("POST", f"/v1/jobs/{job_id}/{verb}")
 
     def download(self, job_id: str, target: str) -> None:
@@ -82,3 +82,7 @@ class MattefarmClient:
                         yield json.loads(line.removeprefix("data: "))
         except httpx.TransportError as exc:
             raise ApiError(f"lost the event stream of job {job_id} ({exc})", "run 'mattefarm status JOB'") from exc
+
+    def set_priority(self, job_id: str, priority: int) -> dict[str, Any]:
+        """Change a job's priority (0-100, higher first)."""
+        return self._call("PATCH", f"/v1/jobs/{job_id}", json={"priority": priority})

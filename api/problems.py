@@ -18,6 +18,7 @@ from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 from starlette.exceptions import HTTPException
 
+from jobs.tables import IllegalTransition
 from models.errors import InputError, MattefarmError
 
 PROBLEM_JSON = "application/problem+json"
@@ -48,6 +49,10 @@ def install_problem_handlers(app: FastAPI) -> None:
     @app.exception_handler(ValidationError)
     async def _options(request: Request, exc: ValidationError) -> JSONResponse:
         return problem(422, "the job options are not valid: see errors", errors=_fields(list(exc.errors())))
+
+    @app.exception_handler(IllegalTransition)
+    async def _conflict(request: Request, exc: IllegalTransition) -> JSONResponse:
+        return problem(409, str(exc))
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:

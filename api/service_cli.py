@@ -1,4 +1,4 @@
-"""``mattefarm serve | worker | submit | status | cancel``: service mode from the command line.
+"""``mattefarm serve | worker | submit | status | cancel | pause | resume | retry``: service mode.
 
 ``serve`` runs the API, ``worker`` a Celery worker (ingest/assemble on the
 ``cpu`` queue, chunks on ``render``); ``submit``, ``status`` and ``cancel``
@@ -41,10 +41,13 @@ def add_service_commands(sub: argparse._SubParsersAction, chunk_args: Any) -> No
     submit.add_argument("--priority", type=int, default=50, help="0-100, higher first (default 50)")
     chunk_args(submit)
     submit.add_argument("--wait", action="store_true", help="show live progress until every job ends")
-    for name, text in (("status", "show jobs, or one job and its chunks"), ("cancel", "cancel a job")):
+    controls = (("status", "show jobs, or one job and its chunks"), ("cancel", "cancel a job"),
+                ("pause", "pause a job (running chunks go back to pending)"), ("resume", "resume a paused job"),
+                ("retry", "retry a failed or cancelled job (only its unfinished chunks)"))
+    for name, text in controls:
         parser = sub.add_parser(name, help=text)
         parser.add_argument("job", nargs="?" if name == "status" else None, metavar="JOB")
-    for parser in (submit, sub.choices["status"], sub.choices["cancel"]):
+    for parser in (submit, *(sub.choices[name] for name, _ in controls)):
         parser.add_argument("--server", default=DEFAULT_SERVER, help=f"API URL (default {DEFAULT_SERVER})")
         parser.add_argument("--token", default=os.environ.get("MATTEFARM_TOKEN"), help="API token (MATTEFARM_TOKEN)")
 
@@ -144,6 +147,13 @@ def cmd_status(args: argparse.Namespace, console: Console) -> int:
     return 0
 
 
+def cmd_control(args: argparse.Namespace, console: Console) -> int:
+    """``pause``, ``resume``, ``retry``: change the job's state on the server."""
+    job = _client(args).action(args.job, args.command)
+    console.print(f"job {job['id']}: {job['state']}")
+    return 0
+
+
 def cmd_cancel(args: argparse.Namespace, console: Console) -> int:
     """Cancel a job and wait (a few seconds) until its render has stopped."""
     client = _client(args)
@@ -159,4 +169,4 @@ def cmd_cancel(args: argparse.Namespace, console: Console) -> int:
 
 
 SERVICE_COMMANDS = {"serve": cmd_serve, "worker": cmd_worker, "submit": cmd_submit, "status": cmd_status,
-                    "cancel": cmd_cancel}
+                    "cancel": cmd_cancel, "pause": cmd_control, "resume": cmd_control, "retry": cmd_control}

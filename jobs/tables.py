@@ -26,11 +26,13 @@ class State(str, enum.Enum):
     DONE = "done"  # finished and verified; outputs are final
     FAILED = "failed"  # stopped on an error; ``error`` says why and what to do
     CANCELLED = "cancelled"  # stopped by a person; outputs removed
+    PAUSED = "paused"  # held by a person: no chunk is dispatched; finished chunks are kept
 
 
 ALLOWED: dict[State, set[State]] = {
-    State.PENDING: {State.RUNNING, State.FAILED, State.CANCELLED},
-    State.RUNNING: {State.DONE, State.FAILED, State.CANCELLED, State.PENDING},
+    State.PENDING: {State.RUNNING, State.FAILED, State.CANCELLED, State.PAUSED},
+    State.RUNNING: {State.DONE, State.FAILED, State.CANCELLED, State.PENDING, State.PAUSED},
+    State.PAUSED: {State.PENDING, State.CANCELLED},
     State.FAILED: {State.PENDING},
     State.CANCELLED: {State.PENDING},
     State.DONE: set(),

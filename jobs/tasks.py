@@ -23,7 +23,7 @@ from jobs.db import make_engine, session_factory
 from jobs.pipeline import assemble_job, cleanup_job, fail_job, ingest_job, render_job
 from jobs.progress import LiveProgress, job_event
 from jobs.settings import Settings, get_settings
-from jobs.tables import Chunk, Job, State
+from jobs.tables import Chunk, Job, State, set_state
 from models.errors import MattefarmError
 from workers.pool import RenderPool, connect_ray, pool_shape
 from workers.storage import Storage
@@ -79,7 +79,7 @@ class LiveMirror:
 
 
 class StopCheck:
-    """Polled by the render loop: True once the job was cancelled (reads SQL at most every ``every_s``)."""
+    """Polled by the render loop: True once the job was cancelled or paused (reads SQL at most every ``every_s``)."""
 
     def __init__(self, sessions: sessionmaker[Session], job_id: str, every_s: float = 1.0) -> None:
         self.sessions, self.job_id, self.every_s = sessions, job_id, every_s
@@ -90,7 +90,7 @@ class StopCheck:
             self._checked = time.monotonic()
             with self.sessions() as session:
                 state = session.get(Job, self.job_id).state  # type: ignore[union-attr]
-            self.stopped = state == State.CANCELLED
+            self.stopped = state in (State.CANCELLED, State.PAUSED)
         return self.stopped
 
 
@@ -100,9 +100,9 @@ def enqueue_job(job: Job) -> None:
 
 
 def _active_job(session: Session, job_id: str) -> Job | None:
-    """The job if it exists and is still to be worked on."""
+    """The job if it exists and is to be worked on now (not ended, not paused)."""
     job = session.get(Job, job_id)
-    return job if job is not None and job.state not in TERMINAL else None
+    return job if job is not None and job.state not in (*TERMINAL, State.PAUSED) else None
 
 
 class StageTask(Task):
@@ -142,6 +142,9 @@ def ingest(self: Task, job_id: str) -> None:
         except MattefarmError as error:
             _handle_error(self, ctx, session, job, error)
             return
+        if job.state == State.PENDING:  # resumed or retried: the plan was there already
+            set_state(job, State.RUNNING)
+            session.commit()
         ctx.live.rebuild(job)
         ctx.live.publish(job_event(job, "state"))
         priority = celery_priority(job.priority)
@@ -163,8 +166,10 @@ def render(self: Task, job_id: str) -> None:
             _handle_error(self, ctx, session, job, error)
             return
         if stop.stopped:
-            cleanup_job(job, ctx.storage)
-            return
+            session.refresh(job)
+            if job.state == State.CANCELLED:
+                cleanup_job(job, ctx.storage)
+            return  # paused: finished chunks stay; resume enqueues the job again
         priority = celery_priority(job.priority)
     assemble.apply_async((job_id,), priority=priority)
 

@@ -1,4 +1,4 @@
-"""``/healthz`` (the process answers) and ``/readyz`` (its dependencies answer)."""
+"""``/healthz`` (the process answers), ``/readyz`` (its dependencies answer), ``/metrics`` (Prometheus)."""
 
 from __future__ import annotations
 
@@ -7,10 +7,12 @@ from urllib.parse import urlparse
 
 import redis
 from fastapi import APIRouter
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from sqlalchemy import text
 
 from api.deps import ServicesDep
+from api.metrics import FarmCollector
 
 router = APIRouter(tags=["health"])
 
@@ -51,3 +53,11 @@ def readyz(services: ServicesDep) -> JSONResponse:
     checks["ray"] = _ray_reachable(services.settings.ray_address)
     ready = all(checks.values())
     return JSONResponse({"status": "ready" if ready else "not ready", "checks": checks}, status_code=200 if ready else 503)
+
+
+@router.get("/metrics", summary="Prometheus metrics: jobs by state, frames, fps, queue depth, chunk times")
+def metrics(services: ServicesDep) -> Response:
+    """The text exposition format, collected from SQL and the broker now."""
+    registry = CollectorRegistry()
+    registry.register(FarmCollector(services.sessions, services.settings.resolved_broker_url()))
+    return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)

@@ -5,21 +5,22 @@ from __future__ import annotations
 import json
 import re
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Annotated, Any, BinaryIO
 
 from fastapi import APIRouter, Depends, Form, HTTPException, Query, UploadFile
 from fastapi.responses import FileResponse, StreamingResponse
-from pydantic import ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sqlalchemy import func, select
 
 from api.deps import ServicesDep, SessionDep, check_token
 from api.schemas import JobCreate, JobPublic, JobsPublic
 from jobs.pipeline import create_job as record_job
 from jobs.progress import job_event
-from jobs.tables import Job, State, set_state
+from jobs.controls import cancel_job, pause_job, resume_job, retry_job, set_priority
+from jobs.tables import Job, State
 from workers.encode import ALLOWED_SUFFIXES
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"], dependencies=[Depends(check_token)])
@@ -187,16 +188,56 @@ def job_events(*, services: ServicesDep, session: SessionDep, job_id: str) -> St
     return StreamingResponse(stream(), media_type="text/event-stream", headers={"Cache-Control": "no-cache"})
 
 
-@router.post("/{job_id}/cancel", summary="Cancel a job: dispatching stops, running chunks are cancelled")
-def cancel_job(*, services: ServicesDep, session: SessionDep, job_id: str) -> JobPublic:
-    """Mark the job cancelled; its render task sees it within a second and stops its chunks."""
+def _control(services: ServicesDep, session: SessionDep, job_id: str, change: Callable[[Job], None],
+             enqueue: bool = False) -> JobPublic:
+    """Apply a control to the job, commit, tell listeners, and enqueue it again if asked."""
     job = require_job(session, job_id)
-    if job.state.value in TERMINAL:
-        raise HTTPException(409, f"job {job_id} is already {job.state.value}; nothing to cancel")
-    set_state(job, State.CANCELLED, "cancelled by request")
+    change(job)
     session.commit()
     services.live.publish(job_event(job, "state"))
+    if enqueue:
+        from jobs.tasks import enqueue_job
+
+        enqueue_job(job)
     return public_job(job, services)
+
+
+@router.post("/{job_id}/cancel", summary="Cancel a job: dispatching stops, running chunks are cancelled")
+def cancel(*, services: ServicesDep, session: SessionDep, job_id: str) -> JobPublic:
+    """The render task sees the cancellation within a second and stops its chunks on the actors."""
+    return _control(services, session, job_id, cancel_job)
+
+
+@router.post("/{job_id}/pause", summary="Pause a job: running chunks go back to pending, finished ones stay")
+def pause(*, services: ServicesDep, session: SessionDep, job_id: str) -> JobPublic:
+    """Hold the job until it is resumed."""
+    return _control(services, session, job_id, pause_job)
+
+
+@router.post("/{job_id}/resume", summary="Resume a paused job")
+def resume(*, services: ServicesDep, session: SessionDep, job_id: str) -> JobPublic:
+    """Queue the job again; only chunks not done are rendered."""
+    return _control(services, session, job_id, resume_job, enqueue=True)
+
+
+@router.post("/{job_id}/retry", summary="Retry a failed or cancelled job (only its unfinished chunks)")
+def retry(*, services: ServicesDep, session: SessionDep, job_id: str) -> JobPublic:
+    """Queue the job again from where it stopped."""
+    return _control(services, session, job_id, retry_job, enqueue=True)
+
+
+class JobPatch(BaseModel):
+    """``PATCH /v1/jobs/{id}``: the fields a person may change."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    priority: int = Field(ge=0, le=100)
+
+
+@router.patch("/{job_id}", summary="Change a job's priority (0-100, higher first)")
+def update_job(*, services: ServicesDep, session: SessionDep, job_id: str, patch: JobPatch) -> JobPublic:
+    """The new priority applies to the job's next stages."""
+    return _control(services, session, job_id, lambda job: set_priority(job, patch.priority))
 
 
 @router.get("/{job_id}/output", summary="Download the output (HTTP Range supported)")

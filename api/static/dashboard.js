@@ -19,7 +19,7 @@ function seconds(s) {
 }
 
 function setState(el, state) {
-  el.className = el.className.replace(/\b(pending|running|done|failed|cancelled)\b/g, "").trim() + " " + state;
+  el.className = el.className.replace(/\b(pending|running|done|failed|cancelled|paused)\b/g, "").trim() + " " + state;
 }
 
 function showChunk(c) {
@@ -52,15 +52,26 @@ function showJob(e) {
   error.hidden = !e.error;
   error.textContent = e.error || "";
   const ended = ["done", "failed", "cancelled"].includes(e.state);
-  document.getElementById("cancel").disabled = ended;
+  const enabled = {pause: ["pending", "running"], resume: ["paused"], retry: ["failed", "cancelled"],
+                   cancel: ["pending", "running", "paused"]};
+  document.querySelectorAll("button[data-action]").forEach((b) => { b.disabled = !enabled[b.dataset.action].includes(e.state); });
   document.getElementById("download").classList.toggle("disabled", e.state !== "done");
 }
 
+async function call(method, url, body) {
+  const response = await fetch(url, {method, headers: {"Content-Type": "application/json"}, body: body && JSON.stringify(body)});
+  if (!response.ok) alert((await response.json()).detail);
+  return response;
+}
+
 function followJob(id, chunkCount) {
-  document.getElementById("cancel").onclick = async () => {
-    const response = await fetch(`/v1/jobs/${id}/cancel`, {method: "POST"});
-    if (!response.ok) alert((await response.json()).detail);
-  };
+  document.querySelectorAll("button[data-action]").forEach((b) => {
+    b.onclick = async () => {
+      const response = await call("POST", `/v1/jobs/${id}/${b.dataset.action}`);
+      if (response.ok && ["resume", "retry"].includes(b.dataset.action)) location.reload();  // follow the new run
+    };
+  });
+  document.getElementById("priority").onchange = (ev) => call("PATCH", `/v1/jobs/${id}`, {priority: Number(ev.target.value)});
   const source = new EventSource(`/v1/jobs/${id}/events`);
   const handle = (message) => {
     const e = JSON.parse(message.data);

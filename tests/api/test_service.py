@@ -240,3 +240,48 @@ def test_twenty_jobs_at_once_each_finish_exactly_once(tmp_path: Path) -> None:
             assert log.count(f"Task mattefarm.{stage}[") == 2 * 20, f"each {stage} task received and finished once"
         listing = httpx.get(f"{service.url}/", timeout=10).text
         assert all(f"shot_{i:02d}.mp4" in listing for i in range(20)), "the dashboard lists every job"
+        metrics = httpx.get(f"{service.url}/metrics", timeout=10).text
+        chunks = sum(len(s["chunks"]) for s in states)
+        for line in ('mattefarm_jobs{state="done"} 20.0', f"mattefarm_frames_rendered_total {sum(range(30, 50))}.0",
+                     f'mattefarm_chunk_seconds_bucket{{le="+Inf"}} {chunks}.0', 'mattefarm_queue_depth{queue="render"} 0.0'):
+            assert line in metrics, metrics
+
+
+def _wait_for(service: Service, job_id: str, check, timeout_s: float = 60.0) -> dict:  # noqa: ANN001 - predicate
+    deadline = time.monotonic() + timeout_s
+    while True:
+        job = httpx.get(f"{service.url}/v1/jobs/{job_id}", timeout=10).json()
+        if check(job):
+            return job
+        assert time.monotonic() < deadline, f"{job}\n{service.log_tail()}"
+        time.sleep(0.2)
+
+
+@pytest.mark.slow
+def test_pause_resume_and_retry_render_only_what_is_left(tmp_path: Path) -> None:
+    with Service(tmp_path / "home", f"sqlite:///{tmp_path / 'service.db'}") as service:
+        clip = make_clip(ClipSpec("long", width=320, height=240, frames=600, x264="keyint=50"), str(service.farm / "long.mp4"))
+        options = {"source_uri": clip, "render": {"chunk_frames": 50, "screen": "green"}}
+        job = submit(service.url, None, options)
+        _wait_for(service, job["id"], lambda j: any(c["state"] == "done" for c in j["chunks"]))
+        assert httpx.post(f"{service.url}/v1/jobs/{job['id']}/pause", timeout=10).json()["state"] == "paused"
+        paused = _wait_for(service, job["id"], lambda j: all(c["state"] != "running" for c in j["chunks"]))
+        kept = [c["index"] for c in paused["chunks"] if c["state"] == "done"]
+        assert 0 < len(kept) < len(paused["chunks"]), "paused part way, finished chunks kept"
+        time.sleep(1.5)
+        assert httpx.get(f"{service.url}/v1/jobs/{job['id']}", timeout=10).json()["state"] == "paused", "nothing runs while paused"
+        assert httpx.post(f"{service.url}/v1/jobs/{job['id']}/resume", timeout=10).status_code == 200
+        done = _wait_for(service, job["id"], lambda j: j["state"] in ("done", "failed"), timeout_s=120)
+        assert done["state"] == "done", done
+        assert all(c["attempts"] == 1 for c in done["chunks"] if c["index"] in kept), "finished chunks were not rendered again"
+        assert httpx.post(f"{service.url}/v1/jobs/{job['id']}/pause", timeout=10).status_code == 409
+
+        second = submit(service.url, None, options)
+        assert httpx.patch(f"{service.url}/v1/jobs/{second['id']}", json={"priority": 90}, timeout=10).json()["priority"] == 90
+        assert httpx.patch(f"{service.url}/v1/jobs/{second['id']}", json={"priority": 101}, timeout=10).status_code == 422
+        _wait_for(service, second["id"], lambda j: j["frames_done"] > 0)
+        assert httpx.post(f"{service.url}/v1/jobs/{second['id']}/cancel", timeout=10).status_code == 200
+        _wait_for(service, second["id"], lambda j: all(c["state"] != "running" for c in j["chunks"]))
+        assert httpx.post(f"{service.url}/v1/jobs/{second['id']}/retry", timeout=10).json()["state"] == "pending"
+        retried = _wait_for(service, second["id"], lambda j: j["state"] in ("done", "failed"), timeout_s=120)
+        assert retried["state"] == "done" and retried["frames_done"] == 600, retried

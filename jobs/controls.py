@@ -1,0 +1,76 @@
+"""What a person can do to a job: cancel, pause, resume, retry, reprioritise.
+
+Each changes SQL only; the caller commits, publishes the event and, for
+resume and retry, enqueues the job again (its stages skip finished work).
+"""
+
+from __future__ import annotations
+
+from jobs.tables import IllegalTransition, Job, State, set_state
+
+
+def _require(job: Job, allowed: tuple[State, ...], verb: str) -> None:
+    if job.state not in allowed:
+        raise IllegalTransition(f"job {job.id} is {job.state.value}; only a "
+                                f"{' or '.join(s.value for s in allowed)} job can be {verb}")
+
+
+def cancel_job(job: Job) -> None:
+    """Stop the job for good: no more chunks are dispatched, running ones are cancelled.
+
+    Raises:
+        IllegalTransition: the job has already ended.
+    """
+    _require(job, (State.PENDING, State.RUNNING, State.PAUSED), "cancelled")
+    set_state(job, State.CANCELLED, "cancelled by request")
+
+
+def pause_job(job: Job) -> None:
+    """Hold the job: running chunks are cancelled and go back to pending; finished ones stay.
+
+    Raises:
+        IllegalTransition: the job is not pending or running.
+    """
+    _require(job, (State.PENDING, State.RUNNING), "paused")
+    set_state(job, State.PAUSED)
+
+
+def resume_job(job: Job) -> None:
+    """Put a paused job back in the queue (enqueue it after the commit).
+
+    Raises:
+        IllegalTransition: the job is not paused.
+    """
+    _require(job, (State.PAUSED,), "resumed")
+    set_state(job, State.PENDING)
+
+
+def retry_job(job: Job) -> None:
+    """Run a failed or cancelled job again (enqueue it after the commit).
+
+    A failed job keeps its plan and its finished chunks: only the chunks not
+    done are rendered again. A cancelled job's intermediate files were removed,
+    so it starts again from ingest.
+
+    Raises:
+        IllegalTransition: the job is not failed or cancelled.
+    """
+    _require(job, (State.FAILED, State.CANCELLED), "retried")
+    if job.state == State.CANCELLED:
+        job.plan, job.chunks, job.frames_done = None, [], 0
+    for chunk in job.chunks:
+        if chunk.state != State.DONE:
+            chunk.state, chunk.error, chunk.frames_done = State.PENDING, None, 0
+    set_state(job, State.PENDING)
+    job.error = None
+
+
+def set_priority(job: Job, priority: int) -> None:
+    """Change the priority (0-100, higher first) of the job's next stages.
+
+    Raises:
+        ValueError: the priority is outside 0-100.
+    """
+    if not 0 <= priority <= 100:
+        raise ValueError(f"priority {priority} is outside 0-100")
+    job.priority = priority
