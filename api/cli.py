@@ -76,7 +76,7 @@ def cmd_sheet(args: argparse.Namespace) -> int:
     """``mattefarm sheet``: a contact sheet to look at a render."""
     from workers.contact_sheet import contact_sheet, write_png
 
-    write_png(args.output, contact_sheet(args.source, args.matte, args.result, args.rows))
+    write_png(args.output, contact_sheet([args.source, args.matte, args.result], args.rows))
     console.print(f"wrote {args.output}")
     return 0
 

@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 
 from jobs.analysis import analyse_screen
 from jobs.assemble import ChunkTiming, concat_chunks, verify_output
+from jobs.chunk_log import ChunkLog
 from jobs.options import RenderOptions
 from jobs.plan import chunk_length, frame_times, plan_chunks
 from jobs.split import split_chunks
@@ -156,6 +157,12 @@ class _Recorder:
     job: Job
     progress: ProgressFn | None
     listener: ChunkListener | None = None
+    log: ChunkLog | None = None
+
+    def note(self, index: int, message: str) -> None:
+        """Append a line to the chunk's log (when logging)."""
+        if self.log is not None:
+            self.log.write(index, message)
 
     def _tell(self, chunk: Chunk, frames_only: bool = False) -> None:
         if self.listener is not None:
@@ -174,6 +181,8 @@ class _Recorder:
             set_state(chunk, State.RUNNING)
         chunk.attempts, chunk.frames_done = attempt, 0
         self.session.commit()
+        self.note(spec.index, f"attempt {attempt}: frames {spec.frame_start}-{spec.frame_end - 1}, "
+                              f"pre-roll from {spec.preroll_start}")
         self._tell(chunk)
 
     def on_progress(self, job_id: str, index: int, done: int) -> None:
@@ -190,29 +199,34 @@ class _Recorder:
         self.job.provider = result.provider
         self.session.commit()
         self._report()
+        fps = (result.frames + result.preroll_frames) / result.seconds if result.seconds else 0.0
+        self.note(spec.index, f"done: {result.frames} frames (+{result.preroll_frames} pre-roll) in "
+                              f"{result.seconds:.1f} s, {fps:.1f} fps, on {result.worker} ({result.provider})")
         self._tell(chunk)
 
     def on_error(self, spec: ChunkSpec, error: MattefarmError, final: bool) -> None:
         chunk = self._chunk(spec.index)
         set_state(chunk, State.FAILED if final else State.PENDING, str(error))
         self.session.commit()
+        self.note(spec.index, f"{'failed' if final else 'will retry'}: {error}")
         self._tell(chunk)
 
 
 def render_job(
     session: Session, job: Job, storage: Storage, pool: RenderPool, progress: ProgressFn | None = None,
-    listener: ChunkListener | None = None, should_stop: Callable[[], bool] | None = None,
+    listener: ChunkListener | None = None, should_stop: Callable[[], bool] | None = None, log: ChunkLog | None = None,
 ) -> None:
     """Render every chunk not yet done on the pool, recording each in SQL as it finishes.
 
     Args:
         listener: told of chunk changes (live progress). should_stop: polled while
             chunks run; True cancels the running chunks and returns early.
+        log: per-chunk logs to write each attempt's start, end or error to.
     """
     job.stage = Stage.RENDER
     session.commit()
     todo = [chunk_spec(job, c, storage) for c in job.chunks if c.state != State.DONE]
-    recorder = _Recorder(session, job, progress, listener)
+    recorder = _Recorder(session, job, progress, listener, log)
     events = PoolEvents(recorder.on_start, recorder.on_progress, recorder.on_done, recorder.on_error)
     if should_stop is not None:
         events.should_stop = should_stop
@@ -221,6 +235,7 @@ def render_job(
         if chunk.state == State.RUNNING:
             set_state(chunk, State.PENDING)
             chunk.frames_done = 0
+            recorder.note(chunk.index, "stopped: the job was cancelled or paused")
     session.commit()
 
 

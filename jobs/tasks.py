@@ -19,6 +19,7 @@ from celery import Task
 from sqlalchemy.orm import Session, sessionmaker
 
 from jobs.celery_app import RENDER_QUEUE, app, celery_priority
+from jobs.chunk_log import ChunkLog
 from jobs.db import make_engine, session_factory
 from jobs.pipeline import assemble_job, cleanup_job, fail_job, ingest_job, render_job
 from jobs.progress import LiveProgress, job_event
@@ -161,7 +162,8 @@ def render(self: Task, job_id: str) -> None:
             return
         stop = StopCheck(ctx.sessions, job_id)
         try:
-            render_job(session, job, ctx.storage, ctx.render_pool(), listener=LiveMirror(ctx.live), should_stop=stop)
+            render_job(session, job, ctx.storage, ctx.render_pool(), listener=LiveMirror(ctx.live), should_stop=stop,
+                       log=ChunkLog(ctx.storage, job_id))
         except MattefarmError as error:
             _handle_error(self, ctx, session, job, error)
             return

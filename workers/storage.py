@@ -89,6 +89,25 @@ class Storage:
         with self.writer(key) as tmp:
             shutil.copyfile(local, tmp)
 
+    def append_text(self, key: str, text: str) -> None:
+        """Append text to a small log file under ``key`` (created if missing).
+
+        Not atomic: for logs, where a reader may see the file grow.
+        """
+        path = self.path(key)
+        self.fs.makedirs(path.rsplit("/", 1)[0], exist_ok=True)
+        if self.is_local:
+            with open(path, "a", encoding="utf-8") as out:
+                out.write(text)
+            return
+        old = self.fs.cat_file(path).decode("utf-8") if self.fs.exists(path) else ""
+        self.fs.pipe_file(path, (old + text).encode("utf-8"))
+
+    def read_text(self, key: str) -> str | None:
+        """A text file's content, or None when it does not exist."""
+        path = self.path(key)
+        return self.fs.cat_file(path).decode("utf-8", errors="replace") if self.fs.exists(path) else None
+
     def delete(self, key: str) -> None:
         """Remove a file or a whole prefix; missing keys are ignored."""
         target = self.path(key)

@@ -11,16 +11,19 @@ from pathlib import Path
 from typing import Annotated, Any, BinaryIO
 
 from fastapi import APIRouter, Depends, Form, HTTPException, Query, UploadFile
-from fastapi.responses import FileResponse, StreamingResponse
+from fastapi.responses import FileResponse, PlainTextResponse, Response, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sqlalchemy import func, select
 
 from api.deps import ServicesDep, SessionDep, check_token
 from api.schemas import JobCreate, JobPublic, JobsPublic
+from jobs.options import RenderOptions
 from jobs.pipeline import create_job as record_job
 from jobs.progress import job_event
+from jobs.chunk_log import ChunkLog
 from jobs.controls import cancel_job, pause_job, resume_job, retry_job, set_priority
 from jobs.tables import Job, State
+from workers.contact_sheet import contact_sheet, encode_jpeg
 from workers.encode import ALLOWED_SUFFIXES
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"], dependencies=[Depends(check_token)])
@@ -240,13 +243,50 @@ def update_job(*, services: ServicesDep, session: SessionDep, job_id: str, patch
     return _control(services, session, job_id, lambda job: set_priority(job, patch.priority))
 
 
+def _finished(session: SessionDep, job_id: str) -> Job:
+    job = require_job(session, job_id)
+    if job.state != State.DONE:
+        raise HTTPException(409, f"job {job_id} is {job.state.value}: its files exist once it is done")
+    return job
+
+
 @router.get("/{job_id}/output", summary="Download the output (HTTP Range supported)")
 def read_output(*, session: SessionDep, job_id: str) -> FileResponse:
     """The finished output file."""
-    job = require_job(session, job_id)
-    if job.state != State.DONE:
-        raise HTTPException(409, f"job {job_id} is {job.state.value}: the output exists once it is done")
+    job = _finished(session, job_id)
     return FileResponse(job.output_uri, filename=Path(job.output_uri).name)
+
+
+@router.get("/{job_id}/matte", summary="Download the matte (when the job asked for one)")
+def read_matte(*, session: SessionDep, job_id: str) -> FileResponse:
+    """The finished matte video."""
+    matte = RenderOptions.model_validate(_finished(session, job_id).options).matte_out
+    if matte is None:
+        raise HTTPException(404, f"job {job_id} delivers no matte: submit with options matte=true")
+    return FileResponse(matte, filename=Path(matte).name)
+
+
+@router.get("/{job_id}/preview.jpg", summary="Contact sheet: source | matte | result")
+def read_preview(*, services: ServicesDep, session: SessionDep, job_id: str) -> Response:
+    """Four frames spread over the shot, made once and kept beside the output."""
+    job = _finished(session, job_id)
+    key = f"outputs/{job_id}/preview.jpg"
+    if not services.storage.exists(key):
+        matte = RenderOptions.model_validate(job.options).matte_out
+        videos = [job.input_uri, *([matte] if matte else []), job.output_uri]
+        with services.storage.writer(key) as tmp:
+            Path(tmp).write_bytes(encode_jpeg(contact_sheet(videos, rows=4, width=320)))
+    return FileResponse(services.storage.path(key), media_type="image/jpeg")
+
+
+@router.get("/{job_id}/chunks/{index}/log", summary="The tail of one chunk's log")
+def read_chunk_log(*, services: ServicesDep, session: SessionDep, job_id: str, index: int,
+                   lines: Annotated[int, Query(ge=1, le=10_000)] = 200) -> PlainTextResponse:
+    """Attempts, workers, timings and errors of the chunk, oldest first."""
+    job = require_job(session, job_id)
+    if not any(c.index == index for c in job.chunks):
+        raise HTTPException(404, f"job {job_id} has no chunk {index}")
+    return PlainTextResponse(ChunkLog(services.storage, job_id).tail(index, lines) or "")
 
 
 @router.delete("/{job_id}", status_code=204, summary="Delete a finished job and its files")
@@ -255,7 +295,7 @@ def delete_job(*, services: ServicesDep, session: SessionDep, job_id: str) -> No
     job = require_job(session, job_id)
     if job.state.value not in TERMINAL:
         raise HTTPException(409, f"job {job_id} is {job.state.value}: cancel it first")
-    for prefix in (f"uploads/{job_id}", f"outputs/{job_id}", f"jobs/{job_id}"):
+    for prefix in (f"uploads/{job_id}", f"outputs/{job_id}", f"jobs/{job_id}", f"logs/{job_id}"):
         services.storage.delete(prefix)
     services.live.forget(job_id)
     session.delete(job)

@@ -48,6 +48,7 @@ function showJob(e) {
   document.getElementById("frames").textContent = `${e.frames_done}/${e.frames_total}`;
   if ("fps" in e) document.getElementById("fps").textContent = e.fps ? e.fps.toFixed(1) : "–";
   if ("eta_s" in e) document.getElementById("eta").textContent = seconds(e.eta_s);
+  if ("provider" in e) document.getElementById("provider").textContent = e.provider || "–";
   const error = document.getElementById("error");
   error.hidden = !e.error;
   error.textContent = e.error || "";
@@ -71,6 +72,11 @@ function followJob(id, chunkCount) {
       if (response.ok && ["resume", "retry"].includes(b.dataset.action)) location.reload();  // follow the new run
     };
   });
+  document.querySelectorAll("details.log").forEach((d) => {
+    d.addEventListener("toggle", async () => {
+      if (d.open) d.querySelector("pre").textContent = (await (await fetch(d.dataset.log)).text()) || "(no lines yet)";
+    });
+  });
   document.getElementById("priority").onchange = (ev) => call("PATCH", `/v1/jobs/${id}`, {priority: Number(ev.target.value)});
   const source = new EventSource(`/v1/jobs/${id}/events`);
   const handle = (message) => {
@@ -87,6 +93,12 @@ function followJob(id, chunkCount) {
         showJob(job);
         job.chunks.forEach((c) => showChunk({...c, frames: c.frame_end - c.frame_start}));
         document.getElementById("finished").textContent = job.finished_at ? job.finished_at.slice(11, 19) : "–";
+        if (job.state === "done") {
+          const preview = document.getElementById("preview");
+          preview.src = `/v1/jobs/${id}/preview.jpg`;
+          preview.hidden = false;
+          document.getElementById("no-preview").hidden = true;
+        }
       });
     }
   };

@@ -43,6 +43,9 @@ def test_job_page_chunk_strip_fills_to_done(tmp_path: Path) -> None:
             page.wait_for_function("document.getElementById('finished').textContent !== '–'", timeout=10_000)
             assert page.inner_text("#fps") != "–"
             assert "disabled" not in (page.locator("#download").get_attribute("class") or "")
+            page.wait_for_function("document.getElementById('preview').naturalWidth > 0", timeout=30_000)
+            page.locator("details.log summary").first.click()
+            page.wait_for_function("document.querySelector('details.log pre').textContent.includes('done:')", timeout=10_000)
             page.screenshot(path=str(tmp_path / "job_page.png"), full_page=True)
             page.goto(service.url)
             assert "shot_010.mp4" in page.inner_text("#jobs")
