@@ -9,7 +9,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from jobs.options import RenderOptions
-from jobs.tables import Chunk, Job, as_utc
+from jobs.tables import Batch, Chunk, Job, as_utc
 
 
 class JobCreate(BaseModel):
@@ -111,3 +111,35 @@ class JobsPublic(BaseModel):
     total: int
     offset: int
     limit: int
+
+
+class BatchCreate(JobCreate):
+    """The ``options`` part of ``POST /v1/batches``: shared job options, a name, and optional paths.
+
+    Attributes:
+        name: a label for the batch (e.g. the reel). source_uris: files under a source root,
+            one job each, besides the uploaded ``videos``.
+    """
+
+    name: str = Field("", max_length=256)
+    source_uris: list[str] = Field(default_factory=list)
+
+
+class BatchPublic(BaseModel):
+    """A batch: its aggregate state (running while any job runs or waits) and its jobs."""
+
+    id: str
+    name: str
+    owner: str
+    state: str
+    frames_done: int
+    frames_total: int
+    created_at: datetime
+    jobs: list[JobPublic]
+
+    @classmethod
+    def of(cls, batch: Batch, jobs: list[JobPublic]) -> "BatchPublic":
+        """From a row and its jobs' public forms."""
+        return cls(id=batch.id, name=batch.name, owner=batch.owner, state=batch.state.value,
+                   frames_done=sum(j.frames_done for j in jobs), frames_total=sum(j.frames_total for j in jobs),
+                   created_at=as_utc(batch.created_at), jobs=jobs)

@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import fcntl
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
-from sqlalchemy import Engine, create_engine, event
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import Engine, create_engine, event, inspect, text
 from sqlalchemy.orm import Session, sessionmaker
 
-from jobs.tables import Base
+MIGRATIONS = Path(__file__).resolve().parents[1] / "infra" / "migrations"
 
 
 def make_engine(url: str) -> Engine:
-    """Create an engine and the tables if they are missing.
+    """Create an engine and bring its schema up to date (:func:`migrate`).
 
     SQLite gets its parent directory created, WAL journaling and foreign keys;
     ``postgresql://`` URLs use the psycopg 3 driver.
@@ -30,8 +35,39 @@ def make_engine(url: str) -> Engine:
             cursor.execute("PRAGMA foreign_keys=ON")
             cursor.close()
 
-    Base.metadata.create_all(engine)
+    migrate(engine)
     return engine
+
+
+def migrate(engine: Engine) -> None:
+    """Bring the database to the newest schema with the Alembic migrations in ``infra/migrations``.
+
+    A database made before migrations existed (tables, no ``alembic_version``)
+    is stamped at the first revision, whose tables it has. Processes starting
+    together take turns: PostgreSQL through an advisory lock, SQLite through a
+    lock file beside the database.
+    """
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    with _migration_lock(engine), engine.begin() as connection:
+        if connection.dialect.name == "postgresql":
+            connection.execute(text("SELECT pg_advisory_xact_lock(727465)"))
+        config.attributes["connection"] = connection
+        tables = inspect(connection).get_table_names()
+        if "jobs" in tables and "alembic_version" not in tables:
+            command.stamp(config, "0001")
+        command.upgrade(config, "head")
+
+
+@contextmanager
+def _migration_lock(engine: Engine) -> Iterator[None]:
+    database = engine.url.database if engine.dialect.name == "sqlite" else None
+    if not database or database == ":memory:":
+        yield
+        return
+    with open(f"{database}.migrate-lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
 
 
 def session_factory(engine: Engine) -> sessionmaker[Session]:

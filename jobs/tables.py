@@ -61,12 +61,36 @@ def _now_column() -> Mapped[datetime]:
     return mapped_column(DateTime(timezone=True), server_default=func.now())
 
 
+class Batch(Base):
+    """Shots submitted together with shared options; its state is the aggregate of its jobs'."""
+
+    __tablename__ = "batches"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=lambda: uuid.uuid4().hex)
+    name: Mapped[str] = mapped_column(String(256), default="")
+    owner: Mapped[str] = mapped_column(String(128), default="")
+    options: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    created_at: Mapped[datetime] = _now_column()
+
+    jobs: Mapped[list["Job"]] = relationship(back_populates="batch", order_by="Job.created_at")
+
+    @property
+    def state(self) -> State:
+        """Running while any job runs or waits; else failed if any failed, cancelled if any was; else done."""
+        states = {job.state for job in self.jobs}
+        for state in (State.RUNNING, State.PENDING, State.PAUSED, State.FAILED, State.CANCELLED):
+            if state in states:
+                return State.RUNNING if state == State.PENDING and State.DONE in states else state
+        return State.DONE
+
+
 class Job(Base):
     """One render job: a source video, its options, its plan and its state."""
 
     __tablename__ = "jobs"
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=lambda: uuid.uuid4().hex)
+    batch_id: Mapped[str | None] = mapped_column(ForeignKey("batches.id", ondelete="SET NULL"), nullable=True, index=True)
     kind: Mapped[str] = mapped_column(String(32), default="key")
     state: Mapped[State] = mapped_column(_enum(State), default=State.PENDING, index=True)
     stage: Mapped[Stage] = mapped_column(_enum(Stage), default=Stage.INGEST)
@@ -88,6 +112,7 @@ class Job(Base):
     chunks: Mapped[list["Chunk"]] = relationship(
         back_populates="job", order_by="Chunk.index", cascade="all, delete-orphan"
     )
+    batch: Mapped[Batch | None] = relationship(back_populates="jobs")
 
 
 class Chunk(Base):

@@ -16,13 +16,13 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sqlalchemy import func, select
 
 from api.deps import ServicesDep, SessionDep, check_token
-from api.schemas import JobCreate, JobPublic, JobsPublic
+from api.schemas import BatchCreate, BatchPublic, JobCreate, JobPublic, JobsPublic
 from jobs.options import RenderOptions
 from jobs.pipeline import create_job as record_job
 from jobs.progress import job_event
 from jobs.chunk_log import ChunkLog
 from jobs.controls import cancel_job, pause_job, resume_job, retry_job, set_priority
-from jobs.tables import Job, State
+from jobs.tables import Batch, Job, State
 from workers.contact_sheet import contact_sheet, encode_jpeg
 from workers.encode import ALLOWED_SUFFIXES
 
@@ -79,6 +79,35 @@ def _parse_options(options: str) -> JobCreate:
         raise HTTPException(422, f"the options part is not JSON ({exc.msg} at character {exc.pos})") from exc
 
 
+def _prepare_job(services: ServicesDep, request: JobCreate, job_id: str, video: UploadFile | None,
+                 source_uri: str | None, background: str | None) -> tuple[str, str, RenderOptions]:
+    """Store a job's footage (or check its path); returns ``(source, output path, render options)``.
+
+    Raises:
+        HTTPException: no footage, a path outside the source roots, an upload too large.
+        pydantic.ValidationError: inconsistent render options.
+    """
+    if source_uri is not None:
+        source = _allowed_source(source_uri, services.settings.source_roots)
+    elif video is not None and video.filename:
+        source = _save_upload(video, services, f"uploads/{job_id}/{safe_name(video.filename)}")
+    else:
+        raise HTTPException(422, "send the footage as the 'video' part, or a 'source_uri' in the options")
+    codec = request.render.get("codec", "h264")
+    suffix = ALLOWED_SUFFIXES.get(codec, (".mp4",))[0]
+    stem = Path(source).stem
+    output = services.storage.path(f"outputs/{job_id}/{stem}_keyed{suffix}")
+    matte = services.storage.path(f"outputs/{job_id}/{stem}_matte{suffix}") if request.matte else None
+    return source, output, request.render_options(background, matte)
+
+
+def _enqueue(jobs: list[Job]) -> None:
+    from jobs.tasks import enqueue_job  # the Celery app connects to the broker on first use
+
+    for job in jobs:
+        enqueue_job(job)
+
+
 @router.post("", status_code=202, summary="Submit a job (multipart: video, plate, options JSON)")
 def create_job(
     *, services: ServicesDep, session: SessionDep, options: Annotated[str, Form()] = "{}",
@@ -88,29 +117,64 @@ def create_job(
     request = _parse_options(options)
     job_id = uuid.uuid4().hex
     try:
-        if request.source_uri is not None:
-            source = _allowed_source(request.source_uri, services.settings.source_roots)
-        elif video is not None and video.filename:
-            source = _save_upload(video, services, f"uploads/{job_id}/{safe_name(video.filename)}")
-        else:
-            raise HTTPException(422, "send the footage as the 'video' part, or a 'source_uri' in the options")
         background = None
         if plate is not None and plate.filename:
             background = _save_upload(plate, services, f"uploads/{job_id}/plate/{safe_name(plate.filename)}")
-        codec = request.render.get("codec", "h264")
-        suffix = ALLOWED_SUFFIXES.get(codec, (".mp4",))[0]
-        stem = Path(video.filename if video is not None and video.filename else source).stem
-        output = services.storage.path(f"outputs/{job_id}/{stem}_keyed{suffix}")
-        matte = services.storage.path(f"outputs/{job_id}/{stem}_matte{suffix}") if request.matte else None
-        render = request.render_options(background, matte)
+        source, output, render = _prepare_job(services, request, job_id, video, request.source_uri, background)
     except (HTTPException, ValidationError):
         services.storage.delete(f"uploads/{job_id}")
         raise
     job = record_job(session, source, output, render, job_id=job_id, priority=request.priority, owner=request.owner)
-    from jobs.tasks import enqueue_job  # the Celery app connects to the broker on first use
-
-    enqueue_job(job)
+    _enqueue([job])
     return JobPublic.of(job, None, datetime.now(timezone.utc))
+
+
+batches = APIRouter(prefix="/v1/batches", tags=["batches"], dependencies=[Depends(check_token)])
+
+
+@batches.post("", status_code=202, summary="Submit many shots with shared options (multipart: videos, plate, options)")
+def create_batch(
+    *, services: ServicesDep, session: SessionDep, options: Annotated[str, Form()] = "{}",
+    videos: list[UploadFile] | None = None, plate: UploadFile | None = None,
+) -> BatchPublic:
+    """One job per uploaded video and per ``source_uris`` entry, all with the same options and plate."""
+    try:
+        request = BatchCreate.model_validate(json.loads(options or "{}"))
+    except json.JSONDecodeError as exc:
+        raise HTTPException(422, f"the options part is not JSON ({exc.msg} at character {exc.pos})") from exc
+    shots: list[tuple[UploadFile | None, str | None]] = [(v, None) for v in videos or [] if v.filename]
+    shots += [(None, uri) for uri in request.source_uris]
+    if not shots:
+        raise HTTPException(422, "send the footage as 'videos' parts, or 'source_uris' in the options")
+    batch = Batch(id=uuid.uuid4().hex, name=request.name, owner=request.owner, options=request.model_dump())
+    prepared: list[tuple[str, tuple[str, str, RenderOptions]]] = []
+    try:
+        background = None
+        if plate is not None and plate.filename:
+            background = _save_upload(plate, services, f"uploads/{batch.id}/plate/{safe_name(plate.filename)}")
+        for video, uri in shots:
+            job_id = uuid.uuid4().hex
+            prepared.append((job_id, _prepare_job(services, request, job_id, video, uri, background)))
+    except (HTTPException, ValidationError):
+        for key in [batch.id, *(job_id for job_id, _ in prepared)]:
+            services.storage.delete(f"uploads/{key}")
+        raise
+    session.add(batch)
+    jobs = [Job(id=job_id, input_uri=source, output_uri=output, options=render.model_dump(), priority=request.priority,
+                owner=request.owner, batch=batch) for job_id, (source, output, render) in prepared]
+    session.add_all(jobs)
+    session.commit()
+    _enqueue(jobs)
+    return BatchPublic.of(batch, [public_job(j, services) for j in batch.jobs])
+
+
+@batches.get("/{batch_id}", summary="A batch: its aggregate state and its jobs")
+def read_batch(*, services: ServicesDep, session: SessionDep, batch_id: str) -> BatchPublic:
+    """The batch with every job's state and progress."""
+    batch = session.get(Batch, batch_id)
+    if batch is None:
+        raise HTTPException(404, f"there is no batch {batch_id}")
+    return BatchPublic.of(batch, [public_job(j, services) for j in batch.jobs])
 
 
 def require_job(session: SessionDep, job_id: str) -> Job:

@@ -285,3 +285,24 @@ def test_pause_resume_and_retry_render_only_what_is_left(tmp_path: Path) -> None
         assert httpx.post(f"{service.url}/v1/jobs/{second['id']}/retry", timeout=10).json()["state"] == "pending"
         retried = _wait_for(service, second["id"], lambda j: j["state"] in ("done", "failed"), timeout_s=120)
         assert retried["state"] == "done" and retried["frames_done"] == 600, retried
+
+
+@pytest.mark.slow
+def test_a_batch_of_shots_shares_options_and_aggregates_state(tmp_path: Path) -> None:
+    with Service(tmp_path / "home", f"sqlite:///{tmp_path / 'service.db'}") as service:
+        paths = [make_clip(ClipSpec(f"b{i}", frames=20 + i, x264="keyint=10"), str(service.farm / f"reel1_{i}.mp4"))
+                 for i in range(2)]
+        options = {"name": "reel 1", "source_uris": paths, "render": {"chunk_frames": 10, "screen": "green"}, "priority": 70}
+        with open(media(PLATE), "rb") as plate, open(media(CLIP), "rb") as video:
+            response = httpx.post(f"{service.url}/v1/batches", timeout=60, data={"options": json.dumps(options)},
+                                  files=[("videos", (Path(CLIP).name, video)), ("plate", (Path(PLATE).name, plate))])
+        assert response.status_code == 202, response.text
+        batch = response.json()
+        assert len(batch["jobs"]) == 3 and batch["state"] in ("pending", "running")
+        assert {j["priority"] for j in batch["jobs"]} == {70}
+        deadline = time.monotonic() + 120
+        while (batch := httpx.get(f"{service.url}/v1/batches/{batch['id']}", timeout=10).json())["state"] != "done":
+            assert batch["state"] in ("pending", "running") and time.monotonic() < deadline, f"{batch}\n{service.log_tail()}"
+            time.sleep(0.5)
+        assert sorted(j["frames_total"] for j in batch["jobs"]) == [20, 21, 56]
+        assert batch["frames_done"] == batch["frames_total"] == 97
