@@ -104,3 +104,22 @@ function followJob(id, chunkCount) {
   };
   ["snapshot", "state", "chunk", "progress"].forEach((t) => source.addEventListener(t, handle));
 }
+
+function submitForm() {
+  const form = document.getElementById("submit-form");
+  form.onsubmit = async (ev) => {
+    ev.preventDefault();
+    const fields = new FormData(form);
+    const options = {render: {screen: fields.get("screen"), chunk_seconds: Number(fields.get("chunk_seconds"))},
+                     priority: Number(fields.get("priority")), matte: fields.get("matte") === "on"};
+    const body = new FormData();
+    body.append("video", fields.get("video"));
+    body.append("plate", fields.get("plate"));
+    body.append("options", JSON.stringify(options));
+    form.querySelector("button").disabled = true;
+    const response = await fetch("/v1/jobs", {method: "POST", body});
+    const answer = await response.json();
+    if (response.ok) location.href = `/jobs/${answer.id}`;
+    else { alert(answer.detail); form.querySelector("button").disabled = false; }
+  };
+}
