@@ -11,6 +11,7 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("MATTEFARM_SHARED", REPO.parent / "shared")).resolve()
 MEDIA = SHARED / "media"
+os.environ.setdefault("MATTEFARM_MODELS_DIR", str(SHARED / "models"))  # the registry's files, verified by hash
 
 
 def media(relative: str) -> str:

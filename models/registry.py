@@ -1,0 +1,141 @@
+"""The model registry: every weight file Mattefarm runs, with its source, hash, licence and signature.
+
+Models live in one directory, ``MATTEFARM_MODELS_DIR`` (default
+``~/.cache/mattefarm/models``); tests and CI point it at ``../shared/models``.
+This module resolves and verifies files only: a missing file raises
+:class:`MissingModel` (naming the file, its official URL and the directory),
+and :func:`workers.model_files.fetch_model` downloads it. A file whose SHA-256
+differs from the registry's is refused, never run.
+
+Hashes and sources follow ``../shared/media/MANIFEST.md``; each entry keeps,
+side by side (as FaceFusion's model sets do), what the code that prepares
+its tensors relies on.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from models.errors import ModelError
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """One model file.
+
+    Attributes:
+        name: registry key. file: file name in the models directory.
+        url: official download URL. sha256: hex digest of the file.
+        licence: the weights' licence, as their source states it.
+        inputs / outputs: ``name: shape, dtype`` of the graph's tensors.
+        preprocessing: how the input tensor is made (layout, colour order, range).
+    """
+
+    name: str
+    file: str
+    url: str
+    sha256: str
+    licence: str
+    inputs: str
+    outputs: str
+    preprocessing: str
+
+
+REGISTRY: dict[str, ModelSpec] = {spec.name: spec for spec in (
+    ModelSpec(
+        name="yunet",
+        file="face_detection_yunet_2023mar.onnx",
+        url="https://github.com/opencv/opencv_zoo/raw/main/models/face_detection_yunet/face_detection_yunet_2023mar.onnx",
+        sha256="8f2383e4dd3cfbb4553ea8718107fc0423210dc964f9f4280604804ed2552fa4",
+        licence="MIT (OpenCV Zoo YuNet)",
+        inputs="input: (1, 3, 640, 640) float32",
+        outputs="cls_/obj_{8,16,32}: (1, N, 1); bbox_{s}: (1, N, 4); kps_{s}: (1, N, 10); N = (640/s)^2",
+        preprocessing="BGR, 0-255 (no normalisation), NCHW; image letterboxed into 640x640 (top-left, zero padding)",
+    ),
+    ModelSpec(
+        name="yunet_s_dynamic",
+        file="yunet_s_dynamic.onnx",
+        url="https://github.com/ShiqiYu/libfacedetection.train/raw/0047ac24af/onnx/yunet_s_dynamic.onnx",
+        sha256="daede24002cc8590f457998cc5e6c9e8b82f45f6bd969506a8913cd4ed10a2d3",
+        licence="MIT / Apache-2.0 (libfacedetection.train)",
+        inputs="input: (B, 3, H, W) float32, H and W multiples of 32",
+        outputs="as yunet, N = (H/s)(W/s)",
+        preprocessing="as yunet, padded (not resized) to multiples of 32",
+    ),
+    ModelSpec(
+        name="facemesh_468",
+        file="facemesh_468_deepfacelive.onnx",
+        url="https://github.com/iperov/DeepFaceLive/raw/fc7b787bda/modelhub/onnx/FaceMesh/FaceMesh.onnx",
+        sha256="d543107cfab6a216501b37667ef1520950410dfe02d4c186e6b154fc91345ee1",
+        licence="weights Apache-2.0 (Google MediaPipe); this ONNX conversion ships in a GPL-3.0 repository",
+        inputs="input_1: (1, 192, 192, 3) float32",
+        outputs="conv2d_21: (1, 1, 1, 1404) = 468 x (x, y, z) in crop pixels",
+        preprocessing="RGB in [0, 1], NHWC, a square crop around the face resized to 192x192",
+    ),
+)}
+
+
+def models_dir() -> Path:
+    """The directory models are loaded from (``MATTEFARM_MODELS_DIR``, default ``~/.cache/mattefarm/models``)."""
+    configured = os.environ.get("MATTEFARM_MODELS_DIR")
+    return Path(configured).expanduser() if configured else Path.home() / ".cache" / "mattefarm" / "models"
+
+
+class MissingModel(ModelError):
+    """The model file is not in the models directory (and was not downloaded)."""
+
+    def __init__(self, spec: ModelSpec, directory: Path) -> None:
+        super().__init__(f"model file {spec.file} is missing from {directory}",
+                         f"download it from {spec.url} into that folder, or set MATTEFARM_MODELS_DIR")
+        self.spec = spec
+
+
+def spec_of(name: str) -> ModelSpec:
+    """The registry entry.
+
+    Raises:
+        ModelError: no model has that name.
+    """
+    if name not in REGISTRY:
+        raise ModelError(f"there is no model named {name!r}", f"use one of {', '.join(sorted(REGISTRY))}")
+    return REGISTRY[name]
+
+
+def file_sha256(path: Path) -> str:
+    """Hex SHA-256 of a file, read in 1 MiB blocks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(1 << 20):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def verify(spec: ModelSpec, path: Path) -> None:
+    """Refuse a file whose SHA-256 is not the registry's.
+
+    Raises:
+        ModelError: the hash differs (a corrupted or different file).
+    """
+    actual = file_sha256(path)
+    if actual != spec.sha256:
+        raise ModelError(f"model file {path} has SHA-256 {actual[:16]}..., not {spec.sha256[:16]}... (corrupted or "
+                         f"a different version)", f"delete it and download it again from {spec.url}")
+
+
+def model_path(name: str, directory: Path | None = None) -> Path:
+    """The verified local file of a model.
+
+    Raises:
+        MissingModel: the file is not there (:func:`workers.model_files.fetch_model` downloads it).
+        ModelError: unknown name, or the file's hash is wrong.
+    """
+    spec = spec_of(name)
+    directory = directory or models_dir()
+    path = directory / spec.file
+    if not path.is_file():
+        raise MissingModel(spec, directory)
+    verify(spec, path)
+    return path
