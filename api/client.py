@@ -83,6 +83,3 @@ class MattefarmClient:
         except httpx.TransportError as exc:
             raise ApiError(f"lost the event stream of job {job_id} ({exc})", "run 'mattefarm status JOB'") from exc
 
-    def set_priority(self, job_id: str, priority: int) -> dict[str, Any]:
-        """Change a job's priority (0-100, higher first)."""
-        return self._call("PATCH", f"/v1/jobs/{job_id}", json={"priority": priority})

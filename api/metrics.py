@@ -21,8 +21,9 @@ from prometheus_client.registry import Collector
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from api.schemas import JobPublic
 from jobs.celery_app import CPU_QUEUE, RENDER_QUEUE
-from jobs.tables import Chunk, Job, State, as_utc
+from jobs.tables import Chunk, Job, State
 
 CHUNK_BUCKETS = (1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0)
 PRIORITY_SEPARATOR = "\x06\x16"  # kombu's Redis transport: "queue" + separator + level for levels above 0
@@ -55,12 +56,9 @@ class FarmCollector(Collector):
         return family
 
     def _fps(self, session: Session) -> GaugeMetricFamily:
-        now, total = datetime.now(timezone.utc), 0.0
-        for job in session.scalars(select(Job).where(Job.state == State.RUNNING)):
-            started = as_utc(job.started_at)
-            done = sum(c.frames_done for c in job.chunks)
-            if started is not None and done and (now - started).total_seconds() > 0:
-                total += done / (now - started).total_seconds()
+        now = datetime.now(timezone.utc)
+        running = session.scalars(select(Job).where(Job.state == State.RUNNING))
+        total = sum(JobPublic.of(job, None, now).fps or 0.0 for job in running)
         return GaugeMetricFamily("mattefarm_render_fps", "Frames per second over running jobs", value=total)
 
     def _chunk_seconds(self, session: Session) -> HistogramMetricFamily:

@@ -86,12 +86,15 @@ def _shift_s(probe: MediaProbe) -> Fraction:
 
 
 def ingest_job(session: Session, job: Job, storage: Storage) -> None:
-    """Probe, analyse the screen, plan and split; store the plan and chunk rows.
+    """Probe, analyse the screen, plan and split; store the plan and chunk rows; the job runs.
 
     Raises:
         InputError: the source or plate is unusable (the job is failed by the caller).
     """
-    if job.plan is not None:
+    if job.plan is not None:  # already ingested: a resumed or retried job runs again
+        if job.state == State.PENDING:
+            set_state(job, State.RUNNING)
+            session.commit()
         return
     options = RenderOptions.model_validate(job.options)
     set_state(job, State.RUNNING)

@@ -20,7 +20,7 @@ from typing import Any
 
 import redis
 
-from jobs.tables import Chunk, Job
+from jobs.tables import Chunk, Job, State
 
 EVENT_TYPES = ("state", "chunk", "progress")
 """``state``: the job's state or stage changed; ``chunk``: a chunk's state changed;
@@ -89,12 +89,13 @@ class LiveProgress:
         pipe.execute()
         return counts
 
-    def live_frames(self, job: Job) -> int:
-        """The job's frames done: Redis's live counters, rebuilt from SQL if missing."""
+    def chunk_frames(self, job: Job) -> dict[int, int] | None:
+        """Chunk index -> frames done of a running job: Redis's live counters, rebuilt from
+        SQL if Redis lost them. None for a job not running (SQL's counts are final then)."""
+        if job.state != State.RUNNING or not job.chunks:
+            return None
         counts = self.frames(job.id)
-        if counts is None:
-            counts = self.rebuild(job)
-        return sum(counts.values())
+        return counts if counts is not None else self.rebuild(job)
 
     def publish(self, event: dict[str, Any]) -> None:
         """Send an event to the job's listeners."""

@@ -76,12 +76,13 @@ class Batch(Base):
 
     @property
     def state(self) -> State:
-        """Running while any job runs or waits; else failed if any failed, cancelled if any was; else done."""
+        """Running while any job runs, or some are done and others wait; else the first of
+        pending, paused, failed, cancelled its jobs are in; else done."""
         states = {job.state for job in self.jobs}
-        for state in (State.RUNNING, State.PENDING, State.PAUSED, State.FAILED, State.CANCELLED):
-            if state in states:
-                return State.RUNNING if state == State.PENDING and State.DONE in states else state
-        return State.DONE
+        if State.RUNNING in states or {State.PENDING, State.DONE} <= states:
+            return State.RUNNING
+        order = (State.PENDING, State.PAUSED, State.FAILED, State.CANCELLED)
+        return next((state for state in order if state in states), State.DONE)
 
 
 class Job(Base):

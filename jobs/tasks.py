@@ -13,6 +13,7 @@ and its running chunks are cancelled on the actors (see
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from celery import Task
@@ -24,7 +25,7 @@ from jobs.db import make_engine, session_factory
 from jobs.pipeline import assemble_job, cleanup_job, fail_job, ingest_job, render_job
 from jobs.progress import LiveProgress, job_event
 from jobs.settings import Settings, get_settings
-from jobs.tables import Chunk, Job, State, set_state
+from jobs.tables import Chunk, Job, State
 from models.errors import MattefarmError
 from workers.pool import RenderPool, connect_ray, pool_shape
 from workers.storage import Storage
@@ -116,79 +117,89 @@ class StageTask(Task):
             job = _active_job(session, args[0]) if args else None
             if job is None:
                 return
-            error = MattefarmError(f"{self.name} stopped on an unexpected error ({exc!r})",
-                                   "see the worker's log; retry the job once the cause is fixed")
-            fail_job(session, job, error)
-            ctx.live.publish(job_event(job, "state"))
+            _fail(ctx, session, job, MattefarmError(f"{self.name} stopped on an unexpected error ({exc!r})",
+                                                    "see the worker's log; retry the job once the cause is fixed"))
+
+
+def _fail(ctx: WorkerContext, session: Session, job: Job, error: MattefarmError) -> None:
+    """Fail the job with the error's reason and tell its listeners."""
+    fail_job(session, job, error)
+    ctx.live.publish(job_event(job, "state"))
 
 
 def _handle_error(task: Task, ctx: WorkerContext, session: Session, job: Job, error: MattefarmError) -> None:
     """Retry a transient error with backoff, else fail the job and tell its listeners."""
     if error.transient and task.request.retries < MAX_RETRIES:
         raise task.retry(exc=error, countdown=2 ** task.request.retries)
-    fail_job(session, job, error)
-    ctx.live.publish(job_event(job, "state"))
+    _fail(ctx, session, job, error)
+
+
+def _run_stage(task: Task, job_id: str, step: Callable[[WorkerContext, Session, Job], bool]) -> int | None:
+    """Open the job, run one stage's ``step`` on it, tell listeners.
+
+    ``step`` returns whether the next stage should follow. Returns the Celery
+    priority to enqueue that stage with (after the commit), or None: the job is
+    gone, ended or paused, the step said stop, or it failed (retried or failed
+    with its reason).
+    """
+    ctx = worker_context()
+    with ctx.sessions() as session:
+        job = _active_job(session, job_id)
+        if job is None:
+            return None
+        try:
+            go_on = step(ctx, session, job)
+        except MattefarmError as error:
+            _handle_error(task, ctx, session, job, error)
+            return None
+        ctx.live.publish(job_event(job, "state"))
+        return celery_priority(job.priority) if go_on else None
+
+
+def _ingest(ctx: WorkerContext, session: Session, job: Job) -> bool:
+    ingest_job(session, job, ctx.storage)
+    ctx.live.rebuild(job)
+    return True
+
+
+def _render(ctx: WorkerContext, session: Session, job: Job) -> bool:
+    if job.plan is None:
+        return False
+    stop = StopCheck(ctx.sessions, job.id)
+    render_job(session, job, ctx.storage, ctx.render_pool(), listener=LiveMirror(ctx.live), should_stop=stop,
+               log=ChunkLog(ctx.storage, job.id))
+    if not stop.stopped:
+        return True
+    session.refresh(job)
+    if job.state == State.CANCELLED:
+        cleanup_job(job, ctx.storage)
+    return False  # paused: finished chunks stay; resume enqueues the job again
+
+
+def _assemble(ctx: WorkerContext, session: Session, job: Job) -> bool:
+    assemble_job(session, job, ctx.storage)
+    if not ctx.settings.keep_intermediates:
+        cleanup_job(job, ctx.storage)
+    return False
 
 
 @app.task(name="mattefarm.ingest", bind=True, base=StageTask)
 def ingest(self: Task, job_id: str) -> None:
     """Probe, analyse, plan and split; then enqueue the render."""
-    ctx = worker_context()
-    with ctx.sessions() as session:
-        job = _active_job(session, job_id)
-        if job is None:
-            return
-        try:
-            ingest_job(session, job, ctx.storage)
-        except MattefarmError as error:
-            _handle_error(self, ctx, session, job, error)
-            return
-        if job.state == State.PENDING:  # resumed or retried: the plan was there already
-            set_state(job, State.RUNNING)
-            session.commit()
-        ctx.live.rebuild(job)
-        ctx.live.publish(job_event(job, "state"))
-        priority = celery_priority(job.priority)
-    render.apply_async((job_id,), queue=RENDER_QUEUE, priority=priority)
+    priority = _run_stage(self, job_id, _ingest)
+    if priority is not None:
+        render.apply_async((job_id,), queue=RENDER_QUEUE, priority=priority)
 
 
 @app.task(name="mattefarm.render", bind=True, base=StageTask)
 def render(self: Task, job_id: str) -> None:
     """Render the chunks not done on this worker's actor pool; then enqueue the assembly."""
-    ctx = worker_context()
-    with ctx.sessions() as session:
-        job = _active_job(session, job_id)
-        if job is None or job.plan is None:
-            return
-        stop = StopCheck(ctx.sessions, job_id)
-        try:
-            render_job(session, job, ctx.storage, ctx.render_pool(), listener=LiveMirror(ctx.live), should_stop=stop,
-                       log=ChunkLog(ctx.storage, job_id))
-        except MattefarmError as error:
-            _handle_error(self, ctx, session, job, error)
-            return
-        if stop.stopped:
-            session.refresh(job)
-            if job.state == State.CANCELLED:
-                cleanup_job(job, ctx.storage)
-            return  # paused: finished chunks stay; resume enqueues the job again
-        priority = celery_priority(job.priority)
-    assemble.apply_async((job_id,), priority=priority)
+    priority = _run_stage(self, job_id, _render)
+    if priority is not None:
+        assemble.apply_async((job_id,), priority=priority)
 
 
 @app.task(name="mattefarm.assemble", bind=True, base=StageTask)
 def assemble(self: Task, job_id: str) -> None:
     """Concatenate the chunks, mux the audio, verify; the job is done."""
-    ctx = worker_context()
-    with ctx.sessions() as session:
-        job = _active_job(session, job_id)
-        if job is None:
-            return
-        try:
-            assemble_job(session, job, ctx.storage)
-        except MattefarmError as error:
-            _handle_error(self, ctx, session, job, error)
-            return
-        ctx.live.publish(job_event(job, "state"))
-        if not ctx.settings.keep_intermediates:
-            cleanup_job(job, ctx.storage)
+    _run_stage(self, job_id, _assemble)

@@ -16,7 +16,7 @@ import httpx
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TransferSpeedColumn
 
 from models.errors import ModelError
-from models.registry import MissingModel, model_path, models_dir, spec_of, verify
+from models.registry import MissingModel, model_path, models_dir, verify
 
 
 def fetch_model(name: str, directory: Path | None = None, download: bool = True) -> Path:
@@ -59,7 +59,3 @@ def _download(missing: MissingModel, directory: Path) -> Path:
             part.unlink()
     return target
 
-
-def require_models(names: list[str], download: bool = True) -> dict[str, Path]:
-    """Every named model's verified file (fails on the first that cannot be had)."""
-    return {name: fetch_model(name, download=download) for name in names if spec_of(name)}

@@ -8,7 +8,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Annotated, Any, BinaryIO
+from typing import Annotated, Any, BinaryIO, TypeVar
 
 from fastapi import APIRouter, Depends, Form, HTTPException, Query, UploadFile
 from fastapi.responses import FileResponse, PlainTextResponse, Response, StreamingResponse
@@ -29,6 +29,7 @@ from workers.encode import ALLOWED_SUFFIXES
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"], dependencies=[Depends(check_token)])
 TERMINAL = {State.DONE.value, State.FAILED.value, State.CANCELLED.value}
 _BLOCK = 1 << 20
+Options = TypeVar("Options", bound=JobCreate)
 
 
 def _save_upload(upload: UploadFile, services: ServicesDep, key: str) -> str:
@@ -72,9 +73,14 @@ def _allowed_source(uri: str, roots: list[str]) -> str:
     return str(path)
 
 
-def _parse_options(options: str) -> JobCreate:
+def _parse_options(options: str, schema: type[Options]) -> Options:
+    """The multipart ``options`` part as ``schema``.
+
+    Raises:
+        HTTPException: 422 when it is not JSON (invalid fields raise ValidationError, also 422).
+    """
     try:
-        return JobCreate.model_validate(json.loads(options or "{}"))
+        return schema.model_validate(json.loads(options or "{}"))
     except json.JSONDecodeError as exc:
         raise HTTPException(422, f"the options part is not JSON ({exc.msg} at character {exc.pos})") from exc
 
@@ -114,7 +120,7 @@ def create_job(
     video: UploadFile | None = None, plate: UploadFile | None = None,
 ) -> JobPublic:
     """Store the uploads, record the job, start its first stage; answers 202 with the job."""
-    request = _parse_options(options)
+    request = _parse_options(options, JobCreate)
     job_id = uuid.uuid4().hex
     try:
         background = None
@@ -138,10 +144,7 @@ def create_batch(
     videos: list[UploadFile] | None = None, plate: UploadFile | None = None,
 ) -> BatchPublic:
     """One job per uploaded video and per ``source_uris`` entry, all with the same options and plate."""
-    try:
-        request = BatchCreate.model_validate(json.loads(options or "{}"))
-    except json.JSONDecodeError as exc:
-        raise HTTPException(422, f"the options part is not JSON ({exc.msg} at character {exc.pos})") from exc
+    request = _parse_options(options, BatchCreate)
     shots: list[tuple[UploadFile | None, str | None]] = [(v, None) for v in videos or [] if v.filename]
     shots += [(None, uri) for uri in request.source_uris]
     if not shots:
@@ -191,10 +194,7 @@ def require_job(session: SessionDep, job_id: str) -> Job:
 
 def public_job(job: Job, services: ServicesDep) -> JobPublic:
     """The job's public form, with live frame counts from Redis (rebuilt from SQL if Redis lost them)."""
-    live = services.live.frames(job.id)
-    if live is None and job.chunks and job.state == State.RUNNING:
-        live = services.live.rebuild(job)  # Redis was flushed or restarted
-    return JobPublic.of(job, live, datetime.now(timezone.utc))
+    return JobPublic.of(job, services.live.chunk_frames(job), datetime.now(timezone.utc))
 
 
 @router.get("", summary="List jobs, newest first")

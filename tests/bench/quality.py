@@ -43,12 +43,13 @@ def true_composites(clip: SynthClip, plate: np.ndarray) -> Iterator[tuple[np.nda
         yield alpha, np.clip(composite * 255.0 + 0.5, 0, 255).astype(np.uint8)
 
 
-def score(frames: Frames, clip: SynthClip, plate: np.ndarray, every: int) -> Scores:
-    """Score a method's ``(alpha, composite)`` stream against the truth, frame by frame."""
-    scores = MattingScores(every=every)
-    for (alpha, composite), (true_alpha, true_comp) in zip(frames, true_composites(clip, plate), strict=True):
-        scores.add(alpha, true_alpha, composite, true_comp)
-    return scores.averages()
+def score(methods: dict[str, Frames], clip: SynthClip, plate: np.ndarray, every: int) -> dict[str, Scores]:
+    """Score each method's ``(alpha, composite)`` stream against the truth, in one pass over the truth."""
+    scores = {name: MattingScores(every=every) for name in methods}
+    for (true_alpha, true_comp), *frames in zip(true_composites(clip, plate), *methods.values(), strict=True):
+        for name, (alpha, composite) in zip(methods, frames):
+            scores[name].add(alpha, true_alpha, composite, true_comp)
+    return {name: s.averages() for name, s in scores.items()}
 
 
 def mattefarm_frames(clip: SynthClip, plate_path: str, workdir: Path, pool: RenderPool) -> Frames:
@@ -78,13 +79,11 @@ def evaluate_clip(clip: SynthClip, plate_path: str, workdir: Path, pool: RenderP
     truth = lambda: (alpha for alpha, _ in read_truth(clip))  # noqa: E731
     similarity, blend, _ = tune_chromakey(clip.source, truth, key)
     tolerance, _ = tune_hsv_tolerance(clip.source, truth, key)
-    methods = {
-        "mattefarm": score(mattefarm_frames(clip, plate_path, workdir, pool), clip, plate, every),
-        "ffmpeg chromakey(+despill)": score(
-            _merge(ffmpeg_chromakey_frames(clip.source, key, similarity, blend, plate, False),
-                   ffmpeg_chromakey_frames(clip.source, key, similarity, blend, plate, True)),
-            clip, plate, every),
-        "opencv hsv": score(opencv_hsv_frames(clip.source, key, plate, hue_tolerance=tolerance), clip, plate, every),
-    }
+    methods = score({
+        "mattefarm": mattefarm_frames(clip, plate_path, workdir, pool),
+        "ffmpeg chromakey(+despill)": _merge(ffmpeg_chromakey_frames(clip.source, key, similarity, blend, plate, False),
+                                             ffmpeg_chromakey_frames(clip.source, key, similarity, blend, plate, True)),
+        "opencv hsv": opencv_hsv_frames(clip.source, key, plate, hue_tolerance=tolerance),
+    }, clip, plate, every)
     settings = {"chromakey": f"similarity {similarity:.3f}, blend {blend:.3f}", "hsv": f"hue tolerance {tolerance}"}
     return ClipScores(clip.meta["spec"]["name"], methods, settings)

@@ -39,10 +39,10 @@ def _job(tmp_path: Path) -> Job:
 def test_live_frames_are_rebuilt_from_sql_after_redis_loses_them(live: LiveProgress, tmp_path: Path) -> None:
     job = _job(tmp_path)
     live.set_chunk_frames(job.id, 1, 7)  # live is ahead of SQL while a chunk renders
-    assert live.live_frames(job) == 7
+    assert sum(live.chunk_frames(job).values()) == 7
     live.client.delete(f"{live.prefix}:job:{job.id}:frames")  # as after FLUSHDB or a restart
     assert live.frames(job.id) is None
-    assert live.live_frames(job) == 14, "SQL's frames: 10 + 4 + 0"
+    assert sum(live.chunk_frames(job).values()) == 14, "SQL's frames: 10 + 4 + 0"
     assert live.frames(job.id) == {0: 10, 1: 4, 2: 0}
 
 

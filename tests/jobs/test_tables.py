@@ -50,3 +50,17 @@ def test_done_is_final() -> None:
     set_state(job, State.DONE)
     with pytest.raises(IllegalTransition):
         set_state(job, State.RUNNING)
+
+
+def test_a_batch_is_running_while_any_job_runs_or_some_are_done_and_others_wait() -> None:
+    from jobs.tables import Batch
+
+    def batch(*states: State) -> Batch:
+        return Batch(jobs=[Job(input_uri="a", output_uri="b", state=s) for s in states])
+
+    assert batch(State.DONE, State.RUNNING).state == State.RUNNING
+    assert batch(State.DONE, State.PENDING).state == State.RUNNING
+    assert batch(State.PENDING, State.PENDING).state == State.PENDING
+    assert batch(State.DONE, State.FAILED).state == State.FAILED
+    assert batch(State.DONE, State.CANCELLED, State.PAUSED).state == State.PAUSED
+    assert batch(State.DONE, State.DONE).state == State.DONE
