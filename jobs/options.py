@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field, field_validator, model_validator
 
+from models.face_solve import FaceMode
 from models.keyer_params import KeyerParams
 from models.providers import ProviderChoice
 from workers.encode import ALLOWED_SUFFIXES, OutputCodec
@@ -29,6 +30,13 @@ class RenderOptions(BaseModel):
         providers: onnxruntime execution provider choice.
         batch_frames: frames per model call.
         keyer: overrides of :class:`models.keyer_params.KeyerParams` fields.
+        face: source identity image for face replacement (None: keying only).
+        face_mode: which faces are replaced (:mod:`models.face_solve`): ``largest``,
+            ``all``, or ``reference`` (the person whose face is face
+            ``reference_face`` of frame ``reference_frame``, 0 = the largest).
+        source_face_index: which face of a source image with several (0 = largest).
+        swapper: ``builtin`` (mesh warp) or ``inswapper_128``.
+        no_key: swap only, no screen key (footage without a screen; no plate needed).
     """
 
     background: str | None = None
@@ -43,6 +51,13 @@ class RenderOptions(BaseModel):
     providers: ProviderChoice = "auto"
     batch_frames: int = Field(8, ge=1, le=256)
     keyer: dict[str, Any] = Field(default_factory=dict)
+    face: str | None = None
+    face_mode: FaceMode = "largest"
+    reference_frame: int = Field(0, ge=0)
+    reference_face: int = Field(0, ge=0)
+    source_face_index: int | None = Field(None, ge=0)
+    swapper: Literal["builtin", "inswapper_128"] = "builtin"
+    no_key: bool = False
 
     @field_validator("screen")
     @classmethod
@@ -58,8 +73,14 @@ class RenderOptions(BaseModel):
     def _consistent(self) -> "RenderOptions":
         if self.chunk_frames is not None and self.chunk_seconds is not None:
             raise ValueError("pass only one of --chunk-frames and --chunk-seconds")
-        if self.background is None and self.codec != "prores4444":
-            raise ValueError("--background PLATE is required (or use --codec prores4444 for a keyed layer with alpha)")
+        if self.no_key:
+            if self.face is None:
+                raise ValueError("--no-key renders a face replacement only: pass --face SOURCE_IMAGE")
+            if self.matte_out is not None or self.codec == "prores4444":
+                raise ValueError("--no-key makes no matte: drop --matte-out and use --codec h264 or ffv1")
+        elif self.background is None and self.codec != "prores4444":
+            raise ValueError("--background PLATE is required (or use --codec prores4444 for a keyed layer with alpha, "
+                             "or --no-key with --face for a swap only)")
         KeyerParams.from_dict(self.keyer)
         return self
 

@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 from jobs.analysis import analyse_screen
 from jobs.assemble import ChunkTiming, concat_chunks, verify_output
 from jobs.chunk_log import ChunkLog
+from jobs.faces import analyse_and_solve, face_spec, faces_pending, store_source_face
 from jobs.options import RenderOptions
 from jobs.plan import chunk_length, frame_times, plan_chunks
 from jobs.split import split_chunks
@@ -65,7 +66,7 @@ def _encode_settings(probe: MediaProbe, options: RenderOptions) -> EncodeSetting
 
 def _store_plate(job: Job, options: RenderOptions, probe: MediaProbe, storage: Storage) -> dict | None:
     """Check the plate reads, copy it into the job's storage; None for a keyed layer."""
-    if options.background is None or options.codec == "prores4444":
+    if options.background is None or options.codec == "prores4444" or options.no_key:
         return None
     path = options.background
     if not os.path.isfile(path):
@@ -102,8 +103,9 @@ def ingest_job(session: Session, job: Job, storage: Storage) -> None:
     session.commit()
     probe = probe_video(job.input_uri)
     plate = _store_plate(job, options, probe, storage)
+    faces = store_source_face(job, options, storage)
     params = KeyerParams.from_dict(options.keyer)
-    screen = analyse_screen(probe, options.screen, params.screen_balance)
+    screen = None if options.no_key else analyse_screen(probe, options.screen, params.screen_balance)
     plans = plan_chunks(probe, chunk_length(probe, options.chunk_frames, options.chunk_seconds), params.preroll_frames)
     split = split_chunks(probe, plans, storage, f"jobs/{job.id}/split")
     job.chunks = [
@@ -113,9 +115,9 @@ def ingest_job(session: Session, job: Job, storage: Storage) -> None:
     ]
     job.frames_total = probe.frame_count
     job.plan = {
-        "probe": probe.to_dict(), "screen": screen.to_dict(), "keyer": params.to_dict(),
+        "probe": probe.to_dict(), "screen": screen.to_dict() if screen else None, "keyer": params.to_dict(),
         "encode": _encode_settings(probe, options).to_dict(), "plate": plate,
-        "shift_s": str(_shift_s(probe)), "chunks": [p.to_dict() for p in plans],
+        "shift_s": str(_shift_s(probe)), "chunks": [p.to_dict() for p in plans], "faces": faces,
     }
     job.stage = Stage.RENDER
     session.commit()
@@ -136,9 +138,9 @@ def chunk_spec(job: Job, chunk: Chunk, storage: Storage) -> ChunkSpec:
         frame_start=chunk.frame_start, frame_end=chunk.frame_end, preroll_start=chunk.preroll_start,
         file_pts=tuple(chunk.file_pts or ()), times_s=tuple(frame_times(probe, chunk.preroll_start, chunk.frame_end)),
         output_pts=tuple(p - shift for p in probe.frame_pts[chunk.frame_start : chunk.frame_end]),
-        keyer=plan["keyer"], screen=plan["screen"], encode=encode,
+        keyer=plan["keyer"], screen=plan["screen"] or {}, encode=encode,
         plate=PlateSpec(**plan["plate"]) if plan["plate"] else None, rotation=probe.video.rotation,
-        batch_frames=options.batch_frames, providers=options.providers,
+        batch_frames=options.batch_frames, providers=options.providers, faces=face_spec(job, chunk),
     )
 
 
@@ -215,6 +217,19 @@ class _Recorder:
         self._tell(chunk)
 
 
+def _analysis_events(recorder: _Recorder, should_stop: Callable[[], bool] | None) -> PoolEvents:
+    """Pool callbacks of the face analysis pass: chunk logs only (chunk states belong to the render)."""
+    def done(spec: ChunkSpec, result: RenderResult) -> None:
+        fps = result.frames / result.seconds if result.seconds else 0.0
+        recorder.note(spec.index, f"faces analysed: {result.frames} frames in {result.seconds:.1f} s, {fps:.1f} fps, "
+                                  f"on {result.worker} ({result.provider})")
+
+    events = PoolEvents(on_done=done, on_error=lambda spec, error, final: recorder.note(spec.index, f"analysis: {error}"))
+    if should_stop is not None:
+        events.should_stop = should_stop
+    return events
+
+
 def render_job(
     session: Session, job: Job, storage: Storage, pool: RenderPool, progress: ProgressFn | None = None,
     listener: ChunkListener | None = None, should_stop: Callable[[], bool] | None = None, log: ChunkLog | None = None,
@@ -226,10 +241,14 @@ def render_job(
             chunks run; True cancels the running chunks and returns early.
         log: per-chunk logs to write each attempt's start, end or error to.
     """
+    recorder = _Recorder(session, job, progress, listener, log)
+    if faces_pending(job):
+        specs = [chunk_spec(job, c, storage) for c in job.chunks]
+        if not analyse_and_solve(session, job, storage, pool, specs, _analysis_events(recorder, should_stop)):
+            return
     job.stage = Stage.RENDER
     session.commit()
     todo = [chunk_spec(job, c, storage) for c in job.chunks if c.state != State.DONE]
-    recorder = _Recorder(session, job, progress, listener, log)
     events = PoolEvents(recorder.on_start, recorder.on_progress, recorder.on_done, recorder.on_error)
     if should_stop is not None:
         events.should_stop = should_stop

@@ -43,6 +43,7 @@ class Stage(str, enum.Enum):
     """Where a job is in the pipeline."""
 
     INGEST = "ingest"  # probe, screen analysis, chunk plan, split
+    ANALYSE = "analyse"  # face analysis pass on the actors and the whole-timeline solve
     RENDER = "render"  # chunks on the Ray actors
     ASSEMBLE = "assemble"  # concat, audio, verification
     FINISHED = "finished"

@@ -51,41 +51,79 @@ class SourceFace:
 
     Attributes:
         rgb: ``(H, W, 3)`` uint8. landmarks: ``(468, 2)`` float32 in its pixels. triangles: ``(T, 3)`` int32.
+        pyramid: the image as float32 at full, half, quarter ... size (``cv2.pyrDown``), 5 levels.
     """
 
     rgb: np.ndarray
     landmarks: np.ndarray
     triangles: np.ndarray
+    pyramid: tuple[np.ndarray, ...] = ()
 
     @classmethod
     def of(cls, rgb: np.ndarray, landmarks: np.ndarray) -> "SourceFace":
-        """Triangulate the source mesh once."""
+        """Triangulate the source mesh and build the image pyramid once."""
         points = landmarks[:, :2].astype(np.float32)
-        return cls(rgb, points, triangulate(points))
+        levels = [rgb.astype(np.float32)]
+        for _ in range(4):
+            if min(levels[-1].shape[:2]) < 32:
+                break
+            levels.append(cv2.pyrDown(levels[-1]))
+        return cls(rgb, points, triangulate(points), tuple(levels))
 
 
-def warp_face(source: SourceFace, target_points: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """The source face warped onto ``(468, 2)`` target landmarks: ``(H, W, 3)`` float32 RGB, 0 outside.
+def _pyramid_level(source: SourceFace, target_points: np.ndarray) -> int:
+    """How many halvings bring the source face near the target's size (pre-filtering a large
+    source before a strong minification, so the warp does not alias)."""
+    ratio = float(np.ptp(source.landmarks[:, 0])) / max(1.0, float(np.ptp(target_points[:, 0])))
+    return int(np.clip(np.floor(np.log2(max(ratio, 1.0))), 0, len(source.pyramid) - 1))
+
+
+def warp_face(source: SourceFace, target_points: np.ndarray, size: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+    """The source face warped onto ``(468, 2)`` target landmarks by a piecewise-affine map.
+
+    Every target pixel is assigned the triangle that covers it (triangles are
+    rasterised with their edges, so neighbours leave no gap between them, even
+    on a face a few dozen pixels wide); each triangle's affine map from target
+    to source gives the pixel's source position, and one ``cv2.remap`` samples
+    the source (from the pyramid level nearest the target's scale).
 
     Args:
-        size: ``(W, H)`` of the target frame.
+        size: ``(W, H)`` of the target frame (or region).
+
+    Returns:
+        ``(face (H, W, 3) float32 RGB 0-255, covered (H, W) bool)``: 0 where no triangle lies.
     """
     width, height = size
-    out = np.zeros((height, width, 3), np.float32)
-    src = source.rgb.astype(np.float32)
-    for tri in source.triangles:
-        s, d = source.landmarks[tri], target_points[tri].astype(np.float32)
-        x, y, w, h = cv2.boundingRect(d)
-        x0, y0, x1, y1 = max(x, 0), max(y, 0), min(x + w, width), min(y + h, height)
-        if x1 <= x0 or y1 <= y0:
-            continue
-        matrix = cv2.getAffineTransform(s, d - np.float32([x0, y0]))
-        patch = cv2.warpAffine(src, matrix, (x1 - x0, y1 - y0), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
-        mask = np.zeros((y1 - y0, x1 - x0), np.uint8)
-        cv2.fillConvexPoly(mask, np.round(d - [x0, y0]).astype(np.int32), 1, cv2.LINE_8)
-        region = out[y0:y1, x0:x1]
-        region[mask > 0] = patch[mask > 0]
-    return out
+    owner = np.full((height, width), -1, np.int32)
+    for t, tri in enumerate(source.triangles):
+        corners = np.round(target_points[tri]).astype(np.int32)
+        cv2.fillConvexPoly(owner, corners, t, cv2.LINE_8)
+        cv2.polylines(owner, [corners], True, t, 1, cv2.LINE_8)
+    covered = owner >= 0
+    if not covered.any():
+        return np.zeros((height, width, 3), np.float32), covered
+    level = _pyramid_level(source, target_points)
+    maps = _target_to_source(source.landmarks / (2 ** level), target_points, source.triangles)
+    ys, xs = np.nonzero(covered)
+    m = maps[owner[ys, xs]]
+    map_x = np.full((height, width), -1.0, np.float32)
+    map_y = np.full((height, width), -1.0, np.float32)
+    map_x[ys, xs] = m[:, 0, 0] * xs + m[:, 0, 1] * ys + m[:, 0, 2]
+    map_y[ys, xs] = m[:, 1, 0] * xs + m[:, 1, 1] * ys + m[:, 1, 2]
+    face = cv2.remap(source.pyramid[level], map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
+    return np.where(covered[..., None], face, 0.0).astype(np.float32), covered
+
+
+def _target_to_source(source_points: np.ndarray, target_points: np.ndarray, triangles: np.ndarray) -> np.ndarray:
+    """``(T, 2, 3)`` affine maps from each target triangle to its source triangle (degenerate ones: nearest corner)."""
+    dst = np.concatenate([target_points[triangles], np.ones((len(triangles), 3, 1))], axis=2)  # (T, 3, 3)
+    src = source_points[triangles]  # (T, 3, 2)
+    det = np.linalg.det(dst)
+    safe = np.abs(det) > 1e-6
+    maps = np.zeros((len(triangles), 2, 3))
+    maps[safe] = np.transpose(np.linalg.solve(dst[safe], src[safe]), (0, 2, 1))
+    maps[~safe, :, 2] = src[~safe, 0]
+    return maps.astype(np.float32)
 
 
 def blend_mask(target_points: np.ndarray, size: tuple[int, int], feather: float = 0.05) -> np.ndarray:
@@ -127,6 +165,54 @@ def match_colour(warped: np.ndarray, target: np.ndarray, region: np.ndarray) -> 
     return cv2.cvtColor(lab.astype(np.float32), cv2.COLOR_LAB2RGB) * 255.0
 
 
+NOSE_TIP, RIGHT_CHEEK, LEFT_CHEEK = 1, 234, 454
+
+
+def frontalness(points: np.ndarray) -> float:
+    """How frontal a face is, from ``(468, 2)`` landmarks: the nose tip's distance to the nearer
+    cheek edge over its distance to the farther one (1 frontal, towards 0 in profile)."""
+    near, far = sorted(float(np.linalg.norm(points[NOSE_TIP] - points[k])) for k in (RIGHT_CHEEK, LEFT_CHEEK))
+    return near / far if far > 0 else 0.0
+
+
+def profile_weight(points: np.ndarray, low: float = 0.2, high: float = 0.35) -> float:
+    """Strength of the mesh-warp swap for a face's pose: 1 at ``high`` frontalness and above,
+    fading (smoothstep) to 0 at ``low``. A frontal source warped onto a face in
+    profile folds its far side over the background, so the swap fades out
+    there instead (the solved landmarks are smooth, so the fade is too)."""
+    x = float(np.clip((frontalness(points) - low) / (high - low), 0.0, 1.0))
+    return x * x * (3 - 2 * x)
+
+
+class BuiltinSwapper:
+    """The mesh-warp swapper of this module, for one source identity.
+
+    Args:
+        source: the identity (:meth:`SourceFace.of`).
+    """
+
+    name = "builtin"
+
+    def __init__(self, source: SourceFace) -> None:
+        self.source = source
+
+    def paste(self, target: np.ndarray, target_points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The new face for one target and where it goes.
+
+        Args:
+            target: ``(H, W, 3)`` float32 RGB 0-255, the (despilled) foreground around the face.
+            target_points: ``(468, 2)`` solved landmarks in ``target``'s pixels.
+
+        Returns:
+            ``(face (H, W, 3) float32 RGB 0-255, mask (H, W) float32 in [0, 1])``.
+        """
+        height, width = target.shape[:2]
+        warped, covered = warp_face(self.source, target_points, (width, height))
+        mask = blend_mask(target_points, (width, height)) * profile_weight(target_points)
+        matched = match_colour(warped, target, (mask > 0.5) & covered)
+        return np.where(covered[..., None], matched, target), mask  # outside the mesh: the target itself
+
+
 def swap_face(target: np.ndarray, target_points: np.ndarray, source: SourceFace) -> np.ndarray:
     """Paste the source identity onto one face of a frame.
 
@@ -137,10 +223,7 @@ def swap_face(target: np.ndarray, target_points: np.ndarray, source: SourceFace)
     Returns:
         ``(H, W, 3)`` uint8 RGB, the frame with the face replaced.
     """
-    height, width = target.shape[:2]
-    warped = warp_face(source, target_points, (width, height))
-    mask = blend_mask(target_points, (width, height))
     frame = target.astype(np.float32)
-    warped = match_colour(warped, frame, mask > 0.5)
-    out = frame + (warped - frame) * mask[..., None]
+    face, mask = BuiltinSwapper(source).paste(frame, target_points)
+    out = frame + (face - frame) * mask[..., None]
     return np.clip(out + 0.5, 0, 255).astype(np.uint8)

@@ -167,6 +167,7 @@ class Keyer:
         subsampled: 4:2:0 planes (needs even sizes); None = 4:2:0 when the size is even.
         providers: execution provider choice (CUDA when it works, else CPU).
         threads: CPU threads for onnxruntime; 0 = its default.
+        hold: take a holdout matte per frame (:meth:`key_frames` ``hold``).
 
     Raises:
         ModelError: the session cannot be created.
@@ -184,14 +185,16 @@ class Keyer:
         subsampled: bool | None = None,
         providers: ProviderChoice = "auto",
         threads: int = 0,
+        hold: bool = False,
     ) -> None:
         self.params, self.width, self.height, self.output, self.matrix = params, width, height, output, matrix
         self.subsampled = (width % 2 == 0 and height % 2 == 0) if subsampled is None else subsampled
         self.screen = prepare_screen(analysis, params, width, height, matrix, self.subsampled)
         plate_luma = self.screen.plate_luma[:, 0] - (matrix.luma_offset if output == "layer" else 0.0)
         self._plate_luma = self._blocks(plate_luma.astype(np.float32))
+        self.hold = hold
         model = build_keyer_model(self.screen.chroma_form, self.screen.spill_chroma, params, output,
-                                  self.subsampled, matrix.luma_scale, matrix.luma_offset)
+                                  self.subsampled, matrix.luma_scale, matrix.luma_offset, hold)
         self.session = create_session(model, providers, threads)
 
     @property
@@ -206,7 +209,8 @@ class Keyer:
         return TemporalState(plane, plane.copy(), np.zeros(1, np.float32))
 
     def key_frames(
-        self, luma: np.ndarray, chroma: np.ndarray, background: Background | None, state: TemporalState
+        self, luma: np.ndarray, chroma: np.ndarray, background: Background | None, state: TemporalState,
+        hold: np.ndarray | None = None,
     ) -> KeyResult:
         """Key a batch of consecutive frames.
 
@@ -214,6 +218,8 @@ class Keyer:
             luma: ``(N, H, W)`` uint8 Y'. chroma: ``(N, 2, Hc, Wc)`` uint8 Cb, Cr.
             background: the plate in plane layout (``composite``), else None.
             state: the state after the frame before ``luma[0]``.
+            hold: ``(N, Hc, Wc)`` float32 holdout matte in [0, 1] (a keyer built with
+                ``hold``; None: nothing held).
 
         Returns:
             The keyed planes, mattes and the state after the last frame.
@@ -232,6 +238,10 @@ class Keyer:
             "state_luma": state.luma,
             "state_valid": state.valid,
         }
+        if self.hold:
+            wc, hc = chroma_size(self.width, self.height, self.subsampled)
+            held = np.zeros((len(luma), hc, wc), np.float32) if hold is None else hold
+            feeds["hold"] = np.ascontiguousarray(held, dtype=np.float32)[:, None]
         if self.output == "composite":
             if background is None:
                 raise InputError("the composite keyer needs a background plate", "pass --background")

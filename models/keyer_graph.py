@@ -188,7 +188,8 @@ def _illumination(g: _Builder, diff: str, guide: str, chroma: str, params: Keyer
 
 
 def _matte(
-    g: _Builder, params: KeyerParams, luma_scale: float, luma_offset: float, chroma_form: np.ndarray, subsampled: bool
+    g: _Builder, params: KeyerParams, luma_scale: float, luma_offset: float, chroma_form: np.ndarray, subsampled: bool,
+    hold: bool = False,
 ) -> dict[str, str]:
     """Steps 1-4: chroma key, temporal filter, luma refinement. Returns named intermediates.
 
@@ -211,6 +212,8 @@ def _matte(
     light = _illumination(g, diff, guide, chroma, params, luma_offset / luma_scale)
     keyed = g.op("Div", g.op("Mul", diff, "key_scale"), light)
     raw = g.op("Clip", g.op("Sub", g.const(offset), keyed), g.const(0.0), g.const(1.0))
+    if hold:  # a holdout matte (a face) is foreground whatever its colour
+        raw = g.op("Max", raw, "hold")
     g.nodes.append(helper.make_node(
         "Scan", ["state_alpha", "state_luma", "state_valid", raw, guide],
         ["next_alpha", "next_luma", "next_valid", "alpha_t"], num_scan_inputs=2, body=_temporal_body(params)))
@@ -278,6 +281,7 @@ def build_keyer_model(
     subsampled: bool,
     luma_scale: float,
     luma_offset: float,
+    hold: bool = False,
 ) -> onnx.ModelProto:
     """Build the keyer graph.
 
@@ -288,6 +292,9 @@ def build_keyer_model(
         output: ``composite`` or ``layer`` (see :data:`models.keyer_params.KeyerOutput`).
         subsampled: 4:2:0 chroma (``Hc, Wc = H/2, W/2``) or 4:4:4 (``Hc, Wc = H, W``).
         luma_scale, luma_offset: code values per unit of Y' and of black (219/16 or 255/0).
+        hold: add the ``hold`` input, a holdout matte at chroma resolution that
+            raises the raw matte before the temporal and guided filters (the
+            face region of a face replacement, so skin carrying spill is kept).
 
     Full-resolution planes are passed in row-pair form ``(N, C, Hc, s, W)``
     (``s`` = 2 for 4:2:0, 1 for 4:4:4): the same memory as ``(N, C, H, W)``,
@@ -300,7 +307,8 @@ def build_keyer_model(
         ``layer``); ``plate_chroma`` ``(1, 2, Hc, Wc)`` float32 centred;
         ``bg_luma`` ``(B, 1, Hc, s, W)`` and ``bg_chroma`` ``(B, 2, Hc, Wc)``
         uint8, ``B`` = N or 1 (``composite`` only); ``state_alpha``,
-        ``state_luma`` ``(1, Hc, Wc)`` float32; ``state_valid`` ``(1,)``.
+        ``state_luma`` ``(1, Hc, Wc)`` float32; ``state_valid`` ``(1,)``;
+        ``hold`` ``(N, 1, Hc, Wc)`` float32 in [0, 1] (only with ``hold``).
 
     Graph outputs:
         ``image_luma`` ``(N, 1, Hc, s, W)`` uint8; ``image_chroma``
@@ -309,7 +317,7 @@ def build_keyer_model(
         ``(1, Hc, Wc)`` float32; ``next_valid`` ``(1,)``.
     """
     g = _Builder()
-    m = _matte(g, params, luma_scale, luma_offset, chroma_form, subsampled)
+    m = _matte(g, params, luma_scale, luma_offset, chroma_form, subsampled, hold)
     fg_chroma, transp_low = _foreground_chroma(g, m, chroma_form, spill_chroma, params)
     vi = helper.make_tensor_value_info
     s = 2 if subsampled else 1
@@ -327,6 +335,8 @@ def build_keyer_model(
     g.to_u8(m["transp"], "alpha", zero=255, scale=-1.0 / 255.0)  # 255 (1 - transparency)
     plane = [1, "Hc", "Wc"]
     inputs += [vi("state_alpha", _F, plane), vi("state_luma", _F, plane), vi("state_valid", _F, [1])]
+    if hold:
+        inputs.append(vi("hold", _F, ["N", 1, "Hc", "Wc"]))
     outputs = [vi("image_luma", _U8, ["N", 1, *blocks]), vi("image_chroma", _U8, chroma_out),
                vi("alpha", _U8, ["N", 1, *blocks]), vi("next_alpha", _F, plane), vi("next_luma", _F, plane),
                vi("next_valid", _F, [1])]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from typing import Any
 
 import ray
@@ -10,6 +11,20 @@ import ray
 from models.errors import Cancelled
 from workers.render import ChunkRenderer
 from workers.specs import ChunkSpec, RenderResult
+
+
+def _reporter(spec: ChunkSpec, progress_actor: Any | None) -> Callable[[int], None]:
+    """Progress callback of one chunk task; raises :class:`Cancelled` once Ray cancelled the task."""
+
+    def report(done: int) -> None:
+        # ray.cancel() on a running actor task only sets this flag; stop at the
+        # next batch (the chunk's partial output is discarded by its writer).
+        if ray.get_runtime_context().is_canceled():
+            raise Cancelled(f"chunk {spec.index} of job {spec.job_id} was cancelled")
+        if progress_actor is not None:
+            progress_actor.put_nowait.remote((spec.job_id, spec.index, done))
+
+    return report
 
 
 @ray.remote
@@ -29,16 +44,12 @@ class RenderActor:
         ``progress_actor`` is the actor of a ``ray.util.queue.Queue``; each report
         ``(job_id, chunk index, frames done)`` is sent without waiting.
         """
+        return self.renderer.render(spec, _reporter(spec, progress_actor))
 
-        def report(done: int) -> None:
-            # ray.cancel() on a running actor task only sets this flag; stop at the
-            # next batch (the chunk's partial output is discarded by its writer).
-            if ray.get_runtime_context().is_canceled():
-                raise Cancelled(f"chunk {spec.index} of job {spec.job_id} was cancelled")
-            if progress_actor is not None:
-                progress_actor.put_nowait.remote((spec.job_id, spec.index, done))
-
-        return self.renderer.render(spec, report)
+    def analyse(self, spec: ChunkSpec, progress_actor: Any | None = None) -> RenderResult:
+        """The face analysis pass over one chunk (:meth:`workers.render.ChunkRenderer.analyse`),
+        reporting progress as :meth:`render` does."""
+        return self.renderer.analyse(spec, _reporter(spec, progress_actor))
 
     def ping(self) -> bool:
         """Readiness check."""

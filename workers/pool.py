@@ -115,8 +115,8 @@ class RenderPool:
         for job_id, index, done in self.progress.get_nowait_batch(self.progress.qsize()):
             events.on_progress(job_id, index, done)
 
-    def run(self, specs: Sequence[ChunkSpec], events: PoolEvents) -> list[RenderResult]:
-        """Render every spec; return results in chunk order.
+    def run(self, specs: Sequence[ChunkSpec], events: PoolEvents, task: str = "render") -> list[RenderResult]:
+        """Render every spec (``task`` ``analyse``: run the face analysis pass instead); return results in chunk order.
 
         A permanent error stops dispatching and is raised after in-flight chunks
         finish; a dead worker is replaced and its chunk retried up to
@@ -137,7 +137,7 @@ class RenderPool:
                 spec, slot = pending.pop(0), idle.pop(0)
                 attempts[spec.index] += 1
                 events.on_start(spec, attempts[spec.index])
-                ref = self.actors[slot].render.remote(spec, self.progress.actor)
+                ref = getattr(self.actors[slot], task).remote(spec, self.progress.actor)
                 running[ref] = (spec, slot)
             if not running:
                 break

@@ -16,12 +16,17 @@ from dataclasses import dataclass
 import numpy as np
 
 from models.errors import MediaError
-from models.keyer import Background, Keyer, KeyResult, TemporalState
+from models.face_analysis import FaceAnalyser
+from models.face_solve import SolvedFaces
+from models.keyer import Background, Keyer, KeyResult, TemporalState, chroma_size
 from models.keyer_params import KeyerParams
 from models.screen import ScreenAnalysis
+from models.providers import provider_name
 from models.yuv import YuvMatrix, rgb_to_planes
 from workers.decode import decode_planes
 from workers.encode import ChunkEncoder
+from workers.faces import FaceWork, analyse_frames, load_analyser, load_arrays, make_swapper, read_source_image, \
+    save_arrays, source_face
 from workers.overlap import Inline, ReadAhead, WriteBehind
 from workers.plates import PlateReader
 from workers.specs import ChunkSpec, RenderResult
@@ -44,6 +49,7 @@ def build_keyer(spec: ChunkSpec, threads: int = 0) -> Keyer:
         output=output,
         providers=spec.providers,  # type: ignore[arg-type]
         threads=threads,
+        hold=spec.faces is not None,
     )
 
 
@@ -134,7 +140,7 @@ class _ChunkWriter:
 
 
 class ChunkRenderer:
-    """Runs chunk specs with one keyer, rebuilt only when the job changes.
+    """Runs chunk specs with one keyer (and swapper), rebuilt only when the job changes.
 
     Args:
         threads: onnxruntime CPU threads per session (0: its default).
@@ -146,12 +152,55 @@ class ChunkRenderer:
         self.threads, self.overlap = threads, overlap
         self._keyer: Keyer | None = None
         self._keyer_job: str | None = None
+        self._analyser: FaceAnalyser | None = None
+        self._swapper: tuple[str, object] | None = None
 
-    def keyer_for(self, spec: ChunkSpec) -> Keyer:
-        """The keyer for the spec's job, loaded once per job."""
+    def keyer_for(self, spec: ChunkSpec) -> Keyer | None:
+        """The keyer for the spec's job, loaded once per job; None for a swap-only job."""
+        if spec.faces is not None and not spec.faces.key:
+            return None
         if self._keyer is None or self._keyer_job != spec.job_id:
             self._keyer, self._keyer_job = build_keyer(spec, self.threads), spec.job_id
         return self._keyer
+
+    def analyser_for(self, spec: ChunkSpec) -> FaceAnalyser:
+        """YuNet + FaceMesh, loaded once per actor."""
+        if self._analyser is None:
+            self._analyser = load_analyser(spec.providers)  # type: ignore[arg-type]
+        return self._analyser
+
+    def faces_for(self, spec: ChunkSpec, storage: Storage) -> FaceWork | None:
+        """The chunk's face work: the job's swapper (built once per job) and the chunk's solved targets."""
+        if spec.faces is None:
+            return None
+        if spec.faces.solved_key is None:
+            raise MediaError(f"chunk {spec.index} has no solved faces", "the analysis pass did not run; retry the job")
+        if self._swapper is None or self._swapper[0] != spec.job_id:
+            with storage.local_copy(spec.faces.source_key) as path:
+                source = source_face(read_source_image(path), self.analyser_for(spec), spec.faces.source_face)
+            self._swapper = (spec.job_id, make_swapper(spec.faces.swapper, source, spec.providers))  # type: ignore[arg-type]
+        solved = SolvedFaces.from_arrays(load_arrays(storage, spec.faces.solved_key))
+        return FaceWork(self._swapper[1], solved, keyer_matrix(spec))  # type: ignore[arg-type]
+
+    def analyse(self, spec: ChunkSpec, progress: ProgressFn | None = None) -> RenderResult:
+        """The analysis pass over one chunk: faces of frames ``[frame_start, frame_end)``, stored
+        at ``spec.faces.analysis_key``.
+
+        Raises:
+            MediaError: the chunk does not decode to the frames its spec lists.
+            ModelError: a face model is missing or corrupted.
+        """
+        started = time.monotonic()
+        assert spec.faces is not None and spec.encode is not None
+        analyser = self.analyser_for(spec)
+        storage = Storage(spec.storage_root)
+        with storage.local_copy(spec.input_key) as source:
+            frames = _needed_frames(spec, source, spec.encode.working_format)
+            table = analyse_frames(frames, spec.frame_start, analyser, keyer_matrix(spec), progress)
+        save_arrays(storage, spec.faces.analysis_key, table.to_arrays())
+        return RenderResult(job_id=spec.job_id, index=spec.index, frames=spec.frame_count,
+                            preroll_frames=0, seconds=time.monotonic() - started,
+                            provider=provider_name(analyser.detector.session), worker=f"{socket.gethostname()}:{os.getpid()}")
 
     def render(self, spec: ChunkSpec, progress: ProgressFn | None = None) -> RenderResult:
         """Render a chunk and store its output file(s) atomically.
@@ -163,11 +212,12 @@ class ChunkRenderer:
         started = time.monotonic()
         keyer = self.keyer_for(spec)
         storage = Storage(spec.storage_root)
+        faces = self.faces_for(spec, storage)
         assert spec.encode is not None
         with ExitStack() as stack:
             source = stack.enter_context(storage.local_copy(spec.input_key))
             plate = None
-            if spec.plate is not None and keyer.output == "composite":
+            if spec.plate is not None and keyer is not None and keyer.output == "composite":
                 plate_path = stack.enter_context(storage.local_copy(spec.plate.key))
                 reader = PlateReader(plate_path, spec.plate.kind, spec.encode.width, spec.encode.height, spec.rotation)
                 stack.callback(reader.close)
@@ -178,16 +228,16 @@ class ChunkRenderer:
             if spec.matte_key:
                 matte_path = stack.enter_context(storage.writer(spec.matte_key))
                 matte_out = stack.enter_context(ChunkEncoder(matte_path, spec.encode, "matte"))
-            writer = _ChunkWriter(spec, image_out, matte_out, keyer.output == "layer")
+            writer = _ChunkWriter(spec, image_out, matte_out, keyer is not None and keyer.output == "layer")
             frames = _needed_frames(spec, source, spec.encode.working_format)
             batches: Iterable[Batch] = _batches(frames, spec.batch_frames)
             encoding: WriteBehind | Inline = Inline(writer)
             if self.overlap:  # decode ahead and encode behind the keyer, in threads
                 batches = stack.enter_context(ReadAhead(batches, name="decode"))
                 encoding = stack.enter_context(WriteBehind(writer, name="encode"))
-            state, reported = keyer.initial_state(), 0
+            state, reported = keyer.initial_state() if keyer else None, 0
             for batch in batches:
-                result = self._key(spec, keyer, batch, state, plate)
+                result = self._process(spec, keyer, batch, state, plate, faces)
                 state = result.state
                 encoding.put((batch, result))
                 if progress and writer.frames > reported:
@@ -202,17 +252,33 @@ class ChunkRenderer:
             frames=writer.frames,
             preroll_frames=spec.frame_start - spec.preroll_start,
             seconds=time.monotonic() - started,
-            provider=keyer.provider,
+            provider=keyer.provider if keyer else "CPU",
             worker=f"{socket.gethostname()}:{os.getpid()}",
         )
 
     @staticmethod
-    def _key(spec: ChunkSpec, keyer: Keyer, batch: Batch, state: TemporalState, plate: PlatePlanes | None) -> KeyResult:
-        """Key one batch over its plate frames."""
-        background = None
-        if plate is not None:
-            background = plate.planes_at([spec.times_s[i - spec.preroll_start] for i in batch.indices])
-        return keyer.key_frames(batch.luma, batch.chroma, background, state)
+    def _process(spec: ChunkSpec, keyer: Keyer | None, batch: Batch, state: TemporalState | None,
+                 plate: PlatePlanes | None, faces: FaceWork | None) -> KeyResult:
+        """Key one batch over its plate frames (holding the target faces), then swap the faces in.
+
+        The order is :mod:`models.face_replace`'s.
+        """
+        times = [spec.times_s[i - spec.preroll_start] for i in batch.indices]
+        if keyer is None:  # swap only: the decoded planes are the foreground
+            result = KeyResult(batch.luma.copy(), batch.chroma.copy(), np.full_like(batch.luma, 255), state)  # type: ignore[arg-type]
+        else:
+            hold = None
+            if faces is not None:
+                size = chroma_size(keyer.width, keyer.height, keyer.subsampled)
+                hold = faces.hold(batch.indices, size, 0.5 if keyer.subsampled else 1.0)
+            background = plate.planes_at(times) if plate is not None else None
+            assert state is not None
+            result = keyer.key_frames(batch.luma, batch.chroma, background, state, hold)
+        if faces is not None:
+            alpha = result.alpha if keyer is not None else None
+            backgrounds = [plate.reader.frame_at(t) if plate is not None else None for t in times]
+            faces.apply(batch.indices, result.luma, result.chroma, alpha, backgrounds)
+        return result
 
 
 class PlatePlanes:

@@ -29,6 +29,29 @@ class PlateSpec:
 
 
 @dataclass(frozen=True)
+class FaceSpec:
+    """The face replacement half of a chunk's work.
+
+    Attributes:
+        source_key: storage key of the source identity's image.
+        source_face: which face of that image (0 = largest); None: it must have exactly one.
+        swapper: ``builtin`` or a neural swapper's registry name (``inswapper_128``).
+        key: key the screen too (False: ``--no-key``, swap only).
+        analysis_key: where the analysis pass writes this chunk's
+            :class:`models.face_analysis.FaceTable` (npz).
+        solved_key: where the render pass reads this chunk's
+            :class:`models.face_solve.SolvedFaces` (npz, pre-roll frames included); None before the solve.
+    """
+
+    source_key: str
+    source_face: int | None = None
+    swapper: str = "builtin"
+    key: bool = True
+    analysis_key: str = ""
+    solved_key: str | None = None
+
+
+@dataclass(frozen=True)
 class ChunkSpec:
     """One chunk's render job.
 
@@ -54,6 +77,7 @@ class ChunkSpec:
         encode: output encoding. plate: the background plate (None for a layer).
         rotation: display rotation of the source, degrees (plates are fitted upright).
         batch_frames: frames per model call. providers: execution provider choice.
+        faces: face replacement (None: keying only).
     """
 
     job_id: str
@@ -75,6 +99,7 @@ class ChunkSpec:
     rotation: int = 0
     batch_frames: int = 8
     providers: str = "auto"
+    faces: FaceSpec | None = None
 
     @property
     def frame_count(self) -> int:

@@ -1,0 +1,151 @@
+"""Face replacement in a job: the source check at ingest, the analysis pass and the whole-timeline solve.
+
+Stages of a face job (inside ingest and render, so the Celery chain is unchanged):
+
+- ingest: the source image is read and must hold one face (or ``--source-face-index``);
+  it is copied into the job's storage.
+- render, before any chunk: the analysis pass runs on the render actors over
+  every chunk in parallel (:meth:`workers.render.ChunkRenderer.analyse`); its
+  per-frame faces are merged into one table, kept in storage under the
+  source's fingerprint (``analysis/faces/<fingerprint>.npz``), so a later job on
+  the same footage with other swap options skips the pass. The solve
+  (:func:`models.face_solve.solve_faces`) runs on the whole table and writes
+  each chunk's solved targets, pre-roll included.
+- render: the chunks render with their solved targets.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import time
+from pathlib import Path
+
+from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import flag_modified
+
+from jobs.options import RenderOptions
+from jobs.tables import Chunk, Job, Stage
+from models.errors import InputError
+from models.face_analysis import ANALYSIS_VERSION, FaceTable
+from models.face_solve import SolveParams, solve_faces
+from models.registry import spec_of
+from workers.faces import load_analyser, load_arrays, read_source_image, save_arrays, source_face
+from workers.pool import PoolEvents, RenderPool
+from workers.specs import ChunkSpec, FaceSpec
+from workers.storage import Storage
+
+
+def source_fingerprint(path: str) -> str:
+    """A key for the analysis of a source file: its size, first and last MiB, and the analysis version and models.
+
+    Cheap on a 100 GB film, and any re-encode or edit changes it.
+    """
+    digest = hashlib.sha256(f"v{ANALYSIS_VERSION}".encode())
+    for name in ("yunet", "facemesh_468"):
+        digest.update(spec_of(name).sha256.encode())
+    size = os.path.getsize(path)
+    digest.update(str(size).encode())
+    with open(path, "rb") as f:
+        digest.update(f.read(1 << 20))
+        f.seek(max(0, size - (1 << 20)))
+        digest.update(f.read(1 << 20))
+    return digest.hexdigest()[:32]
+
+
+def store_source_face(job: Job, options: RenderOptions, storage: Storage) -> dict | None:
+    """Check the source identity image and copy it into the job's storage (ingest).
+
+    Returns:
+        The plan's ``faces`` entry, or None for a keying-only job.
+
+    Raises:
+        InputError: unreadable image, no face, or several faces without an index.
+        ModelError: a face model is missing or corrupted.
+    """
+    if options.face is None:
+        return None
+    rgb = read_source_image(options.face)
+    source_face(rgb, load_analyser(options.providers), options.source_face_index, f"the source image {options.face}")
+    key = f"jobs/{job.id}/face_source{Path(options.face).suffix.lower()}"
+    storage.put_file(options.face, key)
+    return {"source_key": key, "fingerprint": source_fingerprint(job.input_uri), "solved": False}
+
+
+def analysis_part_key(job: Job, chunk: Chunk) -> str:
+    """Where the analysis pass writes one chunk's faces."""
+    return f"jobs/{job.id}/faces/analysis/{chunk.index:05d}.npz"
+
+
+def solved_key(job: Job, chunk: Chunk) -> str:
+    """Where one chunk's solved targets are stored."""
+    return f"jobs/{job.id}/faces/solved/{chunk.index:05d}.npz"
+
+
+def face_spec(job: Job, chunk: Chunk) -> FaceSpec | None:
+    """The chunk's :class:`workers.specs.FaceSpec` (solved key set once the solve ran), or None."""
+    faces = (job.plan or {}).get("faces")
+    if not faces:
+        return None
+    options = RenderOptions.model_validate(job.options)
+    return FaceSpec(source_key=faces["source_key"], source_face=options.source_face_index, swapper=options.swapper,
+                    key=not options.no_key, analysis_key=analysis_part_key(job, chunk),
+                    solved_key=solved_key(job, chunk) if faces.get("solved") else None)
+
+
+def faces_pending(job: Job) -> bool:
+    """Whether the job replaces faces and has not solved them yet."""
+    faces = (job.plan or {}).get("faces")
+    return bool(faces) and not faces.get("solved")
+
+
+def _analysis(job: Job, storage: Storage, pool: RenderPool, specs: list[ChunkSpec], events: PoolEvents) -> FaceTable | None:
+    """The face table of the whole shot: from the cache, or from the analysis pass (None: it was stopped)."""
+    cache = f"analysis/faces/{job.plan['faces']['fingerprint']}.npz"
+    if storage.exists(cache):
+        return FaceTable.from_arrays(load_arrays(storage, cache))
+    results = pool.run(specs, events, task="analyse")
+    if len(results) < len(specs):
+        return None
+    table = FaceTable.concat(FaceTable.from_arrays(load_arrays(storage, s.faces.analysis_key)) for s in specs if s.faces)
+    save_arrays(storage, cache, table.to_arrays())
+    storage.delete(f"jobs/{job.id}/faces/analysis")
+    return table
+
+
+def analyse_and_solve(session: Session, job: Job, storage: Storage, pool: RenderPool, specs: list[ChunkSpec],
+                      events: PoolEvents) -> bool:
+    """Run (or reuse) the analysis pass, solve the whole timeline and store each chunk's targets.
+
+    Args:
+        specs: every chunk's spec (their ``faces.analysis_key`` is where the pass writes).
+        events: pool callbacks (logs, stop check).
+
+    Returns:
+        False if the pass was stopped (cancel or pause) before it finished.
+
+    Raises:
+        InputError: the reference frame is outside the shot or has no such face.
+    """
+    options = RenderOptions.model_validate(job.options)
+    if options.face_mode == "reference" and options.reference_frame >= job.frames_total:
+        raise InputError(f"--reference-frame {options.reference_frame} is past the shot's last frame "
+                         f"({job.frames_total - 1})", "pick a frame inside the shot")
+    job.stage = Stage.ANALYSE
+    session.commit()
+    started = time.monotonic()
+    reused = storage.exists(f"analysis/faces/{job.plan['faces']['fingerprint']}.npz")
+    table = _analysis(job, storage, pool, specs, events)
+    if table is None:
+        return False
+    analysis_s = time.monotonic() - started
+    solved = solve_faces(table, SolveParams(mode=options.face_mode, reference_frame=options.reference_frame,
+                                            reference_face=options.reference_face))
+    for chunk in job.chunks:
+        save_arrays(storage, solved_key(job, chunk), solved.between(chunk.preroll_start, chunk.frame_end).to_arrays())
+    job.plan["faces"].update(solved=True, stats=solved.stats, analysis_reused=reused, analysis_s=round(analysis_s, 3),
+                             solve_s=round(time.monotonic() - started - analysis_s, 3))
+    flag_modified(job, "plan")
+    job.stage = Stage.RENDER
+    session.commit()
+    return True

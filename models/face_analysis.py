@@ -1,0 +1,103 @@
+"""Per-frame face analysis (YuNet boxes and keypoints, FaceMesh landmarks) and the table that holds it.
+
+The analysis pass runs :class:`FaceAnalyser` on every frame of every chunk and
+stores a :class:`FaceTable`: one row per detected face, flat arrays that
+concatenate across chunks and round-trip through ``numpy.savez``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import numpy as np
+
+from models.face_detect import Face, FaceDetector
+from models.face_landmarks import FaceMesh
+
+ANALYSIS_VERSION = 1
+"""Bumped when the analysis of a frame changes (models, crop, thresholds): stored tables of other versions are not reused."""
+
+
+@dataclass(frozen=True)
+class FaceTable:
+    """Faces found in frames: row ``i`` is one face in frame ``frame[i]``.
+
+    Attributes:
+        frame: ``(F,)`` int32 shot frame index (presentation order), ascending.
+        box: ``(F, 4)`` float32 ``x1, y1, x2, y2`` in frame pixels.
+        score: ``(F,)`` float32 detector confidence.
+        keypoints: ``(F, 5, 2)`` float32 YuNet keypoints (eyes, nose tip, mouth corners), pixels.
+        landmarks: ``(F, 468, 2)`` float32 FaceMesh points, pixels.
+    """
+
+    frame: np.ndarray
+    box: np.ndarray
+    score: np.ndarray
+    keypoints: np.ndarray
+    landmarks: np.ndarray
+
+    @classmethod
+    def empty(cls) -> "FaceTable":
+        """A table with no rows."""
+        return cls(np.zeros(0, np.int32), np.zeros((0, 4), np.float32), np.zeros(0, np.float32),
+                   np.zeros((0, 5, 2), np.float32), np.zeros((0, 468, 2), np.float32))
+
+    @classmethod
+    def of_rows(cls, rows: Iterable[tuple[int, Face, np.ndarray]]) -> "FaceTable":
+        """Build from ``(frame, detection, (468, 2+) landmarks)`` rows in frame order."""
+        rows = list(rows)
+        if not rows:
+            return cls.empty()
+        return cls(np.array([r[0] for r in rows], np.int32), np.stack([r[1].box for r in rows]).astype(np.float32),
+                   np.array([r[1].score for r in rows], np.float32),
+                   np.stack([r[1].keypoints for r in rows]).astype(np.float32),
+                   np.stack([r[2][:, :2] for r in rows]).astype(np.float32))
+
+    @classmethod
+    def concat(cls, tables: Iterable["FaceTable"]) -> "FaceTable":
+        """Rows of several tables (e.g. one per chunk, in chunk order) in one."""
+        tables = list(tables)
+        if not tables:
+            return cls.empty()
+        return cls(*(np.concatenate([getattr(t, name) for t in tables]) for name in _FIELDS))
+
+    def to_arrays(self) -> dict[str, np.ndarray]:
+        """The arrays by field name (for ``numpy.savez``)."""
+        return {name: getattr(self, name) for name in _FIELDS}
+
+    @classmethod
+    def from_arrays(cls, arrays: "dict[str, np.ndarray] | np.lib.npyio.NpzFile") -> "FaceTable":
+        """Inverse of :meth:`to_arrays`."""
+        return cls(*(np.asarray(arrays[name]) for name in _FIELDS))
+
+    def __len__(self) -> int:
+        return len(self.frame)
+
+    def faces_in(self, frame: int) -> list[Face]:
+        """The detections of one frame, as :class:`Face` objects, in stored order."""
+        rows = np.nonzero(self.frame == frame)[0]
+        return [Face(self.box[i], float(self.score[i]), self.keypoints[i]) for i in rows]
+
+
+_FIELDS = ("frame", "box", "score", "keypoints", "landmarks")
+
+
+class FaceAnalyser:
+    """Detection and dense landmarks of every face in a frame.
+
+    Args:
+        detector: YuNet (:class:`models.face_detect.FaceDetector`).
+        mesh: FaceMesh-468 (:class:`models.face_landmarks.FaceMesh`).
+        min_size: faces whose box is smaller than this many pixels on its longer
+            side are dropped (too small to swap: FaceMesh needs some detail).
+    """
+
+    def __init__(self, detector: FaceDetector, mesh: FaceMesh, min_size: float = 12.0) -> None:
+        self.detector, self.mesh, self.min_size = detector, mesh, min_size
+
+    def analyse(self, rgb: np.ndarray) -> list[tuple[Face, np.ndarray]]:
+        """Faces of an ``(H, W, 3)`` uint8 RGB frame with their ``(468, 3)`` float32 landmarks, largest first."""
+        faces = [f for f in self.detector.detect(rgb) if max(f.box[2] - f.box[0], f.box[3] - f.box[1]) >= self.min_size]
+        faces.sort(key=lambda f: -f.area)
+        return [(face, self.mesh.landmarks(rgb, face)) for face in faces]

@@ -1,0 +1,241 @@
+"""The whole-timeline face solve: tracks, target choice, gap filling and zero-phase smoothing.
+
+Runs once per job on the analysis of every frame (:class:`models.face_analysis.FaceTable`),
+never per chunk, so a chunk boundary cannot change a result:
+
+1. link detections into tracks frame by frame (:class:`models.face_track.FaceTracker`);
+2. join track fragments that a longer miss split: a fragment that starts
+   within ``max_gap`` frames of another's end, near where that one was heading;
+3. pick the target track(s): ``largest`` (the face with the greatest summed
+   area over the shot: the lead), ``all`` (every track seen on at least
+   ``min_frames`` frames) or ``reference`` (the track holding the chosen face
+   of a reference frame);
+4. fill each target's short misses by linear interpolation of its landmarks
+   (no pop where the detector blinked; a long absence is left alone) and
+   smooth them along the whole track with a zero-phase Gaussian (no lag, no seam).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+import numpy as np
+
+from models.errors import InputError
+from models.face_analysis import FaceTable
+from models.face_track import FaceTracker, jitter, smooth_zero_phase
+
+FaceMode = Literal["reference", "largest", "all"]
+FACE_MODES: tuple[FaceMode, ...] = ("reference", "largest", "all")
+
+
+@dataclass(frozen=True)
+class SolveParams:
+    """Controls of the solve.
+
+    Attributes:
+        mode: target choice (module docstring). reference_frame: shot frame index of the
+            reference (``reference`` mode). reference_face: which face of that frame,
+            0 = the largest.
+        sigma: smoothing kernel width along a track, frames (1.5 halves the
+            jitter of a talking head, GRID measurements in the issue 5 note).
+        max_gap: longest miss, frames, that a fragment join may bridge.
+        min_frames: shortest track worth swapping in ``all`` mode (drops one-frame false detections).
+        fill_gap: longest miss, frames, filled by interpolation; a longer one leaves
+            the face alone until it is found again.
+    """
+
+    mode: FaceMode = "largest"
+    reference_frame: int = 0
+    reference_face: int = 0
+    sigma: float = 1.5
+    max_gap: int = 25
+    min_frames: int = 3
+    fill_gap: int = 5
+
+
+@dataclass(frozen=True)
+class SolvedFaces:
+    """Solved target faces: row ``i`` is target ``track[i]`` in frame ``frame[i]``.
+
+    Attributes:
+        frame: ``(K,)`` int32, ascending. track: ``(K,)`` int32 target number (0, 1, ... by first appearance).
+        landmarks: ``(K, 468, 2)`` float32 smoothed FaceMesh points, pixels.
+        raw: ``(K, 468, 2)`` float32 the same before smoothing (interpolated where missed).
+        stats: counts and jitter figures of the solve (JSON-ready).
+    """
+
+    frame: np.ndarray
+    track: np.ndarray
+    landmarks: np.ndarray
+    raw: np.ndarray
+    stats: dict = field(default_factory=dict)
+
+    def between(self, start: int, end: int) -> "SolvedFaces":
+        """Rows of frames ``[start, end)``."""
+        keep = (self.frame >= start) & (self.frame < end)
+        return SolvedFaces(self.frame[keep], self.track[keep], self.landmarks[keep], self.raw[keep], self.stats)
+
+    def in_frame(self, frame: int) -> list[np.ndarray]:
+        """The ``(468, 2)`` landmarks of each target in one frame."""
+        return [self.landmarks[i] for i in np.nonzero(self.frame == frame)[0]]
+
+    def to_arrays(self) -> dict[str, np.ndarray]:
+        """Arrays by name (for ``numpy.savez``; ``stats`` is not included)."""
+        return {"frame": self.frame, "track": self.track, "landmarks": self.landmarks, "raw": self.raw}
+
+    @classmethod
+    def from_arrays(cls, arrays: "dict[str, np.ndarray] | np.lib.npyio.NpzFile") -> "SolvedFaces":
+        """Inverse of :meth:`to_arrays`."""
+        return cls(*(np.asarray(arrays[k]) for k in ("frame", "track", "landmarks", "raw")))
+
+
+def track_faces(table: FaceTable) -> list[list[int]]:
+    """Rows of ``table`` grouped into tracks (each a list of row indices in frame order)."""
+    tracker, rows_of = FaceTracker(), []
+    frames = table.frame
+    start = 0
+    while start < len(frames):
+        end = start + int(np.searchsorted(frames[start:], frames[start], side="right"))
+        ids = tracker.update(int(frames[start]), table.faces_in(int(frames[start])))
+        for offset, track_id in enumerate(ids):
+            while len(rows_of) <= track_id:
+                rows_of.append([])
+            rows_of[track_id].append(start + offset)
+        start = end
+    return rows_of
+
+
+def _centre(table: FaceTable, row: int) -> np.ndarray:
+    return (table.box[row, :2] + table.box[row, 2:]) / 2
+
+
+def _diagonal(table: FaceTable, row: int) -> float:
+    return float(np.hypot(*(table.box[row, 2:] - table.box[row, :2]))) or 1.0
+
+
+def _heading(table: FaceTable, rows: list[int]) -> np.ndarray:
+    """Centre velocity, pixels per frame, over the fragment's last (up to) 5 detections."""
+    tail = rows[-5:]
+    if len(tail) < 2:
+        return np.zeros(2)
+    return (_centre(table, tail[-1]) - _centre(table, tail[0])) / max(1, int(table.frame[tail[-1]] - table.frame[tail[0]]))
+
+
+def join_fragments(table: FaceTable, tracks: list[list[int]], max_gap: int) -> list[list[int]]:
+    """Join fragments that are one face split by a miss longer than the tracker bridges.
+
+    A fragment B joins the fragment A that ended before B began, at most
+    ``max_gap`` frames earlier, whose predicted centre at B's start (A's
+    heading carried on for at most 5 frames: a longer extrapolation guesses)
+    lies within 0.75 face diagonals, plus 0.05 per frame of gap, of B's first
+    centre, and whose face size is within a factor 1.6; the closest such A wins.
+    """
+    order = sorted(range(len(tracks)), key=lambda t: table.frame[tracks[t][0]])
+    joined: list[list[int]] = []
+    for t in order:
+        rows = tracks[t]
+        first = rows[0]
+        best, best_distance = None, np.inf
+        for k, chain in enumerate(joined):
+            last = chain[-1]
+            gap = int(table.frame[first] - table.frame[last])
+            if not 0 < gap <= max_gap:
+                continue
+            size = _diagonal(table, last)
+            if not 1 / 1.6 <= _diagonal(table, first) / size <= 1.6:
+                continue
+            predicted = _centre(table, last) + _heading(table, chain) * min(gap, 5)
+            distance = float(np.linalg.norm(_centre(table, first) - predicted)) / size
+            if distance <= 0.75 + 0.05 * gap and distance < best_distance:
+                best, best_distance = k, distance
+        if best is None:
+            joined.append(list(rows))
+        else:
+            joined[best].extend(rows)
+    return joined
+
+
+def choose_targets(table: FaceTable, tracks: list[list[int]], params: SolveParams) -> list[list[int]]:
+    """The target tracks of ``params.mode`` (see the module docstring), in order of first appearance.
+
+    Raises:
+        InputError: ``reference`` mode and the reference frame has no face, or fewer faces than asked.
+    """
+    if not tracks:
+        return []
+    if params.mode == "all":
+        return [t for t in tracks if len(t) >= params.min_frames]
+    if params.mode == "largest":
+        areas = [float(np.prod(table.box[t, 2:] - table.box[t, :2], axis=1).sum()) for t in tracks]
+        return [tracks[int(np.argmax(areas))]]
+    rows = np.nonzero(table.frame == params.reference_frame)[0]
+    if len(rows) <= params.reference_face:
+        raise InputError(f"frame {params.reference_frame} has {len(rows)} face(s) found, so face "
+                         f"{params.reference_face} of it cannot be the reference",
+                         "pick a --reference-frame where the person's face is visible (mattefarm faces lists them)")
+    areas = np.prod(table.box[rows, 2:] - table.box[rows, :2], axis=1)
+    chosen = int(rows[np.argsort(-areas, kind="stable")[params.reference_face]])
+    return [t for t in tracks if chosen in t]
+
+
+def fill_and_smooth(table: FaceTable, rows: list[int], sigma: float, fill_gap: int) -> tuple[np.ndarray, ...]:
+    """A track's landmarks on every frame it is seen, and on the short misses between.
+
+    The track is cut where it misses more than ``fill_gap`` frames in a row
+    (the face turned away or was covered: nothing is pasted there); inside each
+    piece missed frames are linearly interpolated between their neighbours and
+    the piece is smoothed by :func:`models.face_track.smooth_zero_phase` with
+    ``sigma`` frames.
+
+    Returns:
+        ``(frames (T,) int32, raw (T, 468, 2) float32, smoothed (T, 468, 2) float32)``.
+    """
+    known = table.frame[rows].astype(np.int64)
+    cuts = np.nonzero(np.diff(known) > fill_gap + 1)[0] + 1
+    pieces = [_fill_piece(table, list(part), known_part, sigma)
+              for part, known_part in zip(np.split(np.asarray(rows), cuts), np.split(known, cuts))]
+    return tuple(np.concatenate([p[k] for p in pieces]) for k in range(3))
+
+
+def _fill_piece(table: FaceTable, rows: list[int], known: np.ndarray, sigma: float) -> tuple[np.ndarray, ...]:
+    frames = np.arange(known[0], known[-1] + 1, dtype=np.int32)
+    points = table.landmarks[rows].reshape(len(rows), -1)
+    raw = np.stack([np.interp(frames, known, points[:, k]) for k in range(points.shape[1])], axis=1)
+    raw = raw.reshape(len(frames), -1, 2).astype(np.float32)
+    return frames, raw, smooth_zero_phase(raw, sigma)
+
+
+def solve_faces(table: FaceTable, params: SolveParams) -> SolvedFaces:
+    """Tracks, targets and smoothed landmarks for the whole shot (see the module docstring).
+
+    Args:
+        table: the analysis of every frame of the shot (rows in frame order).
+
+    Raises:
+        InputError: see :func:`choose_targets`.
+    """
+    fragments = track_faces(table)
+    tracks = join_fragments(table, fragments, params.max_gap)
+    targets = choose_targets(table, tracks, params)
+    parts = [fill_and_smooth(table, rows, params.sigma, params.fill_gap) for rows in targets]
+    stats = {"faces": len(table), "fragments": len(fragments), "tracks": len(tracks), "targets": len(targets),
+             "target_frames": int(sum(len(p[0]) for p in parts)),
+             "jitter_raw_px": _mean_jitter([p[1] for p in parts]), "jitter_solved_px": _mean_jitter([p[2] for p in parts])}
+    if not parts:
+        empty = np.zeros((0, 468, 2), np.float32)
+        return SolvedFaces(np.zeros(0, np.int32), np.zeros(0, np.int32), empty, empty.copy(), stats)
+    frame = np.concatenate([p[0] for p in parts])
+    track = np.concatenate([np.full(len(p[0]), i, np.int32) for i, p in enumerate(parts)])
+    order = np.lexsort((track, frame))
+    return SolvedFaces(frame[order], track[order], np.concatenate([p[2] for p in parts])[order],
+                       np.concatenate([p[1] for p in parts])[order], stats)
+
+
+def _mean_jitter(tracks: list[np.ndarray]) -> float:
+    """Frame-weighted mean :func:`models.face_track.jitter` of several tracks, pixels."""
+    weights = [len(t) - 2 for t in tracks if len(t) >= 3]
+    values = [jitter(t) for t in tracks if len(t) >= 3]
+    return float(np.average(values, weights=weights)) if values else 0.0
+
