@@ -27,6 +27,7 @@ FACE_OVAL = (10, 338, 297, 332, 284, 251, 389, 356, 454, 323, 361, 288, 397, 365
              176, 149, 150, 136, 172, 58, 132, 93, 234, 127, 162, 21, 54, 103, 67, 109)
 RIGHT_EYE = (33, 7, 163, 144, 145, 153, 154, 155, 133, 173, 157, 158, 159, 160, 161, 246)
 LEFT_EYE = (263, 249, 390, 373, 374, 380, 381, 382, 362, 398, 384, 385, 386, 387, 388, 466)
+BROWS = (70, 63, 105, 66, 107, 336, 296, 334, 293, 300)  # upper edges of both eyebrows
 INNER_LIPS = (78, 95, 88, 178, 87, 14, 317, 402, 318, 324, 308, 415, 310, 311, 312, 13, 82, 81, 80, 191)
 
 
@@ -126,16 +127,33 @@ def _target_to_source(source_points: np.ndarray, target_points: np.ndarray, tria
     return maps.astype(np.float32)
 
 
+def lowered_oval(points: np.ndarray, forehead: float = 0.4) -> np.ndarray:
+    """The face oval of ``(468, 2)`` landmarks with its forehead part pulled down to ``forehead``
+    of its height above the eyebrows: ``(36, 2)`` float32.
+
+    The top of FaceMesh's oval is the hairline, where a source's fringe or a
+    target's hair would be pasted; the blend stops part way up the forehead.
+    """
+    oval = points[list(FACE_OVAL)].astype(np.float32)
+    across = points[list(LEFT_EYE)].mean(0) - points[list(RIGHT_EYE)].mean(0)
+    across = across / (float(np.linalg.norm(across)) or 1.0)
+    up = np.float32([across[1], -across[0]])  # image y grows downwards
+    brow = points[list(BROWS)].mean(0)
+    height = (oval - brow) @ up
+    return oval - np.outer(np.maximum(height, 0.0) * (1.0 - forehead), up).astype(np.float32)
+
+
 def blend_mask(target_points: np.ndarray, size: tuple[int, int], feather: float = 0.05) -> np.ndarray:
-    """``(H, W)`` float32 in [0, 1]: the face oval minus eyes and inner lips, feathered (the
-    feather reaches about two sigmas past the oval; nothing beyond it changes).
+    """``(H, W)`` float32 in [0, 1]: the face oval (forehead lowered, :func:`lowered_oval`) minus
+    eyes and inner lips, feathered (the feather reaches about two sigmas past the
+    oval; nothing beyond it changes).
 
     Args:
         feather: blur sigma as a share of the face's width.
     """
     width, height = size
     mask = np.zeros((height, width), np.float32)
-    cv2.fillPoly(mask, [np.round(target_points[list(FACE_OVAL)]).astype(np.int32)], 1.0)
+    cv2.fillPoly(mask, [np.round(lowered_oval(target_points)).astype(np.int32)], 1.0)
     for hole in (RIGHT_EYE, LEFT_EYE, INNER_LIPS):
         cv2.fillPoly(mask, [np.round(target_points[list(hole)]).astype(np.int32)], 0.0)
     face_width = float(np.ptp(target_points[list(FACE_OVAL), 0])) or 1.0

@@ -24,12 +24,14 @@ class JobRun:
     Attributes:
         frames: frames delivered. seconds: wall time of the whole job (probe to verified output).
         provider: execution provider that ran the keyer. chunks: number of chunks.
+        faces: the plan's face entry (solve stats, analysis seconds), None for keying only.
     """
 
     frames: int
     seconds: float
     provider: str
     chunks: int
+    faces: dict | None = None
 
 
 def run_keying_job(source: Path, output: Path, workdir: Path, pool: RenderPool, **options: object) -> JobRun:
@@ -46,7 +48,7 @@ def run_keying_job(source: Path, output: Path, workdir: Path, pool: RenderPool, 
         started = time.perf_counter()
         run_job(session, job, Storage(str(workdir / "storage")), lambda: pool)
         seconds = time.perf_counter() - started
-        result = JobRun(job.frames_total, seconds, job.provider or "-", len(job.chunks))
+        result = JobRun(job.frames_total, seconds, job.provider or "-", len(job.chunks), job.plan.get("faces"))
     engine.dispose()
     return result
 
