@@ -21,6 +21,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
+from api.face_args import add_face_args, face_options
 from api.service_cli import SERVICE_COMMANDS, add_service_commands
 from jobs.db import make_engine, session_factory
 from jobs.options import SCREEN_HELP, RenderOptions
@@ -28,11 +29,9 @@ from jobs.pipeline import create_job, run_job
 from jobs.plan import chunk_length, plan_chunks
 from jobs.settings import Settings
 from models.errors import MattefarmError
-from models.face_solve import FACE_MODES
 from models.keyer_params import KeyerParams
 from models.providers import PROVIDER_CHOICES
 from workers.encode import OUTPUT_CODECS
-from workers.faces import SWAPPERS
 from workers.probe import probe_video
 
 console = Console(stderr=True)
@@ -42,26 +41,6 @@ def _chunk_args(parser: argparse.ArgumentParser) -> None:
     group = parser.add_mutually_exclusive_group()
     group.add_argument("--chunk-frames", type=int, metavar="N", help="frames per chunk")
     group.add_argument("--chunk-seconds", type=float, metavar="S", help="seconds per chunk (default 10)")
-
-
-def _face_args(parser: argparse.ArgumentParser) -> None:
-    group = parser.add_argument_group("face replacement")
-    group.add_argument("--face", metavar="SOURCE_IMAGE", help="replace faces with the identity in this photo")
-    group.add_argument("--face-mode", choices=FACE_MODES, default="largest",
-                       help="largest: the lead face; all: every face; reference: the face picked with --reference-frame")
-    group.add_argument("--reference-frame", type=int, default=0, metavar="N", help="frame of the reference face (default 0)")
-    group.add_argument("--reference-face", type=int, default=0, metavar="K",
-                       help="which face of the reference frame, 0 = the largest (default 0)")
-    group.add_argument("--source-face-index", type=int, metavar="K", help="which face of a source photo with several, 0 = the largest")
-    group.add_argument("--swapper", choices=SWAPPERS, default="builtin", help="face swapper (default builtin)")
-    group.add_argument("--no-key", action="store_true", help="swap faces only, no screen key (no --background needed)")
-
-
-def face_options(args: argparse.Namespace) -> dict:
-    """The face replacement options of parsed arguments, as :class:`RenderOptions` fields."""
-    return {"face": args.face, "face_mode": args.face_mode, "reference_frame": args.reference_frame,
-            "reference_face": args.reference_face, "source_face_index": args.source_face_index,
-            "swapper": args.swapper, "no_key": args.no_key}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -81,7 +60,7 @@ def build_parser() -> argparse.ArgumentParser:
     render.add_argument("--screen", default="auto", help=f"screen colour: {SCREEN_HELP} (default auto)")
     render.add_argument("--providers", choices=PROVIDER_CHOICES, default="auto", help="onnxruntime execution provider")
     render.add_argument("--db", metavar="URL", help="database URL (default: SQLite in ~/.mattefarm, or MATTEFARM_DATABASE_URL)")
-    _face_args(render)
+    add_face_args(render)
     probe = sub.add_parser("probe", help="print a video's probe and chunk plan")
     probe.add_argument("input")
     _chunk_args(probe)

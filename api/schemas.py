@@ -17,7 +17,8 @@ class JobCreate(BaseModel):
 
     Attributes:
         render: render options (:class:`jobs.options.RenderOptions` without the
-            paths, which the server chooses: ``background``, ``matte_out``, ``workers``).
+            paths, which the server chooses: ``background``, ``matte_out``, ``face``, ``workers``;
+            the plate and the source face image come as the ``plate`` and ``face`` parts).
         matte: also deliver the matte as a separate video.
         priority: 0-100, higher is taken first. owner: who submitted it (free text).
         source_uri: a file already on the farm's storage, under a configured root,
@@ -32,14 +33,14 @@ class JobCreate(BaseModel):
     owner: str = Field("", max_length=128)
     source_uri: str | None = None
 
-    def render_options(self, background: str | None, matte_out: str | None) -> RenderOptions:
+    def render_options(self, background: str | None, matte_out: str | None, face: str | None = None) -> RenderOptions:
         """The full render options with the server's paths filled in.
 
         Raises:
             pydantic.ValidationError: the options are inconsistent.
         """
-        fixed = {k: v for k, v in self.render.items() if k not in ("background", "matte_out", "workers")}
-        return RenderOptions(**fixed, background=background, matte_out=matte_out)
+        fixed = {k: v for k, v in self.render.items() if k not in ("background", "matte_out", "face", "workers")}
+        return RenderOptions(**fixed, background=background, matte_out=matte_out, face=face)
 
 
 class ChunkPublic(BaseModel):
@@ -83,6 +84,8 @@ class JobPublic(BaseModel):
     finished_at: datetime | None
     chunks: list[ChunkPublic]
     links: dict[str, str]
+    faces: dict[str, Any] | None = Field(None, description="face replacement: the solve's counts and jitter (px), "
+                                                           "analysis seconds or reused")
 
     @classmethod
     def of(cls, job: Job, live: dict[int, int] | None, now: datetime) -> "JobPublic":
@@ -101,7 +104,15 @@ class JobPublic(BaseModel):
         return cls(id=job.id, shot=PurePath(job.input_uri).name, state=job.state.value, stage=job.stage.value, priority=job.priority, owner=job.owner,
                    frames_done=done, frames_total=job.frames_total, fps=fps, eta_s=eta, provider=job.provider,
                    error=job.error, created_at=created, started_at=started, finished_at=finished,
-                   chunks=chunks, links=links)
+                   chunks=chunks, links=links, faces=_faces_summary(job))
+
+
+def _faces_summary(job: Job) -> dict[str, Any] | None:
+    """The plan's face entry without storage keys (None: keying only)."""
+    faces = (job.plan or {}).get("faces")
+    if not faces:
+        return None
+    return {k: v for k, v in faces.items() if k not in ("source_key", "fingerprint")}
 
 
 class JobsPublic(BaseModel):

@@ -19,6 +19,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextC
 from rich.table import Table
 
 from api.client import ApiError, MattefarmClient
+from api.face_args import add_face_args, face_options
 
 DEFAULT_SERVER = os.environ.get("MATTEFARM_SERVER", "http://127.0.0.1:8000")
 TERMINAL = ("done", "failed", "cancelled")
@@ -40,6 +41,7 @@ def add_service_commands(sub: argparse._SubParsersAction, chunk_args: Any) -> No
     submit.add_argument("--screen", default="auto")
     submit.add_argument("--priority", type=int, default=50, help="0-100, higher first (default 50)")
     chunk_args(submit)
+    add_face_args(submit)
     submit.add_argument("--wait", action="store_true", help="show live progress until every job ends")
     controls = (("status", "show jobs, or one job and its chunks"), ("cancel", "cancel a job"),
                 ("pause", "pause a job (running chunks go back to pending)"), ("resume", "resume a paused job"),
@@ -91,10 +93,12 @@ def cmd_submit(args: argparse.Namespace, console: Console) -> int:
     client = _client(args)
     render: dict[str, Any] = {"codec": args.codec, "screen": args.screen}
     render |= {k: v for k, v in (("chunk_frames", args.chunk_frames), ("chunk_seconds", args.chunk_seconds)) if v}
+    if args.face:
+        render |= face_options(args, with_path=False)
     options = {"render": render, "matte": args.matte, "priority": args.priority, "owner": os.environ.get("USER", "")}
     jobs = []
     for path in args.files:
-        job = client.submit(path, args.background, options)
+        job = client.submit(path, args.background, options, face=args.face)
         console.print(f"submitted {path} as job {job['id']}")
         jobs.append((path, job))
     if not args.wait:

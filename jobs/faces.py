@@ -30,7 +30,7 @@ from models.errors import InputError
 from models.face_analysis import ANALYSIS_VERSION, FaceTable
 from models.face_solve import SolveParams, solve_faces
 from models.registry import spec_of
-from workers.faces import load_analyser, load_arrays, read_source_image, save_arrays, source_face
+from workers.faces import load_analyser, load_arrays, read_source_image, require_swapper_models, save_arrays, source_face
 from workers.pool import PoolEvents, RenderPool
 from workers.specs import ChunkSpec, FaceSpec
 from workers.storage import Storage
@@ -65,6 +65,7 @@ def store_source_face(job: Job, options: RenderOptions, storage: Storage) -> dic
     """
     if options.face is None:
         return None
+    require_swapper_models(options.swapper)
     rgb = read_source_image(options.face)
     source_face(rgb, load_analyser(options.providers), options.source_face_index, f"the source image {options.face}")
     key = f"jobs/{job.id}/face_source{Path(options.face).suffix.lower()}"

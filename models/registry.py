@@ -75,6 +75,29 @@ REGISTRY: dict[str, ModelSpec] = {spec.name: spec for spec in (
         outputs="conv2d_21: (1, 1, 1, 1404) = 468 x (x, y, z) in crop pixels",
         preprocessing="RGB in [0, 1], NHWC, a square crop around the face resized to 192x192",
     ),
+    ModelSpec(
+        name="inswapper_128",
+        file="inswapper_128.onnx",
+        url="https://github.com/facefusion/facefusion-assets/releases/download/models/inswapper_128.onnx",
+        sha256="e4a3f08c753cb72d04e10aa0f7dbe3deebbf39567d4ead6dce08e98aa49e16af",
+        licence="InsightFace inswapper: non-commercial research use only",
+        inputs="target: (1, 3, 128, 128) float32; source: (1, 512) float32",
+        outputs="output: (1, 3, 128, 128) float32, RGB in [0, 1]",
+        preprocessing="target: RGB in [0, 1], NCHW, aligned by a similarity transform of the 5 keypoints onto "
+                      "the ArcFace template shifted 8 px right (arcface_128_v2); source: ArcFace embedding . emap / "
+                      "||embedding||, emap = the graph's last initializer (512 x 512)",
+    ),
+    ModelSpec(
+        name="arcface_w600k_r50",
+        file="arcface_w600k_r50.onnx",
+        url="https://github.com/facefusion/facefusion-assets/releases/download/models/arcface_w600k_r50.onnx",
+        sha256="4c06341c33c2ca1f86781dab0e829f88ad5b64be9fba56e56bc9ebdefc619e43",
+        licence="InsightFace buffalo_l (w600k_r50): non-commercial research use only",
+        inputs="input.1: (B, 3, 112, 112) float32",
+        outputs="683: (B, 512) float32 embedding",
+        preprocessing="RGB, (x - 127.5) / 127.5, NCHW, aligned by a similarity transform of the 5 keypoints onto "
+                      "the 112x112 ArcFace template (arcface_112_v2)",
+    ),
 )}
 
 

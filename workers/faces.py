@@ -25,7 +25,21 @@ from models.yuv import YuvMatrix, planes_to_rgb
 from workers.model_files import fetch_model
 from workers.storage import Storage
 
-SWAPPERS = ("builtin", "inswapper_128")
+SWAPPER_MODELS: dict[str, tuple[str, ...]] = {"builtin": (), "inswapper_128": ("inswapper_128", "arcface_w600k_r50")}
+"""The registry models each swapper needs."""
+SWAPPERS = tuple(SWAPPER_MODELS)
+
+
+def require_swapper_models(name: str) -> None:
+    """Make sure the swapper's model files are here (downloaded and verified if missing).
+
+    Raises:
+        InputError: unknown swapper. ModelError: a file is missing (offline) or corrupted.
+    """
+    if name not in SWAPPER_MODELS:
+        raise InputError(f"there is no swapper named {name!r}", f"use one of {', '.join(SWAPPERS)}")
+    for model in SWAPPER_MODELS[name]:
+        fetch_model(model)
 
 
 def load_analyser(providers: ProviderChoice = "auto") -> FaceAnalyser:

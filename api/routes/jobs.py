@@ -86,7 +86,7 @@ def _parse_options(options: str, schema: type[Options]) -> Options:
 
 
 def _prepare_job(services: ServicesDep, request: JobCreate, job_id: str, video: UploadFile | None,
-                 source_uri: str | None, background: str | None) -> tuple[str, str, RenderOptions]:
+                 source_uri: str | None, background: str | None, face: str | None = None) -> tuple[str, str, RenderOptions]:
     """Store a job's footage (or check its path); returns ``(source, output path, render options)``.
 
     Raises:
@@ -104,7 +104,17 @@ def _prepare_job(services: ServicesDep, request: JobCreate, job_id: str, video: 
     stem = Path(source).stem
     output = services.storage.path(f"outputs/{job_id}/{stem}_keyed{suffix}")
     matte = services.storage.path(f"outputs/{job_id}/{stem}_matte{suffix}") if request.matte else None
-    return source, output, request.render_options(background, matte)
+    return source, output, request.render_options(background, matte, face)
+
+
+def _save_stills(services: ServicesDep, key: str, plate: UploadFile | None,
+                 face: UploadFile | None) -> tuple[str | None, str | None]:
+    """Store the uploaded plate and source face image; their paths (None when not sent)."""
+    stored = []
+    for part, name in ((plate, "plate"), (face, "face")):
+        has_file = part is not None and part.filename
+        stored.append(_save_upload(part, services, f"uploads/{key}/{name}/{safe_name(part.filename)}") if has_file else None)
+    return stored[0], stored[1]
 
 
 def _enqueue(jobs: list[Job]) -> None:
@@ -117,16 +127,14 @@ def _enqueue(jobs: list[Job]) -> None:
 @router.post("", status_code=202, summary="Submit a job (multipart: video, plate, options JSON)")
 def create_job(
     *, services: ServicesDep, session: SessionDep, options: Annotated[str, Form()] = "{}",
-    video: UploadFile | None = None, plate: UploadFile | None = None,
+    video: UploadFile | None = None, plate: UploadFile | None = None, face: UploadFile | None = None,
 ) -> JobPublic:
     """Store the uploads, record the job, start its first stage; answers 202 with the job."""
     request = _parse_options(options, JobCreate)
     job_id = uuid.uuid4().hex
     try:
-        background = None
-        if plate is not None and plate.filename:
-            background = _save_upload(plate, services, f"uploads/{job_id}/plate/{safe_name(plate.filename)}")
-        source, output, render = _prepare_job(services, request, job_id, video, request.source_uri, background)
+        background, source_face = _save_stills(services, job_id, plate, face)
+        source, output, render = _prepare_job(services, request, job_id, video, request.source_uri, background, source_face)
     except (HTTPException, ValidationError):
         services.storage.delete(f"uploads/{job_id}")
         raise
@@ -141,7 +149,7 @@ batches = APIRouter(prefix="/v1/batches", tags=["batches"], dependencies=[Depend
 @batches.post("", status_code=202, summary="Submit many shots with shared options (multipart: videos, plate, options)")
 def create_batch(
     *, services: ServicesDep, session: SessionDep, options: Annotated[str, Form()] = "{}",
-    videos: list[UploadFile] | None = None, plate: UploadFile | None = None,
+    videos: list[UploadFile] | None = None, plate: UploadFile | None = None, face: UploadFile | None = None,
 ) -> BatchPublic:
     """One job per uploaded video and per ``source_uris`` entry, all with the same options and plate."""
     request = _parse_options(options, BatchCreate)
@@ -152,12 +160,10 @@ def create_batch(
     batch = Batch(id=uuid.uuid4().hex, name=request.name, owner=request.owner, options=request.model_dump())
     prepared: list[tuple[str, tuple[str, str, RenderOptions]]] = []
     try:
-        background = None
-        if plate is not None and plate.filename:
-            background = _save_upload(plate, services, f"uploads/{batch.id}/plate/{safe_name(plate.filename)}")
+        background, source_face = _save_stills(services, batch.id, plate, face)
         for video, uri in shots:
             job_id = uuid.uuid4().hex
-            prepared.append((job_id, _prepare_job(services, request, job_id, video, uri, background)))
+            prepared.append((job_id, _prepare_job(services, request, job_id, video, uri, background, source_face)))
     except (HTTPException, ValidationError):
         for key in [batch.id, *(job_id for job_id, _ in prepared)]:
             services.storage.delete(f"uploads/{key}")

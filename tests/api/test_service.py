@@ -306,3 +306,18 @@ def test_a_batch_of_shots_shares_options_and_aggregates_state(tmp_path: Path) ->
             time.sleep(0.5)
         assert sorted(j["frames_total"] for j in batch["jobs"]) == [20, 21, 56]
         assert batch["frames_done"] == batch["frames_total"] == 97
+
+
+@pytest.mark.slow
+def test_submit_a_face_swap_with_its_source_image(tmp_path: Path) -> None:
+    with Service(tmp_path / "home", f"sqlite:///{tmp_path / 'service.db'}") as service:
+        with open(media("faces/grid_lbax4n.mpg"), "rb") as video, open(media("faces/wh_obama_official_portrait.jpg"), "rb") as face:
+            files = {"video": ("grid.mpg", video), "face": ("obama.jpg", face)}
+            options = {"render": {"no_key": True, "face_mode": "largest", "chunk_frames": 25}}
+            response = httpx.post(f"{service.url}/v1/jobs", files=files, data={"options": json.dumps(options)}, timeout=60)
+        assert response.status_code == 202, response.text
+        events = list(follow(service.url, response.json()["id"]))
+        assert events[-1]["state"] == "done", f"{events[-1]}\n{service.log_tail()}"
+        final = httpx.get(f"{service.url}/v1/jobs/{response.json()['id']}", timeout=10).json()
+        assert final["faces"]["stats"]["targets"] == 1 and final["faces"]["stats"]["target_frames"] == 75
+        assert final["frames_done"] == 75

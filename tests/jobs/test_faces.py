@@ -13,10 +13,10 @@ from jobs.db import make_engine, session_factory
 from jobs.options import RenderOptions
 from jobs.pipeline import create_job, run_job
 from jobs.tables import Job, State
-from models.errors import InputError
+from models.errors import InputError, ModelError
 from models.face_analysis import FaceTable
 from models.face_solve import SolvedFaces
-from tests.conftest import media
+from tests.conftest import SHARED, media
 from workers.faces import load_arrays
 from workers.storage import Storage
 
@@ -147,3 +147,15 @@ def test_source_face_index_picks_one_of_two(ray_pool, tmp_path: Path) -> None:
     job = run(tmp_path / "home", media("faces/grid_lbax4n.mpg"), str(tmp_path / "out.mp4"), ray_pool,
               face=media("faces/wh_two_people.jpg"), source_face_index=1, no_key=True, chunk_frames=40)
     assert job.state == State.DONE and job.frames_done == 75
+
+
+def test_neural_swapper_without_its_model_file_fails_naming_it(ray_pool, tmp_path: Path, monkeypatch) -> None:  # noqa: ANN001
+    models = tmp_path / "models"
+    models.mkdir()
+    for name in ("face_detection_yunet_2023mar.onnx", "facemesh_468_deepfacelive.onnx"):
+        (models / name).symlink_to(SHARED / "models" / name)
+    monkeypatch.setenv("MATTEFARM_MODELS_DIR", str(models))
+    with pytest.raises(ModelError, match=r"inswapper_128\.onnx is missing .*download it from https://"):
+        run(tmp_path / "home", media("faces/grid_lbax4n.mpg"), str(tmp_path / "out.mp4"), ray_pool, no_key=True,
+            face=media(PORTRAIT), swapper="inswapper_128")
+    assert not (tmp_path / "out.mp4").exists()
