@@ -164,23 +164,35 @@ def blend_mask(target_points: np.ndarray, size: tuple[int, int], feather: float 
     return np.where(blurred > 1.0 / 512, blurred, 0.0).astype(np.float32)
 
 
-def match_colour(warped: np.ndarray, target: np.ndarray, region: np.ndarray) -> np.ndarray:
+def _lab(pixels: np.ndarray) -> np.ndarray:
+    """``(N, 3)`` float32 RGB 0-255 -> ``(N, 3)`` float32 CIE Lab (OpenCV, D65)."""
+    rgb = np.clip(pixels / 255.0, 0, 1).astype(np.float32)[:, None, :]
+    return cv2.cvtColor(rgb, cv2.COLOR_RGB2LAB)[:, 0, :]
+
+
+def match_colour(warped: np.ndarray, target: np.ndarray, region: np.ndarray, where: np.ndarray | None = None,
+                 step: int = 2) -> np.ndarray:
     """Move the warped face's Lab mean and deviation to the target's inside ``region`` (bool ``(H, W)``).
 
     Args:
         warped, target: ``(H, W, 3)`` float32 RGB in 0-255.
+        where: bool ``(H, W)``, the pixels to convert (default all); the others are returned as they are.
+        step: the statistics use every ``step``-th row and column of ``region``.
 
     Returns:
         ``(H, W, 3)`` float32 RGB in 0-255.
     """
-    if region.sum() < 16:
+    sampled = np.zeros_like(region)
+    sampled[::step, ::step] = region[::step, ::step]
+    if sampled.sum() < 16:
         return warped
-    lab_w = cv2.cvtColor(np.clip(warped / 255.0, 0, 1).astype(np.float32), cv2.COLOR_RGB2LAB)
-    lab_t = cv2.cvtColor(np.clip(target / 255.0, 0, 1).astype(np.float32), cv2.COLOR_RGB2LAB)
-    w, t = lab_w[region], lab_t[region]
+    w, t = _lab(warped[sampled]), _lab(target[sampled])
     scale = t.std(0) / np.maximum(w.std(0), 1e-3)
-    lab = (lab_w - w.mean(0)) * scale + t.mean(0)
-    return cv2.cvtColor(lab.astype(np.float32), cv2.COLOR_LAB2RGB) * 255.0
+    where = np.ones(region.shape, bool) if where is None else where
+    lab = (_lab(warped[where]) - w.mean(0)) * scale + t.mean(0)
+    out = warped.copy()
+    out[where] = cv2.cvtColor(lab.astype(np.float32)[:, None, :], cv2.COLOR_LAB2RGB)[:, 0, :] * 255.0
+    return out
 
 
 NOSE_TIP, RIGHT_CHEEK, LEFT_CHEEK = 1, 234, 454
@@ -227,7 +239,7 @@ class BuiltinSwapper:
         height, width = target.shape[:2]
         warped, covered = warp_face(self.source, target_points, (width, height))
         mask = blend_mask(target_points, (width, height)) * profile_weight(target_points)
-        matched = match_colour(warped, target, (mask > 0.5) & covered)
+        matched = match_colour(warped, target, (mask > 0.5) & covered, where=(mask > 0) & covered)
         return np.where(covered[..., None], matched, target), mask  # outside the mesh: the target itself
 
 
