@@ -53,18 +53,24 @@ def source_fingerprint(path: str) -> str:
     return digest.hexdigest()[:32]
 
 
-def store_source_face(job: Job, options: RenderOptions, storage: Storage) -> dict | None:
-    """Check the source identity image and copy it into the job's storage (ingest).
+def store_source_face(job: Job, options: RenderOptions, storage: Storage, frame_count: int) -> dict | None:
+    """Check the face options and the source identity image; copy the image into the job's storage (ingest).
+
+    Args:
+        frame_count: frames in the shot (the reference frame must be one of them).
 
     Returns:
         The plan's ``faces`` entry, or None for a keying-only job.
 
     Raises:
-        InputError: unreadable image, no face, or several faces without an index.
+        InputError: a reference frame past the shot, an unreadable image, no face, or several faces without an index.
         ModelError: a face model is missing or corrupted.
     """
     if options.face is None:
         return None
+    if options.face_mode == "reference" and options.reference_frame >= frame_count:
+        raise InputError(f"--reference-frame {options.reference_frame} is past the shot's last frame ({frame_count - 1})",
+                         "pick a frame inside the shot")
     require_swapper_models(options.swapper)
     rgb = read_source_image(options.face)
     source_face(rgb, load_analyser(options.providers), options.source_face_index, f"the source image {options.face}")
@@ -83,12 +89,11 @@ def solved_key(job: Job, chunk: Chunk) -> str:
     return f"jobs/{job.id}/faces/solved/{chunk.index:05d}.npz"
 
 
-def face_spec(job: Job, chunk: Chunk) -> FaceSpec | None:
+def face_spec(job: Job, chunk: Chunk, options: RenderOptions) -> FaceSpec | None:
     """The chunk's :class:`workers.specs.FaceSpec` (solved key set once the solve ran), or None."""
     faces = (job.plan or {}).get("faces")
     if not faces:
         return None
-    options = RenderOptions.model_validate(job.options)
     return FaceSpec(source_key=faces["source_key"], source_face=options.source_face_index, swapper=options.swapper,
                     key=not options.no_key, analysis_key=analysis_part_key(job, chunk),
                     solved_key=solved_key(job, chunk) if faces.get("solved") else None)
@@ -100,18 +105,20 @@ def faces_pending(job: Job) -> bool:
     return bool(faces) and not faces.get("solved")
 
 
-def _analysis(job: Job, storage: Storage, pool: RenderPool, specs: list[ChunkSpec], events: PoolEvents) -> FaceTable | None:
-    """The face table of the whole shot: from the cache, or from the analysis pass (None: it was stopped)."""
+def _analysis(job: Job, storage: Storage, pool: RenderPool, specs: list[ChunkSpec],
+              events: PoolEvents) -> tuple[FaceTable | None, bool]:
+    """``(the face table of the whole shot, whether it was reused)``: from the cache, or from the
+    analysis pass (table None: the pass was stopped)."""
     cache = f"analysis/faces/{job.plan['faces']['fingerprint']}.npz"
     if storage.exists(cache):
-        return FaceTable.from_arrays(load_arrays(storage, cache))
+        return FaceTable.from_arrays(load_arrays(storage, cache)), True
     results = pool.run(specs, events, task="analyse")
     if len(results) < len(specs):
-        return None
+        return None, False
     table = FaceTable.concat(FaceTable.from_arrays(load_arrays(storage, s.faces.analysis_key)) for s in specs if s.faces)
     save_arrays(storage, cache, table.to_arrays())
     storage.delete(f"jobs/{job.id}/faces/analysis")
-    return table
+    return table, False
 
 
 def analyse_and_solve(session: Session, job: Job, storage: Storage, pool: RenderPool, specs: list[ChunkSpec],
@@ -126,17 +133,13 @@ def analyse_and_solve(session: Session, job: Job, storage: Storage, pool: Render
         False if the pass was stopped (cancel or pause) before it finished.
 
     Raises:
-        InputError: the reference frame is outside the shot or has no such face.
+        InputError: the reference frame has no such face.
     """
     options = RenderOptions.model_validate(job.options)
-    if options.face_mode == "reference" and options.reference_frame >= job.frames_total:
-        raise InputError(f"--reference-frame {options.reference_frame} is past the shot's last frame "
-                         f"({job.frames_total - 1})", "pick a frame inside the shot")
     job.stage = Stage.ANALYSE
     session.commit()
     started = time.monotonic()
-    reused = storage.exists(f"analysis/faces/{job.plan['faces']['fingerprint']}.npz")
-    table = _analysis(job, storage, pool, specs, events)
+    table, reused = _analysis(job, storage, pool, specs, events)
     if table is None:
         return False
     analysis_s = time.monotonic() - started

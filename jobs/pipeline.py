@@ -103,7 +103,7 @@ def ingest_job(session: Session, job: Job, storage: Storage) -> None:
     session.commit()
     probe = probe_video(job.input_uri)
     plate = _store_plate(job, options, probe, storage)
-    faces = store_source_face(job, options, storage)
+    faces = store_source_face(job, options, storage, probe.frame_count)
     params = KeyerParams.from_dict(options.keyer)
     screen = None if options.no_key else analyse_screen(probe, options.screen, params.screen_balance)
     plans = plan_chunks(probe, chunk_length(probe, options.chunk_frames, options.chunk_seconds), params.preroll_frames)
@@ -140,7 +140,7 @@ def chunk_spec(job: Job, chunk: Chunk, storage: Storage) -> ChunkSpec:
         output_pts=tuple(p - shift for p in probe.frame_pts[chunk.frame_start : chunk.frame_end]),
         keyer=plan["keyer"], screen=plan["screen"] or {}, encode=encode,
         plate=PlateSpec(**plan["plate"]) if plan["plate"] else None, rotation=probe.video.rotation,
-        batch_frames=options.batch_frames, providers=options.providers, faces=face_spec(job, chunk),
+        batch_frames=options.batch_frames, providers=options.providers, faces=face_spec(job, chunk, options),
     )
 
 

@@ -74,10 +74,9 @@ class FaceTable:
     def __len__(self) -> int:
         return len(self.frame)
 
-    def faces_in(self, frame: int) -> list[Face]:
-        """The detections of one frame, as :class:`Face` objects, in stored order."""
-        rows = np.nonzero(self.frame == frame)[0]
-        return [Face(self.box[i], float(self.score[i]), self.keypoints[i]) for i in rows]
+    def face(self, row: int) -> Face:
+        """Row ``row`` as a :class:`Face` (box, score, keypoints)."""
+        return Face(self.box[row], float(self.score[row]), self.keypoints[row])
 
 
 _FIELDS = ("frame", "box", "score", "keypoints", "landmarks")

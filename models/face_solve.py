@@ -17,6 +17,7 @@ never per chunk, so a chunk boundary cannot change a result:
 
 from __future__ import annotations
 
+from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -93,18 +94,13 @@ class SolvedFaces:
 
 def track_faces(table: FaceTable) -> list[list[int]]:
     """Rows of ``table`` grouped into tracks (each a list of row indices in frame order)."""
-    tracker, rows_of = FaceTracker(), []
-    frames = table.frame
-    start = 0
-    while start < len(frames):
-        end = start + int(np.searchsorted(frames[start:], frames[start], side="right"))
-        ids = tracker.update(int(frames[start]), table.faces_in(int(frames[start])))
-        for offset, track_id in enumerate(ids):
-            while len(rows_of) <= track_id:
-                rows_of.append([])
-            rows_of[track_id].append(start + offset)
-        start = end
-    return rows_of
+    tracker, rows_of = FaceTracker(), defaultdict(list)
+    for rows in np.split(np.arange(len(table)), np.flatnonzero(np.diff(table.frame)) + 1):
+        if len(rows):
+            ids = tracker.update(int(table.frame[rows[0]]), [table.face(int(r)) for r in rows])
+            for row, track_id in zip(rows, ids):
+                rows_of[track_id].append(int(row))
+    return [rows_of[t] for t in sorted(rows_of)]
 
 
 def _centre(table: FaceTable, row: int) -> np.ndarray:
@@ -174,7 +170,7 @@ def choose_targets(table: FaceTable, tracks: list[list[int]], params: SolveParam
     if len(rows) <= params.reference_face:
         raise InputError(f"frame {params.reference_frame} has {len(rows)} face(s) found, so face "
                          f"{params.reference_face} of it cannot be the reference",
-                         "pick a --reference-frame where the person's face is visible (mattefarm faces lists them)")
+                         "pick a --reference-frame where the person's face is visible and large enough to be found")
     areas = np.prod(table.box[rows, 2:] - table.box[rows, :2], axis=1)
     chosen = int(rows[np.argsort(-areas, kind="stable")[params.reference_face]])
     return [t for t in tracks if chosen in t]

@@ -10,7 +10,6 @@ from __future__ import annotations
 import io
 from collections.abc import Callable, Iterable
 
-import cv2
 import numpy as np
 
 from models.errors import InputError
@@ -23,6 +22,7 @@ from models.face_swap import BuiltinSwapper, SourceFace
 from models.providers import ProviderChoice
 from models.yuv import YuvMatrix, planes_to_rgb
 from workers.model_files import fetch_model
+from workers.plates import read_image
 from workers.storage import Storage
 
 SWAPPER_MODELS: dict[str, tuple[str, ...]] = {"builtin": (), "inswapper_128": ("inswapper_128", "arcface_w600k_r50")}
@@ -57,10 +57,7 @@ def read_source_image(path: str) -> np.ndarray:
     Raises:
         InputError: missing or not an image.
     """
-    image = cv2.imread(path, cv2.IMREAD_COLOR)
-    if image is None:
-        raise InputError(f"the source face image {path} is missing or not a readable image", "pass a JPEG or PNG photo")
-    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+    return read_image(path, "the source face image", "pass a JPEG or PNG photo")
 
 
 def source_face(rgb: np.ndarray, analyser: FaceAnalyser, index: int | None, name: str = "the source image") -> SourceFace:
@@ -82,18 +79,17 @@ def source_face(rgb: np.ndarray, analyser: FaceAnalyser, index: int | None, name
 
 
 def make_swapper(name: str, source: SourceFace, providers: ProviderChoice = "auto") -> Swapper:
-    """The swapper called ``name`` for one source identity.
+    """The swapper called ``name`` (one of :data:`SWAPPERS`) for one source identity.
 
     Raises:
         InputError: unknown swapper. ModelError: its model files are missing or corrupted.
     """
+    require_swapper_models(name)
     if name == "builtin":
         return BuiltinSwapper(source)
-    if name == "inswapper_128":
-        from workers.neural_swap import load_inswapper
+    from workers.neural_swap import load_inswapper
 
-        return load_inswapper(source, providers)
-    raise InputError(f"there is no swapper named {name!r}", f"use one of {', '.join(SWAPPERS)}")
+    return load_inswapper(source, providers)
 
 
 def save_arrays(storage: Storage, key: str, arrays: dict[str, np.ndarray]) -> None:

@@ -17,16 +17,24 @@ from models.errors import InputError
 from models.plate import fit_plate
 
 
-def load_image_plate(path: str) -> np.ndarray:
-    """Read a still plate as ``(h, w, 3)`` uint8 RGB.
+def read_image(path: str, what: str, hint: str) -> np.ndarray:
+    """Read a still as ``(h, w, 3)`` uint8 RGB.
+
+    Args:
+        what: what the image is, for the error (``"the background plate"``). hint: what to do instead.
 
     Raises:
         InputError: the file is missing or is not an image OpenCV can read.
     """
     image = cv2.imread(path, cv2.IMREAD_COLOR)
     if image is None:
-        raise InputError(f"the background plate {path} is missing or not a readable image", "pass a JPEG/PNG/TIFF or a video")
+        raise InputError(f"{what} {path} is missing or not a readable image", hint)
     return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+
+
+def load_image_plate(path: str) -> np.ndarray:
+    """Read a still plate as ``(h, w, 3)`` uint8 RGB (:func:`read_image`)."""
+    return read_image(path, "the background plate", "pass a JPEG/PNG/TIFF or a video")
 
 
 def to_coded_orientation(plate: np.ndarray, rotation: int) -> np.ndarray:

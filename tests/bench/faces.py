@@ -13,7 +13,6 @@ of a swap alone, all in this run.
 from __future__ import annotations
 
 import argparse
-from fractions import Fraction
 from pathlib import Path
 
 import av
@@ -24,6 +23,7 @@ from rich.console import Console
 from rich.table import Table
 
 from tests.bench.jobrun import JobRun, run_keying_job
+from tests.clips import write_h264
 from tests.conftest import MEDIA, media
 from workers.contact_sheet import frames_at, write_png
 from workers.pool import RenderPool, connect_ray, pool_shape
@@ -67,18 +67,10 @@ def make_720p(source: Path, out: Path) -> Path:
     """The clip scaled to 720 lines and widened to 1280x720 with its own edge pixels (the screen), H.264."""
     if out.exists():
         return out
-    with av.open(str(source)) as src, av.open(str(out), "w") as dst:
-        stream = dst.add_stream("libx264", rate=Fraction(25, 1), options={"crf": "18", "preset": "veryfast"})
-        stream.width, stream.height, stream.pix_fmt = 1280, 720, "yuv420p"
-        for i, frame in enumerate(src.decode(video=0)):
-            rgb = cv2.resize(frame.to_ndarray(format="rgb24"), (900, 720), interpolation=cv2.INTER_CUBIC)
-            wide = cv2.copyMakeBorder(rgb, 0, 0, 190, 190, cv2.BORDER_REPLICATE)
-            image = av.VideoFrame.from_ndarray(wide, format="rgb24").reformat(format="yuv420p")
-            image.pts, image.time_base = i, Fraction(1, 25)
-            for packet in stream.encode(image):
-                dst.mux(packet)
-        for packet in stream.encode():
-            dst.mux(packet)
+    with av.open(str(source)) as src:  # streamed: one frame at a time
+        frames = (cv2.copyMakeBorder(cv2.resize(f.to_ndarray(format="rgb24"), (900, 720), interpolation=cv2.INTER_CUBIC),
+                                     0, 0, 190, 190, cv2.BORDER_REPLICATE) for f in src.decode(video=0))
+        write_h264(frames, str(out), fps=25)
     return out
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from fractions import Fraction
 from pathlib import Path
 
 import av
@@ -16,6 +15,7 @@ from jobs.tables import Job, State
 from models.errors import InputError, ModelError
 from models.face_analysis import FaceTable
 from models.face_solve import SolvedFaces
+from tests.clips import write_h264
 from tests.conftest import SHARED, media
 from workers.faces import load_arrays
 from workers.storage import Storage
@@ -109,20 +109,11 @@ def test_reference_mode_swaps_only_the_chosen_person(ray_pool, tmp_path: Path) -
 
 
 def _first_frames(path: str, out: str, count: int, width: int) -> str:
-    """The first ``count`` frames of a clip, scaled to ``width``, as H.264 (a short test source)."""
-    with av.open(path) as src, av.open(out, "w") as dst:
-        stream = dst.add_stream("libx264", rate=Fraction(30, 1))
-        stream.width, stream.height, stream.pix_fmt = width, width * 9 // 16, "yuv420p"
-        for i, frame in enumerate(src.decode(video=0)):
-            if i == count:
-                break
-            image = frame.reformat(width=width, height=width * 9 // 16, format="yuv420p")
-            image.pts, image.time_base = i, Fraction(1, 30)
-            for packet in stream.encode(image):
-                dst.mux(packet)
-        for packet in stream.encode():
-            dst.mux(packet)
-    return out
+    """The first ``count`` frames of a 16:9 clip, scaled to ``width``, as H.264 (a short test source)."""
+    with av.open(path) as src:
+        frames = (f.to_ndarray(format="rgb24", width=width, height=width * 9 // 16)
+                  for _, f in zip(range(count), src.decode(video=0)))
+        return write_h264(frames, out, fps=30)
 
 
 def test_clip_without_faces_gets_only_the_key(ray_pool, tmp_path: Path) -> None:
