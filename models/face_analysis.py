@@ -9,13 +9,15 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 
 from models.face_detect import Face, FaceDetector
+from models.face_identity import APPEARANCE_SIZE, appearance
 from models.face_landmarks import FaceMesh
 
-ANALYSIS_VERSION = 1
+ANALYSIS_VERSION = 2
 """Bumped when the analysis of a frame changes (models, crop, thresholds): stored tables of other versions are not reused."""
 
 
@@ -29,6 +31,8 @@ class FaceTable:
         score: ``(F,)`` float32 detector confidence.
         keypoints: ``(F, 5, 2)`` float32 YuNet keypoints (eyes, nose tip, mouth corners), pixels.
         landmarks: ``(F, 468, 2)`` float32 FaceMesh points, pixels.
+        appearance: ``(F, APPEARANCE_SIZE)`` float32 head histograms
+            (:func:`models.face_identity.appearance`), to tell people apart.
     """
 
     frame: np.ndarray
@@ -36,23 +40,27 @@ class FaceTable:
     score: np.ndarray
     keypoints: np.ndarray
     landmarks: np.ndarray
+    appearance: np.ndarray
 
     @classmethod
     def empty(cls) -> "FaceTable":
         """A table with no rows."""
         return cls(np.zeros(0, np.int32), np.zeros((0, 4), np.float32), np.zeros(0, np.float32),
-                   np.zeros((0, 5, 2), np.float32), np.zeros((0, 468, 2), np.float32))
+                   np.zeros((0, 5, 2), np.float32), np.zeros((0, 468, 2), np.float32),
+                   np.zeros((0, APPEARANCE_SIZE), np.float32))
 
     @classmethod
-    def of_rows(cls, rows: Iterable[tuple[int, Face, np.ndarray]]) -> "FaceTable":
-        """Build from ``(frame, detection, (468, 2+) landmarks)`` rows in frame order."""
+    def of_rows(cls, rows: Iterable[tuple[int, "FoundFace"]]) -> "FaceTable":
+        """Build from ``(frame, found face)`` rows in frame order."""
         rows = list(rows)
         if not rows:
             return cls.empty()
-        return cls(np.array([r[0] for r in rows], np.int32), np.stack([r[1].box for r in rows]).astype(np.float32),
-                   np.array([r[1].score for r in rows], np.float32),
-                   np.stack([r[1].keypoints for r in rows]).astype(np.float32),
-                   np.stack([r[2][:, :2] for r in rows]).astype(np.float32))
+        faces = [r[1] for r in rows]
+        return cls(np.array([r[0] for r in rows], np.int32), np.stack([f.face.box for f in faces]).astype(np.float32),
+                   np.array([f.face.score for f in faces], np.float32),
+                   np.stack([f.face.keypoints for f in faces]).astype(np.float32),
+                   np.stack([f.landmarks[:, :2] for f in faces]).astype(np.float32),
+                   np.stack([f.appearance for f in faces]).astype(np.float32))
 
     @classmethod
     def concat(cls, tables: Iterable["FaceTable"]) -> "FaceTable":
@@ -79,7 +87,16 @@ class FaceTable:
         return Face(self.box[row], float(self.score[row]), self.keypoints[row])
 
 
-_FIELDS = ("frame", "box", "score", "keypoints", "landmarks")
+_FIELDS = ("frame", "box", "score", "keypoints", "landmarks", "appearance")
+
+
+class FoundFace(NamedTuple):
+    """One face of a frame: detection, ``(468, 3)`` float32 FaceMesh landmarks (pixels, depth),
+    ``(APPEARANCE_SIZE,)`` float32 appearance vector."""
+
+    face: Face
+    landmarks: np.ndarray
+    appearance: np.ndarray
 
 
 class FaceAnalyser:
@@ -95,8 +112,8 @@ class FaceAnalyser:
     def __init__(self, detector: FaceDetector, mesh: FaceMesh, min_size: float = 12.0) -> None:
         self.detector, self.mesh, self.min_size = detector, mesh, min_size
 
-    def analyse(self, rgb: np.ndarray) -> list[tuple[Face, np.ndarray]]:
-        """Faces of an ``(H, W, 3)`` uint8 RGB frame with their ``(468, 3)`` float32 landmarks, largest first."""
+    def analyse(self, rgb: np.ndarray) -> list[FoundFace]:
+        """Faces of an ``(H, W, 3)`` uint8 RGB frame, largest first."""
         faces = [f for f in self.detector.detect(rgb) if max(f.box[2] - f.box[0], f.box[3] - f.box[1]) >= self.min_size]
         faces.sort(key=lambda f: -f.area)
-        return [(face, self.mesh.landmarks(rgb, face)) for face in faces]
+        return [FoundFace(face, self.mesh.landmarks(rgb, face), appearance(rgb, face.box)) for face in faces]

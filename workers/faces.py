@@ -75,7 +75,7 @@ def source_face(rgb: np.ndarray, analyser: FaceAnalyser, index: int | None, name
     if index >= len(found):
         raise InputError(f"{name} has {len(found)} face(s), so there is no face {index}",
                          f"pass --source-face-index between 0 and {len(found) - 1}")
-    return SourceFace.of(rgb, found[index][1])
+    return SourceFace.of(rgb, found[index].landmarks)
 
 
 def make_swapper(name: str, source: SourceFace, providers: ProviderChoice = "auto") -> Swapper:
@@ -119,8 +119,7 @@ def analyse_frames(
     for index, luma, chroma in frames:
         if index < first:
             continue
-        for face, landmarks in analyser.analyse(planes_to_rgb(luma, chroma, matrix)):
-            rows.append((index, face, landmarks))
+        rows.extend((index, found) for found in analyser.analyse(planes_to_rgb(luma, chroma, matrix)))
         done += 1
         if progress is not None:
             progress(done)

@@ -96,9 +96,15 @@ def test_reference_mode_swaps_only_the_chosen_person(ray_pool, tmp_path: Path) -
     table = FaceTable.from_arrays(load_arrays(storage, f"analysis/faces/{job.plan['faces']['fingerprint']}.npz"))
     solved = solved_of(home, job)
     before, after = frames_of(source), frames_of(str(tmp_path / "chaplin.mkv"))
-    chosen_rows = [i for i in range(len(table)) if table.frame[i] >= 60 and (table.box[i, 0] + table.box[i, 2]) / 2 > 280]
-    other_rows = [i for i in range(len(table)) if (table.box[i, 0] + table.box[i, 2]) / 2 < 220]
-    assert len(chosen_rows) > 100 and len(other_rows) > 30
+    # Looked at: before frame 57 the only face is the chosen man's (running in, blurred, in front
+    # of the policeman: fragments at 15-23 and 40-43 that only appearance links); from then on
+    # he is right of x = 280 and the policeman left of x = 220. A lone 14 px detection at frame 31
+    # is a false one, on the back of his head (his face is in profile there): not his face.
+    centre = (table.box[:, 0] + table.box[:, 2]) / 2
+    chosen_rows = [i for i in range(len(table)) if (table.frame[i] < 57 and table.frame[i] != 31) or centre[i] > 280]
+    other_rows = [i for i in range(len(table)) if table.frame[i] >= 57 and centre[i] < 220]
+    assert len(chosen_rows) > 140 and len(other_rows) > 30
+    assert min(table.frame[chosen_rows]) < 20, "the early fragments were found"
     for i in other_rows:  # the other man's face is never touched
         x0, y0, x1, y1 = np.round(table.box[i]).astype(int)
         frame = table.frame[i]

@@ -70,7 +70,7 @@ def grid_face() -> tuple[np.ndarray, np.ndarray]:
                             FaceMesh(model_path("facemesh_468", SHARED / "models"), "cpu"))
     with av.open(media("faces/grid_swiz3n.mpg")) as container:
         rgb = next(container.decode(video=0)).to_ndarray(format="rgb24")
-    return rgb, analyser.analyse(rgb)[0][1][:, :2]
+    return rgb, analyser.analyse(rgb)[0].landmarks[:, :2]
 
 
 def test_alignment_puts_the_keypoints_on_the_template(grid_face) -> None:  # noqa: ANN001
