@@ -130,8 +130,6 @@ def main() -> None:
     console.print("[dim]generating clips (cached in --work)...[/]")
     (work / "clips").mkdir(exist_ok=True)
     speed_source = make_long_source(work / "clips" / "speed_1080p_20s.mp4", seconds=20.0, keyint=250)
-    long_seconds = 60.0 if args.quick else 600.0
-    long_source = make_long_source(work / "clips" / f"long_1080p_{long_seconds:.0f}s.mp4", seconds=long_seconds, keyint=600)
     connect_ray(num_cpus=2)
     if {"speed", "quality", "real"} - set(args.skip):
         pool = RenderPool(pool_shape(1))
@@ -147,6 +145,9 @@ def main() -> None:
     if "profile" not in args.skip:
         profile_section(work, speed_source)
     if "scaling" not in args.skip:
+        long_seconds = 60.0 if args.quick else 600.0
+        long_source = make_long_source(work / "clips" / f"long_1080p_{long_seconds:.0f}s.mp4", seconds=long_seconds,
+                                       keyint=600)
         scaling_section(work, speed_source, long_source)
     ray.shutdown()
 
