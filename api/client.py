@@ -43,14 +43,14 @@ class MattefarmClient:
             raise ApiError(f"{method} {path} failed ({response.status_code}): {detail}")
         return response.json() if response.content else None
 
-    def submit(self, video: str, plate: str | None, options: dict[str, Any], face: str | None = None) -> dict[str, Any]:
-        """Upload a video (and plate, and source face image) with options; returns the job."""
+    def submit(self, video: str, plate: str | None, options: dict[str, Any], face: str | None = None,
+               reference: str | None = None) -> dict[str, Any]:
+        """Upload a video (and plate, source face image, reference image) with options; returns the job."""
         with ExitStack() as stack:
             files = {"video": (Path(video).name, stack.enter_context(open(video, "rb")))}
-            if plate:
-                files["plate"] = (Path(plate).name, stack.enter_context(open(plate, "rb")))
-            if face:
-                files["face"] = (Path(face).name, stack.enter_context(open(face, "rb")))
+            for part, path in (("plate", plate), ("face", face), ("reference", reference)):
+                if path:
+                    files[part] = (Path(path).name, stack.enter_context(open(path, "rb")))
             return self._call("POST", "/v1/jobs", files=files, data={"options": json.dumps(options)})
 
     def job(self, job_id: str) -> dict[str, Any]:

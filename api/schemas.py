@@ -33,14 +33,17 @@ class JobCreate(BaseModel):
     owner: str = Field("", max_length=128)
     source_uri: str | None = None
 
-    def render_options(self, background: str | None, matte_out: str | None, face: str | None = None) -> RenderOptions:
+    def render_options(self, background: str | None, matte_out: str | None, face: str | None = None,
+                       reference_image: str | None = None) -> RenderOptions:
         """The full render options with the server's paths filled in.
 
         Raises:
             pydantic.ValidationError: the options are inconsistent.
         """
-        fixed = {k: v for k, v in self.render.items() if k not in ("background", "matte_out", "face", "workers")}
-        return RenderOptions(**fixed, background=background, matte_out=matte_out, face=face)
+        server_side = ("background", "matte_out", "face", "reference_image", "workers")
+        fixed = {k: v for k, v in self.render.items() if k not in server_side}
+        return RenderOptions(**fixed, background=background, matte_out=matte_out, face=face,
+                             reference_image=reference_image)
 
 
 class ChunkPublic(BaseModel):

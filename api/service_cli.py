@@ -98,7 +98,7 @@ def cmd_submit(args: argparse.Namespace, console: Console) -> int:
     options = {"render": render, "matte": args.matte, "priority": args.priority, "owner": os.environ.get("USER", "")}
     jobs = []
     for path in args.files:
-        job = client.submit(path, args.background, options, face=args.face)
+        job = client.submit(path, args.background, options, face=args.face, reference=args.reference_image)
         console.print(f"submitted {path} as job {job['id']}")
         jobs.append((path, job))
     if not args.wait:

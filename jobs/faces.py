@@ -21,6 +21,7 @@ import os
 import time
 from pathlib import Path
 
+import numpy as np
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import flag_modified
 
@@ -30,7 +31,9 @@ from models.errors import InputError
 from models.face_analysis import ANALYSIS_VERSION, FaceTable
 from models.face_solve import SolveParams, solve_faces
 from models.registry import spec_of
-from workers.faces import load_analyser, load_arrays, read_source_image, require_swapper_models, save_arrays, source_face
+from workers.faces import (
+    load_analyser, load_arrays, read_source_image, reference_look, require_swapper_models, save_arrays, source_face,
+)
 from workers.pool import PoolEvents, RenderPool
 from workers.specs import ChunkSpec, FaceSpec
 from workers.storage import Storage
@@ -68,15 +71,20 @@ def store_source_face(job: Job, options: RenderOptions, storage: Storage, frame_
     """
     if options.face is None:
         return None
-    if options.face_mode == "reference" and options.reference_frame >= frame_count:
+    if options.face_mode == "reference" and options.reference_image is None and options.reference_frame >= frame_count:
         raise InputError(f"--reference-frame {options.reference_frame} is past the shot's last frame ({frame_count - 1})",
                          "pick a frame inside the shot")
     require_swapper_models(options.swapper)
     rgb = read_source_image(options.face)
-    source_face(rgb, load_analyser(options.providers), options.source_face_index, f"the source image {options.face}")
+    analyser = load_analyser(options.providers)
+    source_face(rgb, analyser, options.source_face_index, f"the source image {options.face}")
     key = f"jobs/{job.id}/face_source{Path(options.face).suffix.lower()}"
     storage.put_file(options.face, key)
-    return {"source_key": key, "fingerprint": source_fingerprint(job.input_uri), "solved": False}
+    faces = {"source_key": key, "fingerprint": source_fingerprint(job.input_uri), "solved": False}
+    if options.reference_image is not None:
+        look = reference_look(options.reference_image, analyser, options.reference_face)
+        faces["reference_look"] = [round(float(v), 6) for v in look]
+    return faces
 
 
 def analysis_part_key(job: Job, chunk: Chunk) -> str:
@@ -143,8 +151,10 @@ def analyse_and_solve(session: Session, job: Job, storage: Storage, pool: Render
     if table is None:
         return False
     analysis_s = time.monotonic() - started
+    look = job.plan["faces"].get("reference_look")
     solved = solve_faces(table, SolveParams(mode=options.face_mode, reference_frame=options.reference_frame,
-                                            reference_face=options.reference_face))
+                                            reference_face=options.reference_face,
+                                            reference_look=None if look is None else np.float32(look)))
     for chunk in job.chunks:
         save_arrays(storage, solved_key(job, chunk), solved.between(chunk.preroll_start, chunk.frame_end).to_arrays())
     job.plan["faces"].update(solved=True, stats=solved.stats, analysis_reused=reused, analysis_s=round(analysis_s, 3),

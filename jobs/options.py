@@ -33,7 +33,9 @@ class RenderOptions(BaseModel):
         face: source identity image for face replacement (None: keying only).
         face_mode: which faces are replaced (:mod:`models.face_solve`): ``largest``,
             ``all``, or ``reference`` (the person whose face is face
-            ``reference_face`` of frame ``reference_frame``, 0 = the largest).
+            ``reference_face`` of frame ``reference_frame``, 0 = the largest; or,
+            with ``reference_image``, the person who looks most like face
+            ``reference_face`` of that image, e.g. a still grabbed from the footage).
         source_face_index: which face of a source image with several (0 = largest).
         swapper: ``builtin`` (mesh warp) or ``inswapper_128``.
         no_key: swap only, no screen key (footage without a screen; no plate needed).
@@ -55,6 +57,7 @@ class RenderOptions(BaseModel):
     face_mode: FaceMode = "largest"
     reference_frame: int = Field(0, ge=0)
     reference_face: int = Field(0, ge=0)
+    reference_image: str | None = None
     source_face_index: int | None = Field(None, ge=0)
     swapper: Literal["builtin", "inswapper_128"] = "builtin"
     no_key: bool = False
@@ -73,6 +76,9 @@ class RenderOptions(BaseModel):
     def _consistent(self) -> "RenderOptions":
         if self.chunk_frames is not None and self.chunk_seconds is not None:
             raise ValueError("pass only one of --chunk-frames and --chunk-seconds")
+        if self.reference_image is not None and (self.face is None or self.face_mode != "reference"):
+            raise ValueError("--reference-image picks the person to replace: pass it with --face SOURCE_IMAGE "
+                             "and --face-mode reference")
         if self.no_key:
             if self.face is None:
                 raise ValueError("--no-key renders a face replacement only: pass --face SOURCE_IMAGE")

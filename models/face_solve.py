@@ -13,7 +13,9 @@ never per chunk, so a chunk boundary cannot change a result:
 3. pick the target track(s): ``largest`` (the face with the greatest summed
    area over the shot: the lead), ``all`` (every track seen on at least
    ``min_frames`` frames) or ``reference`` (the track holding the chosen face
-   of a reference frame);
+   of a reference frame, or the one most like a reference image's face, with
+   every other track that looks like that person and never overlaps in time:
+   the same person coming back after a longer absence);
 4. fill each target's short misses by linear interpolation of its landmarks
    (no pop where the detector blinked; a long absence is left alone) and
    smooth them along the whole track with a zero-phase Gaussian (no lag, no seam).
@@ -43,7 +45,9 @@ class SolveParams:
     Attributes:
         mode: target choice (module docstring). reference_frame: shot frame index of the
             reference (``reference`` mode). reference_face: which face of that frame,
-            0 = the largest.
+            0 = the largest. reference_look: ``(APPEARANCE_SIZE,)`` appearance of a
+            reference image's face; when given, the target is the track that looks most
+            like it (at least ``same_person``/1.1 alike) instead of the reference frame's.
         sigma: smoothing kernel width along a track, frames (1.5 halves the
             jitter of a talking head, GRID measurements in the issue 5 note).
         max_gap: longest miss, frames, that a fragment join may bridge.
@@ -59,6 +63,7 @@ class SolveParams:
     mode: FaceMode = "largest"
     reference_frame: int = 0
     reference_face: int = 0
+    reference_look: np.ndarray | None = None
     sigma: float = 1.5
     max_gap: int = 25
     min_frames: int = 3
@@ -207,6 +212,16 @@ def choose_targets(table: FaceTable, tracks: list[list[int]], params: SolveParam
     if params.mode == "largest":
         areas = [float(np.prod(table.box[t, 2:] - table.box[t, :2], axis=1).sum()) for t in tracks]
         return [tracks[int(np.argmax(areas))]]
+    seed = _look_alike(table, tracks, params) if params.reference_look is not None else _reference_track(table, tracks, params)
+    return [_same_person(table, tracks, seed, params)]
+
+
+def _reference_track(table: FaceTable, tracks: list[list[int]], params: SolveParams) -> list[int]:
+    """The track holding face ``reference_face`` (0 = largest) of frame ``reference_frame``.
+
+    Raises:
+        InputError: the frame has fewer faces than asked.
+    """
     rows = np.nonzero(table.frame == params.reference_frame)[0]
     if len(rows) <= params.reference_face:
         raise InputError(f"frame {params.reference_frame} has {len(rows)} face(s) found, so face "
@@ -214,7 +229,40 @@ def choose_targets(table: FaceTable, tracks: list[list[int]], params: SolveParam
                          "pick a --reference-frame where the person's face is visible and large enough to be found")
     areas = np.prod(table.box[rows, 2:] - table.box[rows, :2], axis=1)
     chosen = int(rows[np.argsort(-areas, kind="stable")[params.reference_face]])
-    return [t for t in tracks if chosen in t]
+    return next(t for t in tracks if chosen in t)
+
+
+def _look_alike(table: FaceTable, tracks: list[list[int]], params: SolveParams) -> list[int]:
+    """The track whose mean appearance is most like ``params.reference_look``.
+
+    Raises:
+        InputError: no track is at least ``same_person / 1.1`` alike (the reference shows someone else).
+    """
+    scores = [similarity(params.reference_look, mean_appearance(table.appearance[rows])) for rows in tracks]
+    best = int(np.argmax(scores))
+    if scores[best] < params.same_person / 1.1:
+        raise InputError(f"no face in the shot looks like the reference image (best likeness {scores[best]:.2f})",
+                         "use a still of the person from this footage, or --reference-frame N instead")
+    return tracks[best]
+
+
+def _same_person(table: FaceTable, tracks: list[list[int]], seed: list[int], params: SolveParams) -> list[int]:
+    """``seed`` with every other track of the shot that looks like the reference (at least
+    ``same_person``), most alike first, skipping any that overlaps in time what is already taken
+    (a returning person, away longer than ``max_gap``). Rows in frame order.
+
+    The reference look is ``params.reference_look`` when given, else the seed track's mean appearance.
+    """
+    look = params.reference_look if params.reference_look is not None else mean_appearance(table.appearance[seed])
+    taken, frames = list(seed), set(table.frame[seed].tolist())
+    scored = sorted(((similarity(look, mean_appearance(table.appearance[t])), i) for i, t in enumerate(tracks)
+                     if t is not seed), reverse=True)
+    for score, i in scored:
+        span = set(range(int(table.frame[tracks[i][0]]), int(table.frame[tracks[i][-1]]) + 1))
+        if score >= params.same_person and not span & frames:
+            taken += tracks[i]
+            frames |= span
+    return sorted(taken, key=lambda row: (int(table.frame[row]), row))
 
 
 def fill_and_smooth(table: FaceTable, rows: list[int], sigma: float, fill_gap: int) -> tuple[np.ndarray, ...]:

@@ -78,6 +78,22 @@ def source_face(rgb: np.ndarray, analyser: FaceAnalyser, index: int | None, name
     return SourceFace.of(rgb, found[index].landmarks)
 
 
+def reference_look(path: str, analyser: FaceAnalyser, index: int) -> np.ndarray:
+    """The appearance (:func:`models.face_identity.appearance`) of face ``index`` (0 = largest) of a reference image.
+
+    Returns:
+        ``(APPEARANCE_SIZE,)`` float32.
+
+    Raises:
+        InputError: the image is unreadable, has no face, or fewer faces than ``index + 1``.
+    """
+    found = analyser.analyse(read_image(path, "the reference image", "pass a JPEG or PNG still of the person"))
+    if len(found) <= index:
+        raise InputError(f"the reference image {path} has {len(found)} face(s), so there is no face {index}",
+                         "use a still where the person's face is visible, or pick another --reference-face")
+    return found[index].appearance
+
+
 def make_swapper(name: str, source: SourceFace, providers: ProviderChoice = "auto") -> Swapper:
     """The swapper called ``name`` (one of :data:`SWAPPERS`) for one source identity.
 

@@ -86,7 +86,7 @@ def _parse_options(options: str, schema: type[Options]) -> Options:
 
 
 def _prepare_job(services: ServicesDep, request: JobCreate, job_id: str, video: UploadFile | None,
-                 source_uri: str | None, background: str | None, face: str | None = None) -> tuple[str, str, RenderOptions]:
+                 source_uri: str | None, stills: dict[str, str | None]) -> tuple[str, str, RenderOptions]:
     """Store a job's footage (or check its path); returns ``(source, output path, render options)``.
 
     Raises:
@@ -104,17 +104,14 @@ def _prepare_job(services: ServicesDep, request: JobCreate, job_id: str, video: 
     stem = Path(source).stem
     output = services.storage.path(f"outputs/{job_id}/{stem}_keyed{suffix}")
     matte = services.storage.path(f"outputs/{job_id}/{stem}_matte{suffix}") if request.matte else None
-    return source, output, request.render_options(background, matte, face)
+    return source, output, request.render_options(stills["plate"], matte, stills["face"], stills["reference"])
 
 
-def _save_stills(services: ServicesDep, key: str, plate: UploadFile | None,
-                 face: UploadFile | None) -> tuple[str | None, str | None]:
-    """Store the uploaded plate and source face image; their paths (None when not sent)."""
-    stored = []
-    for part, name in ((plate, "plate"), (face, "face")):
-        has_file = part is not None and part.filename
-        stored.append(_save_upload(part, services, f"uploads/{key}/{name}/{safe_name(part.filename)}") if has_file else None)
-    return stored[0], stored[1]
+def _save_stills(services: ServicesDep, key: str, parts: dict[str, UploadFile | None]) -> dict[str, str | None]:
+    """Store the uploaded stills (``plate``, source ``face``, ``reference`` image); their paths by
+    part name (None when not sent)."""
+    return {name: _save_upload(part, services, f"uploads/{key}/{name}/{safe_name(part.filename)}")
+            if part is not None and part.filename else None for name, part in parts.items()}
 
 
 def _enqueue(jobs: list[Job]) -> None:
@@ -128,13 +125,14 @@ def _enqueue(jobs: list[Job]) -> None:
 def create_job(
     *, services: ServicesDep, session: SessionDep, options: Annotated[str, Form()] = "{}",
     video: UploadFile | None = None, plate: UploadFile | None = None, face: UploadFile | None = None,
+    reference: UploadFile | None = None,
 ) -> JobPublic:
     """Store the uploads, record the job, start its first stage; answers 202 with the job."""
     request = _parse_options(options, JobCreate)
     job_id = uuid.uuid4().hex
     try:
-        background, source_face = _save_stills(services, job_id, plate, face)
-        source, output, render = _prepare_job(services, request, job_id, video, request.source_uri, background, source_face)
+        stills = _save_stills(services, job_id, {"plate": plate, "face": face, "reference": reference})
+        source, output, render = _prepare_job(services, request, job_id, video, request.source_uri, stills)
     except (HTTPException, ValidationError):
         services.storage.delete(f"uploads/{job_id}")
         raise
@@ -150,6 +148,7 @@ batches = APIRouter(prefix="/v1/batches", tags=["batches"], dependencies=[Depend
 def create_batch(
     *, services: ServicesDep, session: SessionDep, options: Annotated[str, Form()] = "{}",
     videos: list[UploadFile] | None = None, plate: UploadFile | None = None, face: UploadFile | None = None,
+    reference: UploadFile | None = None,
 ) -> BatchPublic:
     """One job per uploaded video and per ``source_uris`` entry, all with the same options and plate."""
     request = _parse_options(options, BatchCreate)
@@ -160,10 +159,10 @@ def create_batch(
     batch = Batch(id=uuid.uuid4().hex, name=request.name, owner=request.owner, options=request.model_dump())
     prepared: list[tuple[str, tuple[str, str, RenderOptions]]] = []
     try:
-        background, source_face = _save_stills(services, batch.id, plate, face)
+        stills = _save_stills(services, batch.id, {"plate": plate, "face": face, "reference": reference})
         for video, uri in shots:
             job_id = uuid.uuid4().hex
-            prepared.append((job_id, _prepare_job(services, request, job_id, video, uri, background, source_face)))
+            prepared.append((job_id, _prepare_job(services, request, job_id, video, uri, stills)))
     except (HTTPException, ValidationError):
         for key in [batch.id, *(job_id for job_id, _ in prepared)]:
             services.storage.delete(f"uploads/{key}")

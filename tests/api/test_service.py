@@ -16,6 +16,8 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import av
+import cv2
 import httpx
 import pytest
 
@@ -309,11 +311,15 @@ def test_a_batch_of_shots_shares_options_and_aggregates_state(tmp_path: Path) ->
 
 
 @pytest.mark.slow
-def test_submit_a_face_swap_with_its_source_image(tmp_path: Path) -> None:
+def test_submit_a_face_swap_with_its_source_image_and_a_reference_still(tmp_path: Path) -> None:
+    with av.open(media("faces/grid_lbax4n.mpg")) as container:  # a still of the actor grabbed from the footage
+        still = next(f for i, f in enumerate(container.decode(video=0)) if i == 10).to_ndarray(format="bgr24")
+    cv2.imwrite(str(tmp_path / "actor.png"), still)
     with Service(tmp_path / "home", f"sqlite:///{tmp_path / 'service.db'}") as service:
-        with open(media("faces/grid_lbax4n.mpg"), "rb") as video, open(media("faces/wh_obama_official_portrait.jpg"), "rb") as face:
-            files = {"video": ("grid.mpg", video), "face": ("obama.jpg", face)}
-            options = {"render": {"no_key": True, "face_mode": "largest", "chunk_frames": 25}}
+        with (open(media("faces/grid_lbax4n.mpg"), "rb") as video,
+              open(media("faces/wh_obama_official_portrait.jpg"), "rb") as face, open(tmp_path / "actor.png", "rb") as ref):
+            files = {"video": ("grid.mpg", video), "face": ("obama.jpg", face), "reference": ("actor.png", ref)}
+            options = {"render": {"no_key": True, "face_mode": "reference", "chunk_frames": 25}}
             response = httpx.post(f"{service.url}/v1/jobs", files=files, data={"options": json.dumps(options)}, timeout=60)
         assert response.status_code == 202, response.text
         events = list(follow(service.url, response.json()["id"]))

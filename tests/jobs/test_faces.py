@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import av
+import cv2
 import numpy as np
 import pytest
 
@@ -86,9 +87,18 @@ def test_no_key_swap_changes_only_the_face(ray_pool, tmp_path: Path) -> None:
         assert xs.min() >= x0 and xs.max() <= x1 and ys.min() >= y0 and ys.max() <= y1, "nothing outside the face changed"
 
 
-def test_reference_mode_swaps_only_the_chosen_person(ray_pool, tmp_path: Path) -> None:
-    source = media("extra/moviepy_chaplin_2persons_noaudio.mp4")
-    home = tmp_path / "home"
+CHAPLIN = "extra/moviepy_chaplin_2persons_noaudio.mp4"
+
+
+@pytest.fixture(scope="module")
+def chaplin_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One home for the Chaplin jobs, so the second reuses the first's analysis."""
+    return tmp_path_factory.mktemp("chaplin") / "home"
+
+
+def test_reference_mode_swaps_only_the_chosen_person(ray_pool, chaplin_home: Path, tmp_path: Path) -> None:
+    source = media(CHAPLIN)
+    home = chaplin_home
     job = run(home, source, str(tmp_path / "chaplin.mkv"), ray_pool, keep=True, codec="ffv1", no_key=True,
               face=media(PORTRAIT), face_mode="reference", reference_frame=160, reference_face=0)
     assert job.state == State.DONE
@@ -112,6 +122,28 @@ def test_reference_mode_swaps_only_the_chosen_person(ray_pool, tmp_path: Path) -
     swapped = set(solved.frame.tolist())
     missing = [int(table.frame[i]) for i in chosen_rows if table.frame[i] not in swapped]
     assert not missing, f"the chosen person was not swapped in frames {missing}"
+
+
+def test_a_reference_image_picks_the_person_it_shows(ray_pool, chaplin_home: Path, tmp_path: Path) -> None:
+    source = media(CHAPLIN)
+    still = frames_of(source)[200][:, :260]  # the policeman, grabbed from the footage
+    reference = str(tmp_path / "policeman.png")
+    cv2.imwrite(reference, cv2.cvtColor(still, cv2.COLOR_RGB2BGR))
+    job = run(chaplin_home, source, str(tmp_path / "police.mkv"), ray_pool, keep=True, codec="ffv1", no_key=True,
+              face=media(PORTRAIT), face_mode="reference", reference_image=reference)
+    assert job.state == State.DONE and job.plan["faces"]["analysis_reused"]
+    storage = Storage(str(chaplin_home / "storage"))
+    table = FaceTable.from_arrays(load_arrays(storage, f"analysis/faces/{job.plan['faces']['fingerprint']}.npz"))
+    centre = (table.box[:, 0] + table.box[:, 2]) / 2
+    policeman = set(table.frame[(table.frame >= 57) & (centre < 220)].tolist())
+    swapped = set(solved_of(chaplin_home, job).frame.tolist())
+    assert policeman <= swapped, "both of the policeman's tracks (57-67 and 151-215) are swapped"
+    assert not swapped & set(range(15, 44)) and not swapped & set(range(216, 241)), "Chaplin alone is never swapped"
+
+
+def test_a_reference_image_needs_reference_mode() -> None:
+    with pytest.raises(ValueError, match="--face-mode reference"):
+        RenderOptions(background=media(ROCKET), face=media(PORTRAIT), reference_image=media(PORTRAIT))
 
 
 def _first_frames(path: str, out: str, count: int, width: int) -> str:

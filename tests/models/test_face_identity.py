@@ -10,7 +10,8 @@ import pytest
 from models.face_analysis import FaceTable
 from models.face_detect import FaceDetector
 from models.face_identity import APPEARANCE_SIZE, REGION_BINS, appearance, similarity
-from models.face_solve import SolveParams, join_by_appearance
+from models.errors import InputError
+from models.face_solve import SolveParams, join_by_appearance, solve_faces
 from models.registry import model_path
 from tests.conftest import SHARED, media
 from workers.plates import read_image
@@ -42,11 +43,13 @@ def test_one_person_looks_alike_across_frames_and_scales_and_two_people_do_not(d
 
 
 def _table(tracks: list[tuple[range, np.ndarray]]) -> tuple[FaceTable, list[list[int]]]:
-    """A table whose rows are ``tracks`` (frames, appearance), sorted by frame, and each track's rows."""
+    """A table whose rows are ``tracks`` (frames, appearance), sorted by frame, and each track's rows;
+    each track keeps its own place in the frame."""
     rows = sorted((frame, k) for k, (frames, _) in enumerate(tracks) for frame in frames)
     n = len(rows)
     looks = np.stack([tracks[k][1] for _, k in rows]).astype(np.float32)
-    table = FaceTable(np.array([f for f, _ in rows], np.int32), np.tile(np.float32([0, 0, 40, 40]), (n, 1)),
+    boxes = np.stack([np.float32([100 * k, 0, 100 * k + 40, 40]) for _, k in rows])  # track k at x = 100 k
+    table = FaceTable(np.array([f for f, _ in rows], np.int32), boxes,
                       np.ones(n, np.float32), np.zeros((n, 5, 2), np.float32), np.zeros((n, 468, 2), np.float32), looks)
     return table, [[i for i, (_, k) in enumerate(rows) if k == t] for t in range(len(tracks))]
 
@@ -70,3 +73,15 @@ def test_a_track_like_two_earlier_people_joins_neither() -> None:
     twin = _peaked(3)
     table, tracks = _table([(range(0, 10), twin), (range(0, 10), twin.copy()), (range(20, 30), twin.copy())])
     assert len(join_by_appearance(table, tracks, SolveParams())) == 3
+
+
+def test_reference_mode_takes_every_track_of_the_person_and_no_one_else() -> None:
+    # One person away for 60 frames (longer than max_gap), another person in between and overlapping.
+    person, other = _peaked(3), _peaked(70)
+    table, tracks = _table([(range(0, 10), person), (range(5, 100), other), (range(70, 90), person.copy())])
+    by_frame = solve_faces(table, SolveParams(mode="reference", reference_frame=0, fill_gap=0))
+    assert sorted(set(by_frame.frame.tolist())) == [*range(0, 10), *range(70, 90)]
+    by_image = solve_faces(table, SolveParams(mode="reference", reference_look=other))
+    assert sorted(set(by_image.frame.tolist())) == list(range(5, 100))
+    with pytest.raises(InputError, match="looks like the reference image"):
+        solve_faces(table, SolveParams(mode="reference", reference_look=_peaked(120)))
