@@ -66,7 +66,8 @@ def store_source_face(job: Job, options: RenderOptions, storage: Storage, frame_
         The plan's ``faces`` entry, or None for a keying-only job.
 
     Raises:
-        InputError: a reference frame past the shot, an unreadable image, no face, or several faces without an index.
+        InputError: a reference frame past the shot, an unreadable image, no face, or several faces without an
+            index; a reference image without the face asked for.
         ModelError: a face model is missing or corrupted.
     """
     if options.face is None:

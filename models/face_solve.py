@@ -203,7 +203,8 @@ def choose_targets(table: FaceTable, tracks: list[list[int]], params: SolveParam
     """The target tracks of ``params.mode`` (see the module docstring), in order of first appearance.
 
     Raises:
-        InputError: ``reference`` mode and the reference frame has no face, or fewer faces than asked.
+        InputError: ``reference`` mode and the reference frame has fewer faces than asked, or no
+            track looks like the reference image.
     """
     if not tracks:
         return []
@@ -254,14 +255,16 @@ def _same_person(table: FaceTable, tracks: list[list[int]], seed: list[int], par
     The reference look is ``params.reference_look`` when given, else the seed track's mean appearance.
     """
     look = params.reference_look if params.reference_look is not None else mean_appearance(table.appearance[seed])
-    taken, frames = list(seed), set(table.frame[seed].tolist())
+    taken = list(seed)
+    busy = np.zeros(int(table.frame.max()) + 1, bool)  # frames the person is already placed in
+    busy[table.frame[seed]] = True
     scored = sorted(((similarity(look, mean_appearance(table.appearance[t])), i) for i, t in enumerate(tracks)
                      if t is not seed), reverse=True)
     for score, i in scored:
-        span = set(range(int(table.frame[tracks[i][0]]), int(table.frame[tracks[i][-1]]) + 1))
-        if score >= params.same_person and not span & frames:
+        start, end = int(table.frame[tracks[i][0]]), int(table.frame[tracks[i][-1]]) + 1
+        if score >= params.same_person and not busy[start:end].any():
             taken += tracks[i]
-            frames |= span
+            busy[start:end] = True
     return sorted(taken, key=lambda row: (int(table.frame[row]), row))
 
 

@@ -121,7 +121,7 @@ def _enqueue(jobs: list[Job]) -> None:
         enqueue_job(job)
 
 
-@router.post("", status_code=202, summary="Submit a job (multipart: video, plate, options JSON)")
+@router.post("", status_code=202, summary="Submit a job (multipart: video, plate, face, reference, options JSON)")
 def create_job(
     *, services: ServicesDep, session: SessionDep, options: Annotated[str, Form()] = "{}",
     video: UploadFile | None = None, plate: UploadFile | None = None, face: UploadFile | None = None,
@@ -144,7 +144,7 @@ def create_job(
 batches = APIRouter(prefix="/v1/batches", tags=["batches"], dependencies=[Depends(check_token)])
 
 
-@batches.post("", status_code=202, summary="Submit many shots with shared options (multipart: videos, plate, options)")
+@batches.post("", status_code=202, summary="Submit many shots with shared options (multipart: videos, plate, face, reference, options)")
 def create_batch(
     *, services: ServicesDep, session: SessionDep, options: Annotated[str, Form()] = "{}",
     videos: list[UploadFile] | None = None, plate: UploadFile | None = None, face: UploadFile | None = None,
