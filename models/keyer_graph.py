@@ -9,7 +9,9 @@ Per batch of frames:
 
 1. colour difference ``d = c_b Cb + c_r Cr`` (centred chroma) at chroma resolution;
 2. raw alpha ``clip(A - d * key_scale, 0, 1)``, where ``key_scale`` carries the
-   per-pixel clean plate (``1 / d(plate)``), screen gain and clip black/white;
+   per-pixel clean plate (``1 / d(plate)``), screen gain and clip black/white,
+   raised to the bound that chroma off the plate's axis sets (that chroma can
+   only be the foreground's: :func:`_off_axis_alpha`);
 3. a motion-adaptive temporal filter over the batch (an ONNX ``Scan`` whose
    carried state is the previous matte and luma): on static pixels the matte
    moves towards the new raw alpha by ``temporal_min`` per frame, removing
@@ -25,7 +27,9 @@ Per batch of frames:
 6. despill on chroma only: ``P - relu(d(P)) * despill * v`` with ``v`` the
    luma-free spill direction (:func:`models.colour.despill_vector`), so
    brightness is kept;
-7. ``composite``: ``P + (1 - alpha) * background`` per plane; ``layer``:
+7. ``composite``: ``P + (1 - alpha) * background`` per plane, with ``P`` first
+   limited to a valid premultiplied colour (``0 <= P_Y <= alpha``, ``|P_C| <= alpha``)
+   so nothing of the source leaks where the matte is 0; ``layer``:
    ``P / alpha`` with chroma upsampled to full resolution (4:4:4 + alpha).
 
 Tensors are NCHW. Outputs are rounded half to even to uint8 (QuantizeLinear).
@@ -212,6 +216,8 @@ def _matte(
     light = _illumination(g, diff, guide, chroma, params, luma_offset / luma_scale)
     keyed = g.op("Div", g.op("Mul", diff, "key_scale"), light)
     raw = g.op("Clip", g.op("Sub", g.const(offset), keyed), g.const(0.0), g.const(1.0))
+    if params.off_axis > 0:
+        raw = g.op("Max", raw, _off_axis_alpha(g, chroma, light, params))
     if hold:  # a holdout matte (a face) is foreground whatever its colour
         raw = g.op("Max", raw, "hold")
     g.nodes.append(helper.make_node(
@@ -225,6 +231,29 @@ def _matte(
     b_full = _to_rows(g, g.op("Sub", one, mean_b), subsampled)
     transp = g.op("Clip", g.op("Add", g.op("Mul", a_full, y_full), b_full), zero, one)
     return {"y_full": y_full, "chroma": chroma, "transp_low": transp_low, "transp": transp}
+
+
+def _off_axis_alpha(g: _Builder, chroma: str, light: str, params: KeyerParams) -> str:
+    """A lower bound of alpha from chroma off the screen's axis, ``(N, 1, Hc, Wc)``.
+
+    In ``c = a f + (1 - a) s`` the chroma component perpendicular to the clean
+    plate's ``s`` comes from the foreground alone, so ``a >= |c x s| / (|s| |f|)``;
+    with the foreground at most ``1 / off_axis`` times as saturated as the screen
+    (``|f| <= |s| / off_axis``, scaled by the screen's light),
+    ``a >= off_axis |c x s| / (light |s|^2)``. A colour-difference key reads a
+    foreground whose colour difference matches the screen's (an amber veil on a
+    yellow-green screen) as screen; this bound keeps it. Mapped through the clip
+    black/white like the key. ``off_axis`` 1 (foreground no more saturated than
+    the screen) left a 10 % matte in the corners of the GRID backdrop, whose hue
+    drifts from the clean plate's there; 0.6 does not.
+    """
+    cb, cr = g.split(chroma, 2)
+    pb, pr = g.split("plate_chroma", 2)
+    cross = g.op("Abs", g.op("Sub", g.op("Mul", cb, pr), g.op("Mul", cr, pb)))
+    norm2 = g.op("Add", g.op("Add", g.op("Mul", pb, pb), g.op("Mul", pr, pr)), g.const(1.0))
+    scale = params.off_axis / (params.clip_white - params.clip_black)
+    bound = g.op("Div", g.op("Mul", cross, g.op("Div", g.const(scale), norm2)), light)
+    return g.op("Clip", g.op("Sub", bound, g.const(params.clip_black * scale / params.off_axis)), g.const(0.0), g.const(1.0))
 
 
 def _chroma_dot(g: _Builder, chroma: str, form: np.ndarray) -> str:
@@ -248,14 +277,28 @@ def _foreground_chroma(
     return g.op("Sub", premult, g.op("Mul", spill_amount, direction)), transp_low
 
 
-def _composite(g: _Builder, m: dict[str, str], fg_chroma: str, transp_low: str) -> None:
+def _composite(g: _Builder, m: dict[str, str], fg_chroma: str, transp_low: str, luma_scale: float,
+               luma_offset: float) -> None:
     """Step 7, composite: ``image_luma`` and ``image_chroma`` over the background planes.
 
-    Luma: ``Y + (1 - alpha) (bg - plate)``: the unmixed foreground plus the
-    background's share (three full-resolution passes).
+    The premultiplied foreground is first limited to what a premultiplied colour
+    can be, ``0 <= P <= alpha`` (luma above black, in code values ``alpha * 219``)
+    and ``|P_c| <= alpha * 128`` (chroma), so where the matte is 0 nothing of the
+    source (its noise, the screen's folds the clean plate missed) leaks into the
+    background. Luma: ``off + P + (1 - alpha) (bg - off)``.
     """
-    delta = g.op("Sub", g.op("Cast", "bg_luma", to=_F), "plate_luma")
-    g.to_u8(g.op("Add", m["y_full"], g.op("Mul", m["transp"], delta)), "image_luma")
+    transp, one = m["transp"], g.const(1.0)
+    # off + clip(P, 0, alpha s) + t (bg - off), with P = Y - off - t (plate - off), as
+    # min(max(Y + t (bg - plate), off + t (bg - off)), off + s + t (bg - off - s)):
+    # the differences are per background frame (B = 1 for a still), so 6 full-resolution passes.
+    bg = g.op("Cast", "bg_luma", to=_F)
+    floor_bg = g.op("Sub", bg, g.const(luma_offset))
+    mixed = g.op("Add", m["y_full"], g.op("Mul", transp, g.op("Sub", bg, "plate_luma")))
+    low = g.op("Add", g.op("Mul", transp, floor_bg), g.const(luma_offset))
+    high = g.op("Add", g.op("Mul", transp, g.op("Sub", floor_bg, g.const(luma_scale))), g.const(luma_offset + luma_scale))
+    g.to_u8(g.op("Min", g.op("Max", mixed, low), high), "image_luma")
+    reach = g.op("Mul", g.op("Sub", one, transp_low), g.const(128.0))
+    fg_chroma = g.op("Min", g.op("Max", fg_chroma, g.op("Neg", reach)), reach)
     bg_chroma = g.op("Sub", g.op("Cast", "bg_chroma", to=_F), g.const(128.0))
     mixed = g.op("Add", fg_chroma, g.op("Mul", transp_low, bg_chroma))
     g.to_u8(mixed, "image_chroma", zero=128)
@@ -327,7 +370,7 @@ def build_keyer_model(
               vi("plate_chroma", _F, [1, 2, "Hc", "Wc"]), vi("screen_maps", _F, [1, 4, "Hq", "Wq"])]
     chroma_out = ["N", 2, "Hc", "Wc"]
     if output == "composite":
-        _composite(g, m, fg_chroma, transp_low)
+        _composite(g, m, fg_chroma, transp_low, luma_scale, luma_offset)
         inputs += [vi("bg_luma", _U8, ["B", 1, *blocks]), vi("bg_chroma", _U8, ["B", 2, "Hc", "Wc"])]
     else:
         _layer(g, m, fg_chroma, luma_offset, subsampled)

@@ -42,6 +42,9 @@ class KeyerParams:
             (in units of the plate's chroma) and still count as screen.
         light_radius: radius of the illumination estimate's window, in blocks
             of 8 chroma pixels.
+        off_axis: weight of the alpha bound from chroma off the screen's axis
+            (:func:`models.keyer_graph._off_axis_alpha`): the inverse of how much more
+            saturated than the screen the foreground may be; 0 disables it.
     """
 
     screen_gain: float = 1.05
@@ -58,6 +61,7 @@ class KeyerParams:
     light_hue_tolerance: float = 0.1
     light_radius: int = 0
     light_block: int = 8
+    off_axis: float = 0.6
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.clip_black < self.clip_white <= 1.0:

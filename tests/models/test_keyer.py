@@ -62,6 +62,10 @@ def reference_matte(luma, chroma, screen: ScreenInputs, params: KeyerParams, sta
     guide = y_low / MATRIX.luma_scale
     light = reference_light(diff, guide, c, screen, params)
     raw = np.clip(offset - diff * screen.key_scale[0, 0] / light, 0.0, 1.0)
+    if params.off_axis > 0:  # chroma across the plate's can only be foreground's
+        p = screen.plate_chroma[0].astype(np.float64)
+        bound = np.abs(c[0] * p[1] - c[1] * p[0]) / (p[0] ** 2 + p[1] ** 2 + 1.0) / light * params.off_axis
+        raw = np.maximum(raw, np.clip((bound - params.clip_black) / (params.clip_white - params.clip_black), 0.0, 1.0))
     k = np.maximum(np.minimum(params.temporal_min + np.abs(guide - luma_prev) / params.motion_threshold, 1.0), 1.0 - valid)
     alpha_t = alpha_prev + k * (raw - alpha_prev)
     r, eps = params.guide_radius, params.guide_eps
@@ -85,9 +89,11 @@ def reference_key(luma, chroma, background, screen, params, state, subsampled):
     y = luma.astype(np.float64)
     plate_y = screen.plate_luma[0, 0]
     if background is not None:
-        delta = background[0].astype(np.float64) - plate_y
-        image_y = np.rint(np.clip(y + delta * transp, 0, 255))
-        mixed = fg + transp_low * (background[1].astype(np.float64) - 128.0) + 128.0
+        off, scale = MATRIX.luma_offset, MATRIX.luma_scale
+        premult_y = np.clip(y - off - transp * (plate_y - off), 0.0, (1.0 - transp) * scale)  # 0 <= P <= alpha
+        image_y = np.rint(np.clip(off + premult_y + transp * (background[0].astype(np.float64) - off), 0, 255))
+        reach = (1.0 - transp_low) * 128.0
+        mixed = np.clip(fg, -reach, reach) + transp_low * (background[1].astype(np.float64) - 128.0) + 128.0
         image_c = np.rint(np.clip(mixed, 0, 255))
     else:
         alpha = np.maximum(1.0 - transp, 1.0 / 1024.0)
