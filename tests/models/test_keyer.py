@@ -89,8 +89,8 @@ def reference_key(luma, chroma, background, screen, params, state, subsampled):
     y = luma.astype(np.float64)
     plate_y = screen.plate_luma[0, 0]
     if background is not None:
-        off, scale = MATRIX.luma_offset, MATRIX.luma_scale
-        premult_y = np.clip(y - off - transp * (plate_y - off), 0.0, (1.0 - transp) * scale)  # 0 <= P <= alpha
+        off = MATRIX.luma_offset
+        premult_y = np.maximum(y - off - transp * (plate_y - off), 0.0)  # a premultiplied colour is not negative
         image_y = np.rint(np.clip(off + premult_y + transp * (background[0].astype(np.float64) - off), 0, 255))
         reach = (1.0 - transp_low) * 128.0
         mixed = np.clip(fg, -reach, reach) + transp_low * (background[1].astype(np.float64) - 128.0) + 128.0
