@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 from models.screen import ScreenAnalysis, estimate_screen
-from workers.colour import sws_colorspace
-from workers.decode import sample_frames, sample_frames_in_pass
+from workers.decode import frames_by_index
 from workers.probe import MediaProbe
 
 ANALYSIS_SAMPLES = 24
@@ -24,28 +23,7 @@ def analyse_screen(probe: MediaProbe, screen: str = "auto", balance: float = 0.5
     count = min(samples, probe.frame_count)
     picks = sorted({round(i * (probe.frame_count - 1) / max(1, count - 1)) for i in range(count)})
     picks = keyframe_picks(probe.keyframes, picks) or picks
-    colorspace = sws_colorspace(probe.video.colorspace, probe.video.height)
-    pts = [probe.frame_pts[i] for i in picks]
-    if seek_cost(probe.keyframes, picks) < probe.frame_count:
-        frames = sample_frames(probe.path, pts, colorspace)
-    else:
-        frames = sample_frames_in_pass(probe.path, pts, colorspace)
-    return estimate_screen(frames, screen, balance)
-
-
-def seek_cost(keyframes: tuple[int, ...], picks: list[int]) -> int:
-    """Frames decoded to fetch ``picks`` by seeking: from the keyframe at or before each pick.
-
-    Compared with the frame count to choose between seeking and one decoding
-    pass: with long GOPs (x264 allows 250 frames, some encoders more) and a
-    short shot, seeking decodes more frames than the shot has.
-    """
-    cost, k = 0, 0
-    for pick in picks:
-        while k + 1 < len(keyframes) and keyframes[k + 1] <= pick:
-            k += 1
-        cost += pick - (keyframes[k] if keyframes and keyframes[k] <= pick else 0) + 1
-    return cost
+    return estimate_screen(frames_by_index(probe, picks), screen, balance)
 
 
 def keyframe_picks(keyframes: tuple[int, ...], picks: list[int], least: int = KEYFRAME_SAMPLES) -> list[int]:

@@ -4,23 +4,22 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-import av
 import cv2
 import numpy as np
 
+from workers.decode import frames_by_index
+from workers.probe import probe_video
+
 
 def frames_at(path: str, indices: list[int]) -> list[np.ndarray]:
-    """Decode frames by index (presentation order) as ``(H, W, 3)`` uint8 RGB."""
-    wanted, out = set(indices), {}
-    with av.open(path) as container:
-        stream = container.streams.video[0]
-        stream.thread_type = "AUTO"
-        for i, frame in enumerate(container.decode(stream)):
-            if i in wanted:
-                out[i] = frame.to_ndarray(format="rgb24")
-            if i >= max(indices):
-                break
-    return [out[i] for i in indices if i in out]
+    """Frames by index (presentation order, ascending) as ``(H, W, 3)`` uint8 RGB.
+
+    The file is probed (packets only, no decoding) and each frame fetched by
+    seeking (:func:`workers.decode.frames_by_index`), so a preview of a long film
+    decodes a few GOPs, not the whole film. Indices past the end are skipped.
+    """
+    probe = probe_video(path)
+    return frames_by_index(probe, [i for i in indices if i < probe.frame_count])
 
 
 def contact_sheet(videos: Sequence[str], rows: int = 4, width: int = 360) -> np.ndarray:
@@ -33,8 +32,7 @@ def contact_sheet(videos: Sequence[str], rows: int = 4, width: int = 360) -> np.
     Returns:
         ``(rows * h, len(videos) * width, 3)`` uint8 RGB.
     """
-    with av.open(videos[0]) as container:
-        total = sum(1 for p in container.demux(container.streams.video[0]) if p.size)
+    total = probe_video(videos[0]).frame_count
     indices = sorted({round(i * (total - 1) / max(1, rows - 1)) for i in range(rows)})
     columns = [frames_at(path, indices) for path in videos]
     lines = []

@@ -8,7 +8,9 @@ import av
 import numpy as np
 
 from models.errors import MediaError
+from workers.colour import sws_colorspace
 from workers.frames import frame_planes
+from workers.probe import MediaProbe
 
 
 def decode_planes(path: str, fmt: str) -> Iterator[tuple[int, np.ndarray, np.ndarray]]:
@@ -76,3 +78,30 @@ def sample_frames_in_pass(path: str, frame_pts: list[int], colorspace: int) -> l
             if frame.pts is not None and frame.pts >= last and len(out) == len(wanted):
                 break
     return out
+
+
+def seek_cost(keyframes: tuple[int, ...], picks: list[int]) -> int:
+    """Frames decoded to fetch ``picks`` by seeking: from the keyframe at or before each pick.
+
+    Compared with the frame count to choose between seeking and one decoding
+    pass: with long GOPs (x264 allows 250 frames, some encoders more) and a
+    short shot, seeking decodes more frames than the shot has.
+    """
+    cost, k = 0, 0
+    for pick in picks:
+        while k + 1 < len(keyframes) and keyframes[k + 1] <= pick:
+            k += 1
+        cost += pick - (keyframes[k] if keyframes and keyframes[k] <= pick else 0) + 1
+    return cost
+
+
+def frames_by_index(probe: MediaProbe, picks: list[int]) -> list[np.ndarray]:
+    """Frames ``picks`` (presentation-order indices, ascending) of a probed video as ``(H, W, 3)``
+    uint8 RGB in the source's matrix: by seeking, or in one decoding pass when seeking would
+    decode more frames than the video has (:func:`seek_cost`).
+    """
+    colorspace = sws_colorspace(probe.video.colorspace, probe.video.height)
+    pts = [probe.frame_pts[i] for i in picks]
+    if seek_cost(probe.keyframes, picks) < probe.frame_count:
+        return sample_frames(probe.path, pts, colorspace)
+    return sample_frames_in_pass(probe.path, pts, colorspace)

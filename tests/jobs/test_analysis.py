@@ -7,10 +7,10 @@ from pathlib import Path
 import av
 import numpy as np
 
-from jobs.analysis import keyframe_picks, seek_cost
+from jobs.analysis import keyframe_picks
 from tests.clips import ClipSpec, make_clip
 from tests.conftest import media
-from workers.decode import sample_frames, sample_frames_in_pass
+from workers.decode import sample_frames, sample_frames_in_pass, seek_cost
 from workers.probe import probe_video
 
 
