@@ -45,7 +45,9 @@ def sample_frames(path: str, frame_pts: list[int], colorspace: int) -> list[np.n
         colorspace: swscale matrix constant.
 
     Returns:
-        ``(H, W, 3)`` uint8 RGB frames, one per PTS found.
+        ``(H, W, 3)`` uint8 RGB frames, one per PTS found exactly. A seek that lands
+        past its target (MPEG program streams seek by byte position) finds nothing
+        for it, so the list is shorter: see :func:`frames_by_index`.
     """
     out: list[np.ndarray] = []
     with av.open(path) as container:
@@ -55,8 +57,9 @@ def sample_frames(path: str, frame_pts: list[int], colorspace: int) -> list[np.n
             container.seek(target, stream=stream, backward=True, any_frame=False)
             for frame in container.decode(stream):
                 if frame.pts is not None and frame.pts >= target:
-                    rgb = frame.reformat(format="rgb24", src_colorspace=colorspace, dst_colorspace=colorspace)
-                    out.append(rgb.to_ndarray())
+                    if frame.pts == target:
+                        rgb = frame.reformat(format="rgb24", src_colorspace=colorspace, dst_colorspace=colorspace)
+                        out.append(rgb.to_ndarray())
                     break
     return out
 
@@ -98,10 +101,12 @@ def seek_cost(keyframes: tuple[int, ...], picks: list[int]) -> int:
 def frames_by_index(probe: MediaProbe, picks: list[int]) -> list[np.ndarray]:
     """Frames ``picks`` (presentation-order indices, ascending) of a probed video as ``(H, W, 3)``
     uint8 RGB in the source's matrix: by seeking, or in one decoding pass when seeking would
-    decode more frames than the video has (:func:`seek_cost`).
+    decode more frames than the video has (:func:`seek_cost`), or when a seek missed its frame.
     """
     colorspace = sws_colorspace(probe.video.colorspace, probe.video.height)
     pts = [probe.frame_pts[i] for i in picks]
     if seek_cost(probe.keyframes, picks) < probe.frame_count:
-        return sample_frames(probe.path, pts, colorspace)
+        frames = sample_frames(probe.path, pts, colorspace)
+        if len(frames) == len(pts):
+            return frames
     return sample_frames_in_pass(probe.path, pts, colorspace)

@@ -10,7 +10,7 @@ import numpy as np
 from jobs.analysis import keyframe_picks
 from tests.clips import ClipSpec, make_clip
 from tests.conftest import media
-from workers.decode import sample_frames, sample_frames_in_pass, seek_cost
+from workers.decode import frames_by_index, sample_frames, sample_frames_in_pass, seek_cost
 from workers.probe import probe_video
 
 
@@ -48,3 +48,12 @@ def test_keyframes_replace_the_picks_when_there_are_enough_of_them() -> None:
     assert 12 <= len(chosen) <= 24 and set(chosen) <= set(keyframes)
     assert chosen[0] == 0 and chosen[-1] == 14400, "the samples still span the shot"
     assert keyframe_picks((0, 250), [0, 100, 200, 300, 499]) == [], "too few keyframes: sample as asked"
+
+
+def test_frames_by_index_are_the_exact_frames_where_a_seek_misses() -> None:
+    path = media("faces/grid_bbaf2n.mpg")  # MPEG program stream: a seek to frame 0 lands on frame 12
+    probe = probe_video(path)
+    picks = [0, 37, 74]
+    assert len(sample_frames(path, [probe.frame_pts[i] for i in picks], 5)) < len(picks), "seeking misses here"
+    every = _all_frames(path)
+    assert all(np.array_equal(got, every[i]) for got, i in zip(frames_by_index(probe, picks), picks, strict=True))
