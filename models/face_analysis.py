@@ -99,6 +99,44 @@ class FoundFace(NamedTuple):
     appearance: np.ndarray
 
 
+def upright_to_coded(points: np.ndarray, turns: int, width: int, height: int) -> np.ndarray:
+    """Map ``(..., 2)`` pixel coordinates from a frame turned upright back to its coded orientation.
+
+    Args:
+        points: x, y in the upright frame (OpenCV's convention: pixel centres at integers).
+        turns: quarter turns counter-clockwise that took the coded frame upright
+            (``numpy.rot90(coded, turns)``; a display rotation of ``90 * turns`` degrees).
+        width, height: the coded frame's size, pixels.
+
+    Returns:
+        The same points in the coded frame, float32.
+    """
+    x, y = points[..., 0], points[..., 1]
+    turns %= 4
+    if turns == 0:
+        u, v = x, y
+    elif turns == 1:
+        u, v = (width - 1) - y, x
+    elif turns == 2:
+        u, v = (width - 1) - x, (height - 1) - y
+    else:
+        u, v = y, (height - 1) - x
+    return np.stack([u, v], axis=-1).astype(np.float32)
+
+
+def found_in_coded(found: FoundFace, turns: int, width: int, height: int) -> FoundFace:
+    """A face found in the upright frame, with its box, keypoints and landmarks in the coded frame
+    (see :func:`upright_to_coded`); the appearance is kept (it was measured upright)."""
+    if turns % 4 == 0:
+        return found
+    corners = upright_to_coded(found.face.box.reshape(2, 2), turns, width, height)
+    box = np.concatenate([corners.min(axis=0), corners.max(axis=0)])
+    face = Face(box, found.face.score, upright_to_coded(found.face.keypoints, turns, width, height))
+    landmarks = found.landmarks.copy()
+    landmarks[:, :2] = upright_to_coded(found.landmarks[:, :2], turns, width, height)
+    return FoundFace(face, landmarks, found.appearance)
+
+
 class FaceAnalyser:
     """Detection and dense landmarks of every face in a frame.
 

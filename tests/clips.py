@@ -118,10 +118,13 @@ def _write_tone(out: av.container.OutputContainer, stream: av.AudioStream, secon
         out.mux(packet)
 
 
-def write_h264(frames: Iterable[np.ndarray], path: str, fps: int = 25, crf: int = 18) -> str:
-    """Encode ``(H, W, 3)`` uint8 RGB frames (all one size) as an H.264 4:2:0 file, ``fps`` frames a second."""
+def write_h264(frames: Iterable[np.ndarray], path: str, fps: int = 25, crf: int = 18, rotation: int = 0) -> str:
+    """Encode ``(H, W, 3)`` uint8 RGB frames (all one size) as an H.264 4:2:0 file, ``fps`` frames a second,
+    tagged with a display rotation of ``rotation`` degrees (counter-clockwise) when given."""
     with av.open(path, "w") as out:
         stream = out.add_stream("libx264", rate=Fraction(fps), options={"crf": str(crf), "preset": "veryfast"})
+        if rotation:
+            stream.set_display_rotation(rotation)
         for i, rgb in enumerate(frames):
             if i == 0:
                 stream.height, stream.width = rgb.shape[:2]

@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable
 import numpy as np
 
 from models.errors import InputError
-from models.face_analysis import FaceAnalyser, FaceTable
+from models.face_analysis import FaceAnalyser, FaceTable, found_in_coded
 from models.face_detect import FaceDetector
 from models.face_landmarks import FaceMesh
 from models.face_replace import FramePlanes, Swapper, hold_matte, replace_faces
@@ -123,19 +123,24 @@ def load_arrays(storage: Storage, key: str) -> dict[str, np.ndarray]:
 
 def analyse_frames(
     frames: Iterable[tuple[int, np.ndarray, np.ndarray]], first: int, analyser: FaceAnalyser, matrix: YuvMatrix,
-    progress: Callable[[int], None] | None = None,
+    progress: Callable[[int], None] | None = None, rotation: int = 0,
 ) -> FaceTable:
     """Faces of every decoded frame from shot frame ``first`` on.
 
     Args:
         frames: ``(frame index, Y (H, W) uint8, CbCr (2, Hc, Wc) uint8)`` in order.
         matrix: the planes' Y'CbCr matrix. progress: called with frames analysed so far.
+        rotation: the source's display rotation, degrees counter-clockwise: frames are
+            turned upright for the detector (it finds upright faces) and the faces
+            mapped back to the coded frame, where the render pass works.
     """
-    rows, done = [], 0
+    rows, done, turns = [], 0, (rotation // 90) % 4
     for index, luma, chroma in frames:
         if index < first:
             continue
-        rows.extend((index, found) for found in analyser.analyse(planes_to_rgb(luma, chroma, matrix)))
+        rgb = np.ascontiguousarray(np.rot90(planes_to_rgb(luma, chroma, matrix), turns))
+        rows.extend((index, found_in_coded(found, turns, luma.shape[1], luma.shape[0]))
+                    for found in analyser.analyse(rgb))
         done += 1
         if progress is not None:
             progress(done)

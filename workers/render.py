@@ -196,7 +196,7 @@ class ChunkRenderer:
         storage = Storage(spec.storage_root)
         with storage.local_copy(spec.input_key) as source:
             frames = _needed_frames(spec, source, spec.encode.working_format)
-            table = analyse_frames(frames, spec.frame_start, analyser, keyer_matrix(spec), progress)
+            table = analyse_frames(frames, spec.frame_start, analyser, keyer_matrix(spec), progress, spec.rotation)
         save_arrays(storage, spec.faces.analysis_key, table.to_arrays())
         return RenderResult(job_id=spec.job_id, index=spec.index, frames=spec.frame_count,
                             preroll_frames=0, seconds=time.monotonic() - started,

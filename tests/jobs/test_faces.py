@@ -14,11 +14,12 @@ from jobs.options import RenderOptions
 from jobs.pipeline import create_job, run_job
 from jobs.tables import Job, State
 from models.errors import InputError, ModelError
-from models.face_analysis import FaceTable
+from models.face_analysis import FaceTable, upright_to_coded
 from models.face_solve import SolvedFaces
 from tests.clips import write_h264
 from tests.conftest import SHARED, media
-from workers.faces import load_arrays
+from workers.faces import load_analyser, load_arrays
+from workers.plates import to_coded_orientation
 from workers.storage import Storage
 
 PORTRAIT = "faces/wh_obama_official_portrait.jpg"
@@ -144,6 +145,22 @@ def test_a_reference_image_picks_the_person_it_shows(ray_pool, chaplin_home: Pat
 def test_a_reference_image_needs_reference_mode() -> None:
     with pytest.raises(ValueError, match="--face-mode reference"):
         RenderOptions(background=media(ROCKET), face=media(PORTRAIT), reference_image=media(PORTRAIT))
+
+
+def test_a_rotated_phone_clip_is_analysed_upright(ray_pool, tmp_path: Path) -> None:
+    with av.open(media("faces/grid_bbaf2n.mpg")) as container:
+        upright = [f.to_ndarray(format="rgb24") for _, f in zip(range(20), container.decode(video=0))]
+    coded = [to_coded_orientation(rgb, 90) for rgb in upright]  # stored sideways, shown upright
+    source = write_h264(coded, str(tmp_path / "phone.mp4"), rotation=90)
+    job = run(tmp_path / "home", source, str(tmp_path / "out.mkv"), ray_pool, keep=True, codec="ffv1", no_key=True,
+              face=media(PORTRAIT), chunk_frames=10)
+    assert job.state == State.DONE and job.plan["faces"]["stats"]["target_frames"] == 20, "a face on every frame"
+    solved = solved_of(tmp_path / "home", job)
+    analyser = load_analyser("cpu")
+    height, width = coded[0].shape[:2]
+    for i in (0, 19):  # the landmarks sit on the face where it is in the coded frame
+        expected = upright_to_coded(analyser.analyse(upright[i])[0].landmarks[:, :2], 1, width, height)
+        assert np.abs(solved.raw[solved.frame == i][0] - expected).mean() < 2.0
 
 
 def _first_frames(path: str, out: str, count: int, width: int) -> str:
