@@ -213,12 +213,14 @@ def choose_targets(table: FaceTable, tracks: list[list[int]], params: SolveParam
     if params.mode == "largest":
         areas = [float(np.prod(table.box[t, 2:] - table.box[t, :2], axis=1).sum()) for t in tracks]
         return [tracks[int(np.argmax(areas))]]
-    seed = _look_alike(table, tracks, params) if params.reference_look is not None else _reference_track(table, tracks, params)
-    return [_same_person(table, tracks, seed, params)]
+    looks = [mean_appearance(table.appearance[t]) for t in tracks]
+    seed = _look_alike(looks, params) if params.reference_look is not None else _reference_track(table, tracks, params)
+    look = params.reference_look if params.reference_look is not None else looks[seed]
+    return [_same_person(table, tracks, [similarity(look, other) for other in looks], seed, params)]
 
 
-def _reference_track(table: FaceTable, tracks: list[list[int]], params: SolveParams) -> list[int]:
-    """The track holding face ``reference_face`` (0 = largest) of frame ``reference_frame``.
+def _reference_track(table: FaceTable, tracks: list[list[int]], params: SolveParams) -> int:
+    """The index of the track holding face ``reference_face`` (0 = largest) of frame ``reference_frame``.
 
     Raises:
         InputError: the frame has fewer faces than asked.
@@ -230,36 +232,33 @@ def _reference_track(table: FaceTable, tracks: list[list[int]], params: SolvePar
                          "pick a --reference-frame where the person's face is visible and large enough to be found")
     areas = np.prod(table.box[rows, 2:] - table.box[rows, :2], axis=1)
     chosen = int(rows[np.argsort(-areas, kind="stable")[params.reference_face]])
-    return next(t for t in tracks if chosen in t)
+    return next(i for i, t in enumerate(tracks) if chosen in t)
 
 
-def _look_alike(table: FaceTable, tracks: list[list[int]], params: SolveParams) -> list[int]:
-    """The track whose mean appearance is most like ``params.reference_look``.
+def _look_alike(looks: list[np.ndarray], params: SolveParams) -> int:
+    """The index of the track whose mean appearance (``looks``) is most like ``params.reference_look``.
 
     Raises:
         InputError: no track is at least ``same_person / 1.1`` alike (the reference shows someone else).
     """
-    scores = [similarity(params.reference_look, mean_appearance(table.appearance[rows])) for rows in tracks]
+    scores = [similarity(params.reference_look, look) for look in looks]
     best = int(np.argmax(scores))
     if scores[best] < params.same_person / 1.1:
         raise InputError(f"no face in the shot looks like the reference image (best likeness {scores[best]:.2f})",
                          "use a still of the person from this footage, or --reference-frame N instead")
-    return tracks[best]
+    return best
 
 
-def _same_person(table: FaceTable, tracks: list[list[int]], seed: list[int], params: SolveParams) -> list[int]:
-    """``seed`` with every other track of the shot that looks like the reference (at least
-    ``same_person``), most alike first, skipping any that overlaps in time what is already taken
+def _same_person(table: FaceTable, tracks: list[list[int]], likeness: list[float], seed: int,
+                 params: SolveParams) -> list[int]:
+    """Track ``seed`` with every other track whose ``likeness`` to the reference is at least
+    ``same_person``, most alike first, skipping any that overlaps in time what is already taken
     (a returning person, away longer than ``max_gap``). Rows in frame order.
-
-    The reference look is ``params.reference_look`` when given, else the seed track's mean appearance.
     """
-    look = params.reference_look if params.reference_look is not None else mean_appearance(table.appearance[seed])
-    taken = list(seed)
+    taken = list(tracks[seed])
     busy = np.zeros(int(table.frame.max()) + 1, bool)  # frames the person is already placed in
-    busy[table.frame[seed]] = True
-    scored = sorted(((similarity(look, mean_appearance(table.appearance[t])), i) for i, t in enumerate(tracks)
-                     if t is not seed), reverse=True)
+    busy[table.frame[taken]] = True
+    scored = sorted(((likeness[i], i) for i in range(len(tracks)) if i != seed), reverse=True)
     for score, i in scored:
         start, end = int(table.frame[tracks[i][0]]), int(table.frame[tracks[i][-1]]) + 1
         if score >= params.same_person and not busy[start:end].any():

@@ -85,6 +85,8 @@ class ScreenInputs:
             illumination estimate (:mod:`models.keyer_graph`): ``1 / d(plate)``,
             ``1 / Y'(plate)`` (0-1 scale, black at 0) and the two weights that give the
             chroma component orthogonal to the plate's, in units of the plate's chroma.
+        plate_across: ``(1, 2, Hc, Wc)`` float32, those two weights at chroma
+            resolution (:func:`across_weights`), for the off-axis alpha floor.
     """
 
     plate_luma: np.ndarray
@@ -93,6 +95,20 @@ class ScreenInputs:
     chroma_form: np.ndarray
     spill_chroma: np.ndarray
     screen_maps: np.ndarray
+    plate_across: np.ndarray
+
+
+def across_weights(codes: np.ndarray) -> np.ndarray:
+    """``(..., 2)`` float32 weights ``(w_b, w_r)`` with ``w_b Cb + w_r Cr`` the chroma component
+    orthogonal to the plate's, in units of the plate's chroma (the plate's own is 0).
+
+    Args:
+        codes: ``(..., 3)`` Y'CbCr code values of the clean plate, chroma centred
+            (:meth:`models.yuv.YuvMatrix.rgb_to_codes`).
+    """
+    pb, pr = codes[..., 1], codes[..., 2]
+    norm2 = np.maximum(pb * pb + pr * pr, 1.0)
+    return np.stack([-pr / norm2, pb / norm2], axis=-1).astype(np.float32)
 
 
 def chroma_size(width: int, height: int, subsampled: bool) -> tuple[int, int]:
@@ -124,6 +140,7 @@ def prepare_screen(
     spill = matrix.rgb_to_codes(despill_vector(analysis.screen_rgb, matrix.luma_weights))[1:]
     wc, hc = chroma_size(width, height, subsampled)
     maps = screen_maps(plate, weights, matrix, ((wc + 1) // 2, (hc + 1) // 2), 0.25 * screen_diff)
+    across = np.moveaxis(across_weights(low_codes), -1, 0)[None]
     return ScreenInputs(
         plate_luma=full[None, None, :, :, 0].astype(np.float32),
         plate_chroma=np.ascontiguousarray(np.moveaxis(low_codes[..., 1:], -1, 0)[None], dtype=np.float32),
@@ -131,6 +148,7 @@ def prepare_screen(
         chroma_form=matrix.chroma_form(weights),
         spill_chroma=spill,
         screen_maps=maps,
+        plate_across=np.ascontiguousarray(across, dtype=np.float32),
     )
 
 
@@ -149,9 +167,8 @@ def screen_maps(plate: np.ndarray, weights: np.ndarray, matrix: YuvMatrix, size:
     low = cv2.resize(plate, size, interpolation=cv2.INTER_AREA)
     codes = matrix.rgb_to_codes(low)
     luma = np.maximum((codes[..., 0] - matrix.luma_offset) / matrix.luma_scale, 0.02)
-    pb, pr = codes[..., 1], codes[..., 2]
-    norm2 = np.maximum(pb * pb + pr * pr, 1.0)
-    maps = [1.0 / np.maximum(low @ weights, diff_floor), 1.0 / luma, -pr / norm2, pb / norm2]
+    across = across_weights(codes)
+    maps = [1.0 / np.maximum(low @ weights, diff_floor), 1.0 / luma, across[..., 0], across[..., 1]]
     return np.stack(maps)[None].astype(np.float32)
 
 
@@ -234,6 +251,7 @@ class Keyer:
             "plate_luma": self._plate_luma,
             "plate_chroma": self.screen.plate_chroma,
             "screen_maps": self.screen.screen_maps,
+            "plate_across": self.screen.plate_across,
             "state_alpha": state.alpha,
             "state_luma": state.luma,
             "state_valid": state.valid,

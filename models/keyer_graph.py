@@ -254,11 +254,10 @@ def _off_axis_alpha(g: _Builder, chroma: str, light: str, params: KeyerParams) -
     drifts from the clean plate's there; 0.6 does not.
     """
     cb, cr = g.split(chroma, 2)
-    pb, pr = g.split("plate_chroma", 2)
-    cross = g.op("Abs", g.op("Sub", g.op("Mul", cb, pr), g.op("Mul", cr, pb)))
-    norm2 = g.op("Add", g.op("Add", g.op("Mul", pb, pb), g.op("Mul", pr, pr)), g.const(1.0))
+    w_b, w_r = g.split("plate_across", 2)  # per shot: (-s_r, s_b) / |s|^2
+    across = g.op("Abs", g.op("Add", g.op("Mul", cb, w_b), g.op("Mul", cr, w_r)))  # |c x s| / |s|^2
     scale = params.off_axis / (params.clip_white - params.clip_black)
-    bound = g.op("Div", g.op("Mul", cross, g.op("Div", g.const(scale), norm2)), light)
+    bound = g.op("Div", g.op("Mul", across, g.const(scale)), light)
     return g.op("Clip", g.op("Sub", bound, g.const(params.clip_black * scale / params.off_axis)), g.const(0.0), g.const(1.0))
 
 
@@ -353,6 +352,8 @@ def build_keyer_model(
         (Cb, Cr); ``key_scale`` ``(1, 1, Hc, Wc)`` float32; ``plate_luma``
         ``(1, 1, Hc, s, W)`` float32 (code values; minus ``luma_offset`` for
         ``layer``); ``plate_chroma`` ``(1, 2, Hc, Wc)`` float32 centred;
+        ``screen_maps`` ``(1, 4, Hq, Wq)`` and ``plate_across`` ``(1, 2, Hc, Wc)``
+        float32 (:class:`models.keyer.ScreenInputs`);
         ``bg_luma`` ``(B, 1, Hc, s, W)`` and ``bg_chroma`` ``(B, 2, Hc, Wc)``
         uint8, ``B`` = N or 1 (``composite`` only); ``state_alpha``,
         ``state_luma`` ``(1, Hc, Wc)`` float32; ``state_valid`` ``(1,)``;
@@ -372,7 +373,8 @@ def build_keyer_model(
     blocks = ["Hc", s, "W"]
     inputs = [vi("luma", _U8, ["N", 1, *blocks]), vi("chroma", _U8, ["N", 2, "Hc", "Wc"]),
               vi("key_scale", _F, [1, 1, "Hc", "Wc"]), vi("plate_luma", _F, [1, 1, *blocks]),
-              vi("plate_chroma", _F, [1, 2, "Hc", "Wc"]), vi("screen_maps", _F, [1, 4, "Hq", "Wq"])]
+              vi("plate_chroma", _F, [1, 2, "Hc", "Wc"]), vi("screen_maps", _F, [1, 4, "Hq", "Wq"]),
+              vi("plate_across", _F, [1, 2, "Hc", "Wc"])]
     chroma_out = ["N", 2, "Hc", "Wc"]
     if output == "composite":
         _composite(g, m, fg_chroma, transp_low, luma_offset)

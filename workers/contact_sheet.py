@@ -8,7 +8,7 @@ import cv2
 import numpy as np
 
 from workers.decode import frames_by_index
-from workers.probe import probe_video
+from workers.probe import MediaProbe, probe_video
 
 
 def frames_at(path: str, indices: list[int]) -> list[np.ndarray]:
@@ -18,7 +18,10 @@ def frames_at(path: str, indices: list[int]) -> list[np.ndarray]:
     seeking (:func:`workers.decode.frames_by_index`), so a preview of a long film
     decodes a few GOPs, not the whole film. Indices past the end are skipped.
     """
-    probe = probe_video(path)
+    return _frames_of(probe_video(path), indices)
+
+
+def _frames_of(probe: MediaProbe, indices: list[int]) -> list[np.ndarray]:
     return frames_by_index(probe, [i for i in indices if i < probe.frame_count])
 
 
@@ -32,9 +35,10 @@ def contact_sheet(videos: Sequence[str], rows: int = 4, width: int = 360) -> np.
     Returns:
         ``(rows * h, len(videos) * width, 3)`` uint8 RGB.
     """
-    total = probe_video(videos[0]).frame_count
+    probes = [probe_video(path) for path in videos]  # each file's packets read once
+    total = probes[0].frame_count
     indices = sorted({round(i * (total - 1) / max(1, rows - 1)) for i in range(rows)})
-    columns = [frames_at(path, indices) for path in videos]
+    columns = [_frames_of(probe, indices) for probe in probes]
     lines = []
     for cells in zip(*columns):
         h, w = cells[0].shape[:2]

@@ -63,8 +63,8 @@ def reference_matte(luma, chroma, screen: ScreenInputs, params: KeyerParams, sta
     light = reference_light(diff, guide, c, screen, params)
     raw = np.clip(offset - diff * screen.key_scale[0, 0] / light, 0.0, 1.0)
     if params.off_axis > 0:  # chroma across the plate's can only be foreground's
-        p = screen.plate_chroma[0].astype(np.float64)
-        bound = np.abs(c[0] * p[1] - c[1] * p[0]) / (p[0] ** 2 + p[1] ** 2 + 1.0) / light * params.off_axis
+        w = screen.plate_across[0].astype(np.float64)
+        bound = np.abs(c[0] * w[0] + c[1] * w[1]) / light * params.off_axis
         raw = np.maximum(raw, np.clip((bound - params.clip_black) / (params.clip_white - params.clip_black), 0.0, 1.0))
     k = np.maximum(np.minimum(params.temporal_min + np.abs(guide - luma_prev) / params.motion_threshold, 1.0), 1.0 - valid)
     alpha_t = alpha_prev + k * (raw - alpha_prev)
@@ -119,12 +119,13 @@ def _planes(path: str, count: int, crop: tuple[int, int] | None = None):
     [("greenscreen/cremad_1001_DFA_HAP_XX.flv", None), ("faces/grid_lbax4n.mpg", None), ("faces/grid_lbax4n.mpg", (359, 287))],
 )
 @pytest.mark.parametrize("output", ["composite", "layer"])
-def test_onnx_keyer_matches_numpy_reference_within_one_level(clip: str, crop, output: str) -> None:
+@pytest.mark.parametrize("temporal_min", [KeyerParams().temporal_min, 1.0], ids=["temporal", "no-temporal"])
+def test_onnx_keyer_matches_numpy_reference_within_one_level(clip: str, crop, output: str, temporal_min: float) -> None:
     luma, chroma = _planes(media(clip), 12, crop)
     height, width = luma.shape[1:]
     subsampled = working_format(width, height) == "yuv420p" and crop is None
     analysis = estimate_screen([planes_to_rgb(luma[i], chroma[i], MATRIX) for i in (0, 4, 8)])
-    params = KeyerParams()
+    params = KeyerParams(temporal_min=temporal_min)
     keyer = Keyer(analysis, params, width, height, MATRIX, output=output, subsampled=subsampled, providers="cpu")
     screen = prepare_screen(analysis, params, width, height, MATRIX, subsampled)
     rng = np.random.default_rng(7)
