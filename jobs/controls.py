@@ -2,6 +2,9 @@
 
 Each changes SQL only; the caller commits, publishes the event and, for
 resume and retry, enqueues the job again (its stages skip finished work).
+Cancel, pause, resume and retry each start a new run (``Job.run``): a stage
+task enqueued under an earlier run stops at its next check, even when the job
+was cancelled and retried before that task ever saw the cancellation.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ def cancel_job(job: Job) -> None:
     """
     _require(job, (State.PENDING, State.RUNNING, State.PAUSED), "cancelled")
     set_state(job, State.CANCELLED, "cancelled by request")
+    job.run += 1
 
 
 def pause_job(job: Job) -> None:
@@ -33,6 +37,7 @@ def pause_job(job: Job) -> None:
     """
     _require(job, (State.PENDING, State.RUNNING), "paused")
     set_state(job, State.PAUSED)
+    job.run += 1
 
 
 def resume_job(job: Job) -> None:
@@ -43,6 +48,7 @@ def resume_job(job: Job) -> None:
     """
     _require(job, (State.PAUSED,), "resumed")
     set_state(job, State.PENDING)
+    job.run += 1
 
 
 def retry_job(job: Job) -> None:
@@ -63,6 +69,7 @@ def retry_job(job: Job) -> None:
             chunk.state, chunk.error, chunk.frames_done = State.PENDING, None, 0
     set_state(job, State.PENDING)
     job.error = None
+    job.run += 1
 
 
 def set_priority(job: Job, priority: int) -> None:

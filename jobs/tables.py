@@ -105,6 +105,9 @@ class Job(Base):
     frames_total: Mapped[int] = mapped_column(Integer, default=0)
     frames_done: Mapped[int] = mapped_column(Integer, default=0)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
+    run: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    """Counts the controls (cancel, pause, resume, retry) applied; a stage task carries the
+    number it was enqueued under and stops once it no longer matches (see :mod:`jobs.tasks`)."""
     error: Mapped[str | None] = mapped_column(Text, nullable=True)
     provider: Mapped[str | None] = mapped_column(String(32), nullable=True)
     created_at: Mapped[datetime] = _now_column()

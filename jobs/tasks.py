@@ -1,7 +1,10 @@
 """Celery tasks, one per stage: ingest -> render -> assemble.
 
-Each task takes a job id and re-reads the job from SQL, so a redelivered task
-(``acks_late``) skips what is finished: ingest returns at once when the plan
+Each task takes a job id and the job's run number (``Job.run``) and re-reads
+the job from SQL; a task whose run is over (the job was cancelled, paused,
+resumed or retried since it was enqueued) does nothing, and a running render
+stops when the run changes. A redelivered task (``acks_late``) skips what is
+finished: ingest returns at once when the plan
 exists, render renders only chunks not done, assemble writes the outputs by
 atomic rename. The next stage is enqueued after the database commit. A
 transient error is retried with exponential backoff; a permanent one fails
@@ -18,6 +21,7 @@ from dataclasses import dataclass, field
 
 from celery import Task
 from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm.exc import ObjectDeletedError, StaleDataError
 
 from jobs.celery_app import RENDER_QUEUE, app, celery_priority
 from jobs.chunk_log import ChunkLog
@@ -81,30 +85,33 @@ class LiveMirror:
 
 
 class StopCheck:
-    """Polled by the render loop: True once the job was cancelled or paused (reads SQL at most every ``every_s``)."""
+    """Polled by the render loop: True once the job's run is over (cancelled, paused, resumed,
+    retried or deleted); reads SQL at most every ``every_s`` seconds."""
 
-    def __init__(self, sessions: sessionmaker[Session], job_id: str, every_s: float = 1.0) -> None:
-        self.sessions, self.job_id, self.every_s = sessions, job_id, every_s
+    def __init__(self, sessions: sessionmaker[Session], job_id: str, run: int | None, every_s: float = 1.0) -> None:
+        self.sessions, self.job_id, self.run, self.every_s = sessions, job_id, run, every_s
         self.stopped, self._checked = False, 0.0
 
     def __call__(self) -> bool:
         if not self.stopped and time.monotonic() - self._checked >= self.every_s:
             self._checked = time.monotonic()
             with self.sessions() as session:
-                state = session.get(Job, self.job_id).state  # type: ignore[union-attr]
-            self.stopped = state in (State.CANCELLED, State.PAUSED)
+                self.stopped = _active_job(session, self.job_id, self.run) is None
         return self.stopped
 
 
 def enqueue_job(job: Job) -> None:
-    """Start a committed job's first stage."""
-    ingest.apply_async((job.id,), priority=celery_priority(job.priority))
+    """Start a committed job's first stage under its current run."""
+    ingest.apply_async((job.id, job.run), priority=celery_priority(job.priority))
 
 
-def _active_job(session: Session, job_id: str) -> Job | None:
-    """The job if it exists and is to be worked on now (not ended, not paused)."""
+def _active_job(session: Session, job_id: str, run: int | None) -> Job | None:
+    """The job if it exists and is to be worked on now: not ended, not paused, and still in
+    ``run`` (None, from a message of a release before runs: any run)."""
     job = session.get(Job, job_id)
-    return job if job is not None and job.state not in (*TERMINAL, State.PAUSED) else None
+    if job is None or job.state in (*TERMINAL, State.PAUSED) or run not in (None, job.run):
+        return None
+    return job
 
 
 class StageTask(Task):
@@ -114,7 +121,7 @@ class StageTask(Task):
     def on_failure(self, exc: BaseException, task_id: str, args: tuple, kwargs: dict, einfo: object) -> None:
         ctx = worker_context()
         with ctx.sessions() as session:
-            job = _active_job(session, args[0]) if args else None
+            job = _active_job(session, args[0], args[1] if len(args) > 1 else None) if args else None
             if job is None:
                 return
             _fail(ctx, session, job, MattefarmError(f"{self.name} stopped on an unexpected error ({exc!r})",
@@ -134,38 +141,45 @@ def _handle_error(task: Task, ctx: WorkerContext, session: Session, job: Job, er
     _fail(ctx, session, job, error)
 
 
-def _run_stage(task: Task, job_id: str, step: Callable[[WorkerContext, Session, Job], bool]) -> int | None:
+def _run_stage(task: Task, job_id: str, run: int | None,
+               step: Callable[[WorkerContext, Session, Job, int | None], bool]) -> int | None:
     """Open the job, run one stage's ``step`` on it, tell listeners.
 
     ``step`` returns whether the next stage should follow. Returns the Celery
     priority to enqueue that stage with (after the commit), or None: the job is
-    gone, ended or paused, the step said stop, or it failed (retried or failed
-    with its reason).
+    gone, ended, paused or in a later run, the step said stop, or it failed
+    (retried or failed with its reason). A step whose rows were changed under it
+    by a later run (a retry replaces a cancelled job's chunks) just stops.
     """
     ctx = worker_context()
     with ctx.sessions() as session:
-        job = _active_job(session, job_id)
+        job = _active_job(session, job_id, run)
         if job is None:
             return None
         try:
-            go_on = step(ctx, session, job)
+            go_on = step(ctx, session, job, run)
         except MattefarmError as error:
             _handle_error(task, ctx, session, job, error)
             return None
+        except (StaleDataError, ObjectDeletedError):
+            session.rollback()
+            if _active_job(session, job_id, run) is None:
+                return None
+            raise
         ctx.live.publish(job_event(job, "state"))
         return celery_priority(job.priority) if go_on else None
 
 
-def _ingest(ctx: WorkerContext, session: Session, job: Job) -> bool:
+def _ingest(ctx: WorkerContext, session: Session, job: Job, run: int | None) -> bool:
     ingest_job(session, job, ctx.storage)
     ctx.live.rebuild(job)
     return True
 
 
-def _render(ctx: WorkerContext, session: Session, job: Job) -> bool:
+def _render(ctx: WorkerContext, session: Session, job: Job, run: int | None) -> bool:
     if job.plan is None:
         return False
-    stop = StopCheck(ctx.sessions, job.id)
+    stop = StopCheck(ctx.sessions, job.id, run)
     render_job(session, job, ctx.storage, ctx.render_pool(), listener=LiveMirror(ctx.live), should_stop=stop,
                log=ChunkLog(ctx.storage, job.id))
     if not stop.stopped:
@@ -173,10 +187,10 @@ def _render(ctx: WorkerContext, session: Session, job: Job) -> bool:
     session.refresh(job)
     if job.state == State.CANCELLED:
         cleanup_job(job, ctx.storage)
-    return False  # paused: finished chunks stay; resume enqueues the job again
+    return False  # paused or a later run: finished chunks stay; resume or retry enqueued the job again
 
 
-def _assemble(ctx: WorkerContext, session: Session, job: Job) -> bool:
+def _assemble(ctx: WorkerContext, session: Session, job: Job, run: int | None) -> bool:
     assemble_job(session, job, ctx.storage)
     if not ctx.settings.keep_intermediates:
         cleanup_job(job, ctx.storage)
@@ -184,22 +198,22 @@ def _assemble(ctx: WorkerContext, session: Session, job: Job) -> bool:
 
 
 @app.task(name="mattefarm.ingest", bind=True, base=StageTask)
-def ingest(self: Task, job_id: str) -> None:
+def ingest(self: Task, job_id: str, run: int | None = None) -> None:
     """Probe, analyse, plan and split; then enqueue the render."""
-    priority = _run_stage(self, job_id, _ingest)
+    priority = _run_stage(self, job_id, run, _ingest)
     if priority is not None:
-        render.apply_async((job_id,), queue=RENDER_QUEUE, priority=priority)
+        render.apply_async((job_id, run), queue=RENDER_QUEUE, priority=priority)
 
 
 @app.task(name="mattefarm.render", bind=True, base=StageTask)
-def render(self: Task, job_id: str) -> None:
+def render(self: Task, job_id: str, run: int | None = None) -> None:
     """Render the chunks not done on this worker's actor pool; then enqueue the assembly."""
-    priority = _run_stage(self, job_id, _render)
+    priority = _run_stage(self, job_id, run, _render)
     if priority is not None:
-        assemble.apply_async((job_id,), priority=priority)
+        assemble.apply_async((job_id, run), priority=priority)
 
 
 @app.task(name="mattefarm.assemble", bind=True, base=StageTask)
-def assemble(self: Task, job_id: str) -> None:
+def assemble(self: Task, job_id: str, run: int | None = None) -> None:
     """Concatenate the chunks, mux the audio, verify; the job is done."""
-    _run_stage(self, job_id, _assemble)
+    _run_stage(self, job_id, run, _assemble)

@@ -121,11 +121,22 @@ class RenderPool:
         A permanent error stops dispatching and is raised after in-flight chunks
         finish; a dead worker is replaced and its chunk retried up to
         ``max_attempts`` times. ``events.should_stop()`` returning true cancels
-        in-flight tasks and returns what finished.
+        in-flight tasks and returns what finished. An exception from a callback
+        cancels the in-flight tasks too, then propagates.
         """
+        running: dict[ray.ObjectRef, tuple[ChunkSpec, int]] = {}
+        try:
+            return self._schedule(specs, events, task, running)
+        except BaseException:
+            if running:
+                self._cancel(running)
+            raise
+
+    def _schedule(self, specs: Sequence[ChunkSpec], events: PoolEvents, task: str,
+                  running: dict[ray.ObjectRef, tuple[ChunkSpec, int]]) -> list[RenderResult]:
+        """The scheduling loop of :meth:`run`; ``running`` holds the in-flight tasks."""
         pending = list(specs)
         attempts = {s.index: 0 for s in specs}
-        running: dict[ray.ObjectRef, tuple[ChunkSpec, int]] = {}
         idle = list(range(len(self.actors)))
         results: dict[int, RenderResult] = {}
         failure: MattefarmError | None = None

@@ -327,3 +327,22 @@ def test_submit_a_face_swap_with_its_source_image_and_a_reference_still(tmp_path
         final = httpx.get(f"{service.url}/v1/jobs/{response.json()['id']}", timeout=10).json()
         assert final["faces"]["stats"]["targets"] == 1 and final["faces"]["stats"]["target_frames"] == 75
         assert final["frames_done"] == 75
+
+
+@pytest.mark.slow
+def test_a_control_undone_at_once_still_renders_the_job_once(tmp_path: Path) -> None:
+    """Cancel then retry, and pause then resume, each before the render task polls the job:
+    the old run's render stops and the new run renders every frame (no stale chunk rows)."""
+    with Service(tmp_path / "home", f"sqlite:///{tmp_path / 'service.db'}") as service:
+        clip = make_clip(ClipSpec("undo", width=320, height=240, frames=300, x264="keyint=50"), str(service.farm / "undo.mp4"))
+        options = {"source_uri": clip, "render": {"chunk_frames": 50, "screen": "green"}}
+        for stop, again in (("cancel", "retry"), ("pause", "resume")):
+            job = submit(service.url, None, options)
+            _wait_for(service, job["id"], lambda j: j["frames_done"] > 0)
+            assert httpx.post(f"{service.url}/v1/jobs/{job['id']}/{stop}", timeout=10).status_code == 200
+            assert httpx.post(f"{service.url}/v1/jobs/{job['id']}/{again}", timeout=10).json()["state"] == "pending"
+            done = _wait_for(service, job["id"], lambda j: j["state"] in ("done", "failed"), timeout_s=120)
+            assert done["state"] == "done" and done["frames_done"] == 300, (stop, done, service.log_tail())
+            output = tmp_path / f"{stop}.mp4"
+            output.write_bytes(httpx.get(f"{service.url}/v1/jobs/{job['id']}/output", timeout=30).content)
+            assert probe_video(str(output)).frame_count == 300
