@@ -61,13 +61,13 @@ class KeyResult:
     Attributes:
         luma: ``(N, H, W)`` uint8 Y' of the composite, or of the straight foreground.
         chroma: ``(N, 2, Hc, Wc)`` uint8 Cb, Cr of the composite (``layer``: ``(N, 2, H, W)``).
-        alpha: ``(N, H, W)`` uint8 matte, 255 = foreground.
+        alpha: ``(N, H, W)`` uint8 matte, 255 = foreground; None from a keyer built without ``matte``.
         state: the temporal state after the batch's last frame.
     """
 
     luma: np.ndarray
     chroma: np.ndarray
-    alpha: np.ndarray
+    alpha: np.ndarray | None
     state: TemporalState
 
 
@@ -185,6 +185,7 @@ class Keyer:
         providers: execution provider choice (CUDA when it works, else CPU).
         threads: CPU threads for onnxruntime; 0 = its default.
         hold: take a holdout matte per frame (:meth:`key_frames` ``hold``).
+        matte: compute the matte (``KeyResult.alpha``); a plain composite does not need it.
 
     Raises:
         ModelError: the session cannot be created.
@@ -203,15 +204,16 @@ class Keyer:
         providers: ProviderChoice = "auto",
         threads: int = 0,
         hold: bool = False,
+        matte: bool = True,
     ) -> None:
         self.params, self.width, self.height, self.output, self.matrix = params, width, height, output, matrix
         self.subsampled = (width % 2 == 0 and height % 2 == 0) if subsampled is None else subsampled
         self.screen = prepare_screen(analysis, params, width, height, matrix, self.subsampled)
         plate_luma = self.screen.plate_luma[:, 0] - (matrix.luma_offset if output == "layer" else 0.0)
         self._plate_luma = self._blocks(plate_luma.astype(np.float32))
-        self.hold = hold
+        self.hold, self.matte = hold, matte
         model = build_keyer_model(self.screen.chroma_form, self.screen.spill_chroma, params, output,
-                                  self.subsampled, matrix.luma_scale, matrix.luma_offset, hold)
+                                  self.subsampled, matrix.luma_scale, matrix.luma_offset, hold, matte)
         self.session = create_session(model, providers, threads)
 
     @property
@@ -265,12 +267,36 @@ class Keyer:
                 raise InputError("the composite keyer needs a background plate", "pass --background")
             feeds["bg_luma"] = self._blocks(background.luma)
             feeds["bg_chroma"] = np.ascontiguousarray(background.chroma)
-        image_luma, image_chroma, alpha, next_alpha, next_luma, next_valid = self.session.run(None, feeds)
+        outputs = self._outputs(len(luma))
+        binding = self.session.io_binding()
+        for name, array in feeds.items():
+            binding.bind_cpu_input(name, array)
+        for name, array in outputs.items():
+            binding.bind_output(name, "cpu", 0, array.dtype, array.shape, array.ctypes.data)
+        self.session.run_with_iobinding(binding)
         n, size = len(luma), (self.height, self.width)
+        chroma_out = outputs["image_chroma"]
         if self.output == "layer":
-            image_chroma = image_chroma.reshape(n, 2, *size)
-        state = TemporalState(next_alpha, next_luma, next_valid)
-        return KeyResult(image_luma.reshape(n, *size), image_chroma, alpha.reshape(n, *size), state)
+            chroma_out = chroma_out.reshape(n, 2, *size)
+        state = TemporalState(outputs["next_alpha"], outputs["next_luma"], outputs["next_valid"])
+        alpha = outputs["alpha"].reshape(n, *size) if self.matte else None
+        return KeyResult(outputs["image_luma"].reshape(n, *size), chroma_out, alpha, state)
+
+    def _outputs(self, n: int) -> dict[str, np.ndarray]:
+        """Fresh arrays the session writes its outputs into (I/O binding: no copy out of onnxruntime)."""
+        wc, hc = chroma_size(self.width, self.height, self.subsampled)
+        blocks = (hc, 2 if self.subsampled else 1, self.width)
+        chroma = (n, 2, *blocks) if self.output == "layer" else (n, 2, hc, wc)
+        outputs = {
+            "image_luma": np.empty((n, 1, *blocks), np.uint8),
+            "image_chroma": np.empty(chroma, np.uint8),
+            "next_alpha": np.empty((1, hc, wc), np.float32),
+            "next_luma": np.empty((1, hc, wc), np.float32),
+            "next_valid": np.empty(1, np.float32),
+        }
+        if self.matte:
+            outputs["alpha"] = np.empty((n, 1, *blocks), np.uint8)
+        return outputs
 
     def _blocks(self, planes: np.ndarray) -> np.ndarray:
         """``(N, H, W)`` -> ``(N, 1, Hc, s, W)``, the graph's row-pair form (a view, no copy)."""

@@ -12,7 +12,8 @@ Per batch of frames:
    per-pixel clean plate (``1 / d(plate)``), screen gain and clip black/white,
    raised to the bound that chroma off the plate's axis sets (that chroma can
    only be the foreground's: :func:`_off_axis_alpha`);
-3. a motion-adaptive temporal filter over the batch (an ONNX ``Scan`` whose
+3. optionally (``temporal_min`` below 1; off by default), a motion-adaptive
+   temporal filter over the batch (an ONNX ``Scan`` whose
    carried state is the previous matte and luma): on static pixels the matte
    moves towards the new raw alpha by ``temporal_min`` per frame, removing
    flicker; where luma changes by ``motion_threshold`` or more it follows at once;
@@ -150,9 +151,11 @@ def _to_rows(g: _Builder, x: str, subsampled: bool, mode: str = "nearest") -> st
     return g.op("Unsqueeze", x, g.op("Constant", value=_i64([3])))
 
 
-def _illumination(g: _Builder, diff: str, guide: str, chroma: str, params: KeyerParams, black: float) -> str:
-    """The screen's light relative to the clean plate, ``(N, 1, Hc, Wc)``: about 1 on the lit
-    screen, 0.5 in a shadow that halves it, and the frame's gain under exposure flicker.
+def _inverse_light(g: _Builder, diff: str, guide: str, cb: str, cr: str, params: KeyerParams, black: float) -> str:
+    """The reciprocal of the screen's light relative to the clean plate, ``(N, 1, Hc, Wc)``.
+    The light is about 1 on the lit screen, 0.5 in a shadow that halves it, and
+    the frame's gain under exposure flicker; its reciprocal is taken at the
+    block grid, so the keyer multiplies where it would divide at chroma resolution.
 
     A colour-difference key scales with the screen's brightness, so a shadow on
     the screen reads as partial foreground. The ratio ``k = d / d(plate)`` is the
@@ -168,7 +171,7 @@ def _illumination(g: _Builder, diff: str, guide: str, chroma: str, params: Keyer
         return g.op("AveragePool", x, kernel_shape=[2, 2], strides=[2, 2], ceil_mode=1)
 
     d, y = half(diff), half(guide)
-    cb, cr = g.split(half(chroma), 2)
+    cb, cr = half(cb), half(cr)
     inv_dp, inv_yp, w_b, w_r = g.split("screen_maps", 4)
     k = g.op("Mul", d, inv_dp)
     luma_gap = g.op("Sub", g.op("Mul", g.op("Sub", y, g.const(black)), inv_yp), k)
@@ -188,7 +191,7 @@ def _illumination(g: _Builder, diff: str, guide: str, chroma: str, params: Keyer
     num, den = g.split(wide, 2)
     eps = g.const(1e-3)  # no trusted screen nearby: the plate's light (1)
     light = g.op("Clip", g.op("Div", g.op("Add", num, eps), g.op("Add", den, eps)), g.const(0.25), g.const(1.5))
-    return g.op("Resize", light, "", "", g.op("Shape", diff), mode="linear")
+    return g.op("Resize", g.op("Reciprocal", light), "", "", g.op("Shape", diff), mode="linear")
 
 
 def _matte(
@@ -210,14 +213,14 @@ def _matte(
     y_plane = g.op("Reshape", y_full, plane_shape)
     y_low = g.op("AveragePool", y_plane, kernel_shape=[2, 2], strides=[2, 2]) if subsampled else y_plane
     guide = g.op("Mul", y_low, g.const(1.0 / luma_scale))
-    chroma = g.op("Sub", g.op("Cast", "chroma", to=_F), g.const(128.0))
-    diff = _chroma_dot(g, chroma, chroma_form)
+    cb, cr = (g.op("Sub", g.op("Cast", plane, to=_F), g.const(128.0)) for plane in g.split("chroma", 2))
+    diff = _chroma_dot(g, cb, cr, chroma_form)
     offset = (1.0 - params.clip_black) / (params.clip_white - params.clip_black)
-    light = _illumination(g, diff, guide, chroma, params, luma_offset / luma_scale)
-    keyed = g.op("Div", g.op("Mul", diff, "key_scale"), light)
-    raw = g.op("Clip", g.op("Sub", g.const(offset), keyed), g.const(0.0), g.const(1.0))
-    if params.off_axis > 0:
-        raw = g.op("Max", raw, _off_axis_alpha(g, chroma, light, params))
+    inv_light = _inverse_light(g, diff, guide, cb, cr, params, luma_offset / luma_scale)
+    raw = g.op("Sub", g.const(offset), g.op("Mul", diff, g.op("Mul", "key_scale", inv_light)))
+    if params.off_axis > 0:  # max(clip(u), clip(v)) = clip(max(u, v)): one Clip for both
+        raw = g.op("Max", raw, _off_axis_alpha(g, cb, cr, inv_light, params))
+    raw = g.op("Clip", raw, g.const(0.0), g.const(1.0))
     if hold:  # a holdout matte (a face) is foreground whatever its colour
         raw = g.op("Max", raw, "hold")
     if params.temporal_min < 1.0:
@@ -236,11 +239,11 @@ def _matte(
     a_full = _to_rows(g, g.op("Mul", mean_a, g.const(-1.0 / luma_scale)), subsampled)
     b_full = _to_rows(g, g.op("Sub", one, mean_b), subsampled)
     transp = g.op("Clip", g.op("Add", g.op("Mul", a_full, y_full), b_full), zero, one)
-    return {"y_full": y_full, "chroma": chroma, "transp_low": transp_low, "transp": transp}
+    return {"y_full": y_full, "cb": cb, "cr": cr, "diff": diff, "transp_low": transp_low, "transp": transp}
 
 
-def _off_axis_alpha(g: _Builder, chroma: str, light: str, params: KeyerParams) -> str:
-    """A lower bound of alpha from chroma off the screen's axis, ``(N, 1, Hc, Wc)``.
+def _off_axis_alpha(g: _Builder, cb: str, cr: str, inv_light: str, params: KeyerParams) -> str:
+    """A lower bound of alpha from chroma off the screen's axis, ``(N, 1, Hc, Wc)``, not yet clipped to [0, 1].
 
     In ``c = a f + (1 - a) s`` the chroma component perpendicular to the clean
     plate's ``s`` comes from the foreground alone, so ``a >= |c x s| / (|s| |f|)``;
@@ -249,40 +252,47 @@ def _off_axis_alpha(g: _Builder, chroma: str, light: str, params: KeyerParams) -
     ``a >= off_axis |c x s| / (light |s|^2)``. A colour-difference key reads a
     foreground whose colour difference matches the screen's (an amber veil on a
     yellow-green screen) as screen; this bound keeps it. Mapped through the clip
-    black/white like the key. ``off_axis`` 1 (foreground no more saturated than
-    the screen) left a 10 % matte in the corners of the GRID backdrop, whose hue
-    drifts from the clean plate's there; 0.6 does not.
+    black/white like the key, with its own black point ``off_axis_black``: the
+    hue of a real screen drifts from the clean plate's (the corners of the GRID
+    backdrop), so this bound needs a higher floor than the key. ``off_axis`` 1
+    (foreground no more saturated than the screen) left a 10 % matte in those
+    corners; 0.6 does not. With the key's black point 0.05, they kept 6 %; 0.1 leaves 2 %.
     """
-    cb, cr = g.split(chroma, 2)
-    w_b, w_r = g.split("plate_across", 2)  # per shot: (-s_r, s_b) / |s|^2
-    across = g.op("Abs", g.op("Add", g.op("Mul", cb, w_b), g.op("Mul", cr, w_r)))  # |c x s| / |s|^2
     scale = params.off_axis / (params.clip_white - params.clip_black)
-    bound = g.op("Div", g.op("Mul", across, g.const(scale)), light)
-    return g.op("Clip", g.op("Sub", bound, g.const(params.clip_black * scale / params.off_axis)), g.const(0.0), g.const(1.0))
+    w_b, w_r = g.split(g.op("Mul", "plate_across", g.const(scale)), 2)  # per shot: (-s_r, s_b) / |s|^2, scaled
+    across = g.op("Abs", g.op("Add", g.op("Mul", cb, w_b), g.op("Mul", cr, w_r)))  # scale |c x s| / |s|^2
+    return g.op("Sub", g.op("Mul", across, inv_light), g.const(params.off_axis_black * scale / params.off_axis))
 
 
-def _chroma_dot(g: _Builder, chroma: str, form: np.ndarray) -> str:
-    """``form[0] * Cb + form[1] * Cr`` of an ``(N, 2, Hc, Wc)`` tensor, as ``(N, 1, Hc, Wc)``.
+def _chroma_dot(g: _Builder, cb: str, cr: str, form: np.ndarray) -> str:
+    """``form[0] * Cb + form[1] * Cr`` of two ``(N, 1, Hc, Wc)`` planes.
 
-    Written as Split + Mul + Add: a 1x1 Conv or a ReduceSum over the channel
-    axis is several times slower on the CPU provider.
+    Written as Mul + Add on separate planes: a 1x1 Conv or a ReduceSum over a
+    channel axis is several times slower on the CPU provider, and a Split copies.
     """
-    cb, cr = g.split(chroma, 2)
     return g.op("Add", g.op("Mul", cb, g.const(float(form[0]))), g.op("Mul", cr, g.const(float(form[1]))))
 
 
 def _foreground_chroma(
     g: _Builder, m: dict[str, str], form: np.ndarray, spill: np.ndarray, params: KeyerParams
 ) -> tuple[str, str]:
-    """Steps 5-6 on chroma: unmixed, despilled chroma and ``1 - alpha`` at chroma resolution."""
+    """Steps 5-6 on chroma: unmixed, despilled ``(Cb, Cr)`` planes at chroma resolution.
+
+    The spill amount is the colour difference of the unmixed chroma,
+    ``d(P) = d(C) - t d(plate)``, from the key's own ``d(C)``: ``d`` is linear.
+    """
     transp_low = m["transp_low"]
-    premult = g.op("Sub", m["chroma"], g.op("Mul", transp_low, "plate_chroma"))
-    spill_amount = g.op("Mul", g.op("Relu", _chroma_dot(g, premult, form)), g.const(params.despill))
-    direction = g.const(np.asarray(spill, np.float32).reshape(1, 2, 1, 1))
-    return g.op("Sub", premult, g.op("Mul", spill_amount, direction)), transp_low
+    plate_cb, plate_cr = g.split("plate_chroma", 2)
+    plate_diff = _chroma_dot(g, plate_cb, plate_cr, form)  # per shot
+    spill_amount = g.op("Relu", g.op("Sub", m["diff"], g.op("Mul", transp_low, plate_diff)))
+    planes = []
+    for plane, plate, direction in ((m["cb"], plate_cb, spill[0]), (m["cr"], plate_cr, spill[1])):
+        removed = g.op("Add", g.op("Mul", transp_low, plate), g.op("Mul", spill_amount, g.const(params.despill * float(direction))))
+        planes.append(g.op("Sub", plane, removed))
+    return planes[0], planes[1]
 
 
-def _composite(g: _Builder, m: dict[str, str], fg_chroma: str, transp_low: str, luma_offset: float) -> None:
+def _composite(g: _Builder, m: dict[str, str], fg_chroma: tuple[str, str], transp_low: str, luma_offset: float) -> None:
     """Step 7, composite: ``image_luma`` and ``image_chroma`` over the background planes.
 
     The premultiplied foreground is first limited to what a premultiplied colour
@@ -302,13 +312,16 @@ def _composite(g: _Builder, m: dict[str, str], fg_chroma: str, transp_low: str, 
                    g.const(luma_offset))
     g.to_u8(g.op("Add", unmixed, g.op("Mul", transp, bg_above)), "image_luma")
     reach = g.op("Mul", g.op("Sub", g.const(1.0), transp_low), g.const(128.0))
-    fg_chroma = g.op("Min", g.op("Max", fg_chroma, g.op("Neg", reach)), reach)
-    bg_chroma = g.op("Sub", g.op("Cast", "bg_chroma", to=_F), g.const(128.0))
-    mixed = g.op("Add", fg_chroma, g.op("Mul", transp_low, bg_chroma))
-    g.to_u8(mixed, "image_chroma", zero=128)
+    below = g.op("Neg", reach)
+    mixed = []
+    for fg, bg in zip(fg_chroma, g.split("bg_chroma", 2)):
+        limited = g.op("Min", g.op("Max", fg, below), reach)
+        bg_centred = g.op("Sub", g.op("Cast", bg, to=_F), g.const(128.0))
+        mixed.append(g.to_u8(g.op("Add", limited, g.op("Mul", transp_low, bg_centred)), f"image_{len(mixed)}", zero=128))
+    g.op("Concat", *mixed, axis=1, out="image_chroma")  # uint8: a quarter of the bytes of the float planes
 
 
-def _layer(g: _Builder, m: dict[str, str], fg_chroma: str, luma_offset: float, subsampled: bool) -> None:
+def _layer(g: _Builder, m: dict[str, str], fg_chroma: tuple[str, str], luma_offset: float, subsampled: bool) -> None:
     """Step 7, layer: straight (unpremultiplied) luma and full-resolution chroma."""
     transp = m["transp"]
     alpha_safe = g.op("Max", g.op("Sub", g.const(1.0), transp), g.const(_EPS_ALPHA))
@@ -316,7 +329,8 @@ def _layer(g: _Builder, m: dict[str, str], fg_chroma: str, luma_offset: float, s
     premult_y = g.op("Sub", y_black, g.op("Mul", transp, "plate_luma"))
     straight_y = g.op("Add", g.op("Div", premult_y, alpha_safe), g.const(luma_offset))
     g.to_u8(straight_y, "image_luma")
-    straight_c = g.op("Div", _to_rows(g, fg_chroma, subsampled, mode="linear"), alpha_safe)
+    both = g.op("Concat", *fg_chroma, axis=1)
+    straight_c = g.op("Div", _to_rows(g, both, subsampled, mode="linear"), alpha_safe)
     g.to_u8(straight_c, "image_chroma", zero=128)
 
 
@@ -329,6 +343,7 @@ def build_keyer_model(
     luma_scale: float,
     luma_offset: float,
     hold: bool = False,
+    matte: bool = True,
 ) -> onnx.ModelProto:
     """Build the keyer graph.
 
@@ -342,6 +357,8 @@ def build_keyer_model(
         hold: add the ``hold`` input, a holdout matte at chroma resolution that
             raises the raw matte before the temporal and guided filters (the
             face region of a face replacement, so skin carrying spill is kept).
+        matte: add the ``alpha`` output (a layer, a matte file or a face swap
+            needs it; a plain composite does not, and skips its full-resolution pass).
 
     Full-resolution planes are passed in row-pair form ``(N, C, Hc, s, W)``
     (``s`` = 2 for 4:2:0, 1 for 4:4:4): the same memory as ``(N, C, H, W)``,
@@ -362,12 +379,13 @@ def build_keyer_model(
     Graph outputs:
         ``image_luma`` ``(N, 1, Hc, s, W)`` uint8; ``image_chroma``
         ``(N, 2, Hc, Wc)`` uint8 (``layer``: ``(N, 2, Hc, s, W)``);
-        ``alpha`` ``(N, 1, Hc, s, W)`` uint8; ``next_alpha``, ``next_luma``
+        ``alpha`` ``(N, 1, Hc, s, W)`` uint8 (with ``matte``); ``next_alpha``, ``next_luma``
         ``(1, Hc, Wc)`` float32; ``next_valid`` ``(1,)``.
     """
     g = _Builder()
     m = _matte(g, params, luma_scale, luma_offset, chroma_form, subsampled, hold)
-    fg_chroma, transp_low = _foreground_chroma(g, m, chroma_form, spill_chroma, params)
+    fg_chroma = _foreground_chroma(g, m, chroma_form, spill_chroma, params)
+    transp_low = m["transp_low"]
     vi = helper.make_tensor_value_info
     s = 2 if subsampled else 1
     blocks = ["Hc", s, "W"]
@@ -382,14 +400,15 @@ def build_keyer_model(
     else:
         _layer(g, m, fg_chroma, luma_offset, subsampled)
         chroma_out = ["N", 2, *blocks]
-    g.to_u8(m["transp"], "alpha", zero=255, scale=-1.0 / 255.0)  # 255 (1 - transparency)
+    if matte:
+        g.to_u8(m["transp"], "alpha", zero=255, scale=-1.0 / 255.0)  # 255 (1 - transparency)
     plane = [1, "Hc", "Wc"]
     inputs += [vi("state_alpha", _F, plane), vi("state_luma", _F, plane), vi("state_valid", _F, [1])]
     if hold:
         inputs.append(vi("hold", _F, ["N", 1, "Hc", "Wc"]))
     outputs = [vi("image_luma", _U8, ["N", 1, *blocks]), vi("image_chroma", _U8, chroma_out),
-               vi("alpha", _U8, ["N", 1, *blocks]), vi("next_alpha", _F, plane), vi("next_luma", _F, plane),
-               vi("next_valid", _F, [1])]
+               *([vi("alpha", _U8, ["N", 1, *blocks])] if matte else []),
+               vi("next_alpha", _F, plane), vi("next_luma", _F, plane), vi("next_valid", _F, [1])]
     graph = helper.make_graph(g.nodes, f"mattefarm_keyer_{output}", inputs, outputs)
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)], producer_name="mattefarm")
     model.ir_version = 8

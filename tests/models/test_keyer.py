@@ -13,8 +13,8 @@ from models.keyer_params import KeyerParams
 from models.screen import estimate_screen
 from models.yuv import YuvMatrix, planes_to_rgb, rgb_to_planes
 from tests.conftest import media
-from workers.decode import decode_planes
-from workers.frames import working_format
+from workers.decode import decode_video
+from workers.frames import frame_planes, working_format
 
 MATRIX = YuvMatrix.from_sws(5)  # the SD clips are BT.601
 
@@ -35,8 +35,9 @@ def block_mean(x: np.ndarray, b: int) -> np.ndarray:
     return np.nanmean(padded.reshape(padded.shape[0] // b, b, padded.shape[1] // b, b), axis=(1, 3))
 
 
-def reference_light(diff, guide, c, screen: ScreenInputs, params: KeyerParams):
-    """The illumination estimate in float64 (normalised convolution of trusted light ratios)."""
+def reference_inverse_light(diff, guide, c, screen: ScreenInputs, params: KeyerParams):
+    """The illumination estimate in float64 (normalised convolution of trusted light ratios),
+    its reciprocal interpolated to chroma resolution."""
     d, y, cb, cr = (block_mean(x, 2) for x in (diff, guide, c[0], c[1]))
     inv_dp, inv_yp, w_b, w_r = screen.screen_maps[0].astype(np.float64)
     k = d * inv_dp
@@ -48,7 +49,7 @@ def reference_light(diff, guide, c, screen: ScreenInputs, params: KeyerParams):
     num, den = (cv2.boxFilter(block_mean(x, params.light_block // 2), -1, (size, size), borderType=cv2.BORDER_CONSTANT)
                 for x in (trust * k, trust))
     light = np.clip((num + 1e-3) / (den + 1e-3), 0.25, 1.5)
-    return cv2.resize(light, diff.shape[::-1], interpolation=cv2.INTER_LINEAR)
+    return cv2.resize(1.0 / light, diff.shape[::-1], interpolation=cv2.INTER_LINEAR)
 
 
 def reference_matte(luma, chroma, screen: ScreenInputs, params: KeyerParams, state, subsampled: bool):
@@ -60,12 +61,12 @@ def reference_matte(luma, chroma, screen: ScreenInputs, params: KeyerParams, sta
     y = luma.astype(np.float64)
     y_low = (y[0::2, 0::2] + y[1::2, 0::2] + y[0::2, 1::2] + y[1::2, 1::2]) / 4 if subsampled else y
     guide = y_low / MATRIX.luma_scale
-    light = reference_light(diff, guide, c, screen, params)
-    raw = np.clip(offset - diff * screen.key_scale[0, 0] / light, 0.0, 1.0)
+    inv_light = reference_inverse_light(diff, guide, c, screen, params)
+    raw = np.clip(offset - diff * screen.key_scale[0, 0] * inv_light, 0.0, 1.0)
     if params.off_axis > 0:  # chroma across the plate's can only be foreground's
         w = screen.plate_across[0].astype(np.float64)
-        bound = np.abs(c[0] * w[0] + c[1] * w[1]) / light * params.off_axis
-        raw = np.maximum(raw, np.clip((bound - params.clip_black) / (params.clip_white - params.clip_black), 0.0, 1.0))
+        bound = np.abs(c[0] * w[0] + c[1] * w[1]) * inv_light * params.off_axis
+        raw = np.maximum(raw, np.clip((bound - params.off_axis_black) / (params.clip_white - params.clip_black), 0.0, 1.0))
     k = np.maximum(np.minimum(params.temporal_min + np.abs(guide - luma_prev) / params.motion_threshold, 1.0), 1.0 - valid)
     alpha_t = alpha_prev + k * (raw - alpha_prev)
     r, eps = params.guide_radius, params.guide_eps
@@ -109,7 +110,8 @@ def reference_key(luma, chroma, background, screen, params, state, subsampled):
 def _planes(path: str, count: int, crop: tuple[int, int] | None = None):
     width, height = crop or (0, 0)
     frames = []
-    for _, y, c in itertools.islice(decode_planes(path, "yuv444p" if crop else "yuv420p"), count):
+    fmt = "yuv444p" if crop else "yuv420p"
+    for y, c in (frame_planes(f, fmt) for f in itertools.islice(decode_video(path, fmt), count)):
         frames.append((y[:height, :width], c[:, :height, :width]) if crop else (y, c))
     return np.stack([f[0] for f in frames]), np.stack([f[1] for f in frames])
 
@@ -173,7 +175,8 @@ def test_chroma_form_equals_the_rgb_colour_difference() -> None:
 
 
 def test_preroll_brings_any_state_within_the_seam_tolerance() -> None:
-    params = KeyerParams()
+    params = KeyerParams(temporal_min=0.4)
+    assert params.preroll_frames == 14
     assert (1 - params.temporal_min) ** params.preroll_frames <= params.seam_tolerance
     assert (1 - params.temporal_min) ** (params.preroll_frames - 1) > params.seam_tolerance
     assert KeyerParams(temporal_min=1.0).preroll_frames == 0
@@ -206,3 +209,27 @@ def test_a_shadow_on_the_screen_keys_out() -> None:
     core = alpha[height // 2 - 10 : height // 2 + 10, width // 4 - 10 : width // 4 + 10]
     assert core.max() <= 8, f"the shadow's core keys as alpha {core.max()} / 255"
     assert alpha.max() <= 16, "no part of the shadow reads as foreground"
+
+
+def test_a_composite_without_the_matte_gives_the_same_image() -> None:
+    luma, chroma = _planes(media("greenscreen/cremad_1001_DFA_HAP_XX.flv"), 4)
+    height, width = luma.shape[1:]
+    analysis = estimate_screen([planes_to_rgb(luma[i], chroma[i], MATRIX) for i in range(4)])
+    background = Background(np.full((1, height, width), 120, np.uint8), np.full((1, 2, height // 2, width // 2), 90, np.uint8))
+    results = []
+    for matte in (True, False):
+        keyer = Keyer(analysis, KeyerParams(), width, height, MATRIX, matte=matte, providers="cpu")
+        results.append(keyer.key_frames(luma, chroma, background, keyer.initial_state()))
+    assert results[1].alpha is None and results[0].alpha is not None
+    assert np.array_equal(results[0].luma, results[1].luma) and np.array_equal(results[0].chroma, results[1].chroma)
+
+
+def test_keyer_overrides_are_checked_and_whole_number_controls_stay_whole() -> None:
+    params = KeyerParams.from_overrides({"guide_radius": 2.0, "clip_black": 0.08, "temporal_min": 0.4})
+    assert params.guide_radius == 2 and isinstance(params.guide_radius, int)
+    assert params.clip_black == 0.08 and params.preroll_frames == 14
+    for bad, message in (({"clip_blak": 0.1}, "unknown keyer control clip_blak"), ({"guide_radius": 1.5}, "whole number"),
+                         ({"clip_black": "high"}, "not a number"), ({"despill": True}, "not a number"),
+                         ({"clip_black": 0.9}, "clip_black must be below")):
+        with pytest.raises(ValueError, match=message):
+            KeyerParams.from_overrides(bad)
