@@ -1,4 +1,4 @@
-"""Decode video with PyAV: into the keyer's planes, or into RGB (analysis, previews)."""
+"""Decode video with PyAV: frames in the keyer's working format (the render copies their planes), or RGB (analysis, previews)."""
 
 from __future__ import annotations
 
@@ -9,19 +9,14 @@ import numpy as np
 
 from models.errors import MediaError
 from workers.colour import sws_colorspace
-from workers.frames import frame_planes
+from workers.frames import in_working_format
 from workers.probe import MediaProbe
 
 
-def decode_planes(path: str, fmt: str) -> Iterator[tuple[int, np.ndarray, np.ndarray]]:
-    """Decode the first video stream of a file into planes, in presentation order.
-
-    Args:
-        path: a local media file. fmt: working format, ``yuv420p`` or ``yuv444p``
-            (:func:`workers.frames.working_format`).
-
-    Yields:
-        ``(pts, Y, CbCr)``: PTS in the stream's time base, ``(H, W)`` uint8, ``(2, Hc, Wc)`` uint8.
+def decode_video(path: str, fmt: str) -> Iterator[av.VideoFrame]:
+    """Decode the first video stream of a file, in presentation order, each frame in the
+    working format ``fmt`` (:func:`workers.frames.in_working_format`), for a caller that
+    copies the planes where it needs them (:func:`workers.frames.copy_planes`).
 
     Raises:
         MediaError: the file cannot be decoded.
@@ -31,8 +26,7 @@ def decode_planes(path: str, fmt: str) -> Iterator[tuple[int, np.ndarray, np.nda
             stream = container.streams.video[0]
             stream.thread_type = "AUTO"
             for frame in container.decode(stream):
-                luma, chroma = frame_planes(frame, fmt)
-                yield frame.pts, luma, chroma
+                yield in_working_format(frame, fmt)
     except av.FFmpegError as exc:
         raise MediaError(f"decoding {path} failed ({exc})", "check that the source file is intact") from exc
 

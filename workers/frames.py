@@ -42,11 +42,24 @@ def frame_planes(frame: av.VideoFrame, fmt: str) -> tuple[np.ndarray, np.ndarray
     Returns:
         ``(Y, CbCr)``: ``(H, W)`` uint8 and ``(2, Hc, Wc)`` uint8.
     """
-    if frame.format.name not in _SAME_LAYOUT[fmt]:
-        frame = frame.reformat(format=fmt)
-    luma = _plane_view(frame.planes[0]).copy()
-    chroma = np.stack([_plane_view(frame.planes[1]), _plane_view(frame.planes[2])])
-    return luma, chroma
+    frame = in_working_format(frame, fmt)
+    chroma = frame.planes[1]
+    luma, both = np.empty((frame.height, frame.width), np.uint8), np.empty((2, chroma.height, chroma.width), np.uint8)
+    copy_planes(frame, luma, both)
+    return luma, both
+
+
+def in_working_format(frame: av.VideoFrame, fmt: str) -> av.VideoFrame:
+    """The frame itself if its planes are laid out as ``fmt`` (``yuv420p`` or ``yuv444p``), else converted by swscale."""
+    return frame if frame.format.name in _SAME_LAYOUT[fmt] else frame.reformat(format=fmt)
+
+
+def copy_planes(frame: av.VideoFrame, luma: np.ndarray, chroma: np.ndarray) -> None:
+    """Copy a frame in a working format (:func:`in_working_format`) into ``luma`` ``(H, W)`` and
+    ``chroma`` ``(2, Hc, Wc)`` uint8 arrays (a batch's slots: one copy, no intermediate array)."""
+    luma[:] = _plane_view(frame.planes[0])
+    chroma[0] = _plane_view(frame.planes[1])
+    chroma[1] = _plane_view(frame.planes[2])
 
 
 def planes_frame(luma: np.ndarray, chroma: np.ndarray, fmt: str, alpha: np.ndarray | None = None) -> av.VideoFrame:

@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterable, Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass
 
+import av
 import numpy as np
 
 from models.errors import MediaError
@@ -23,8 +24,9 @@ from models.keyer_params import KeyerParams
 from models.screen import ScreenAnalysis
 from models.providers import provider_name
 from models.yuv import YuvMatrix, rgb_to_planes
-from workers.decode import decode_planes
+from workers.decode import decode_video
 from workers.encode import ChunkEncoder
+from workers.frames import copy_planes, frame_planes
 from workers.faces import FaceWork, analyse_frames, load_analyser, load_arrays, make_swapper, read_source_image, \
     save_arrays, source_face
 from workers.overlap import Inline, ReadAhead, WriteBehind
@@ -50,6 +52,7 @@ def build_keyer(spec: ChunkSpec, threads: int = 0) -> Keyer:
         providers=spec.providers,  # type: ignore[arg-type]
         threads=threads,
         hold=spec.faces is not None,
+        matte=output == "layer" or spec.matte_key is not None or spec.faces is not None,
     )
 
 
@@ -62,17 +65,20 @@ def keyer_matrix(spec: ChunkSpec) -> YuvMatrix:
 Planes = tuple[int, np.ndarray, np.ndarray]
 """``(frame index, Y (H, W) uint8, CbCr (2, Hc, Wc) uint8)``."""
 
+Indexed = tuple[int, av.VideoFrame]
+"""``(frame index, decoded frame in the working format)``."""
 
-def _needed_frames(spec: ChunkSpec, path: str, fmt: str) -> Iterator[Planes]:
-    """Decoded frames of the chunk file as planes, pre-roll first, in order.
+
+def _needed_frames(spec: ChunkSpec, path: str, fmt: str) -> Iterator[Indexed]:
+    """Decoded frames of the chunk file in the working format ``fmt``, pre-roll first, in order.
 
     Frames of the chunk file outside ``[preroll_start, frame_end)`` (the rest of
     the GOPs it had to carry) are dropped. A missing or out-of-order frame is an error.
     """
     index_of = {pts: spec.preroll_start + i for i, pts in enumerate(spec.file_pts)}
     expected = spec.preroll_start
-    for pts, luma, chroma in decode_planes(path, fmt):
-        index = index_of.get(pts)
+    for frame in decode_video(path, fmt):
+        index = index_of.get(frame.pts)
         if index is None:
             continue
         if index != expected:
@@ -81,7 +87,7 @@ def _needed_frames(spec: ChunkSpec, path: str, fmt: str) -> Iterator[Planes]:
                 "the split chunk is damaged; retry the job",
             )
         expected += 1
-        yield index, luma, chroma
+        yield index, frame
     if expected != spec.frame_end:
         raise MediaError(
             f"chunk {spec.index}: decoded {expected - spec.preroll_start} of "
@@ -104,9 +110,16 @@ class Batch:
     chroma: np.ndarray
 
 
-def _batches(frames: Iterator[Planes], size: int) -> Iterator[Batch]:
+def _as_planes(frames: Iterator[Indexed], fmt: str, first: int) -> Iterator[Planes]:
+    """The planes of frames ``first`` on (the analysis has no use for pre-roll), one copy each."""
+    for index, frame in frames:
+        if index >= first:
+            yield (index, *frame_planes(frame, fmt))
+
+
+def _batches(frames: Iterator[Indexed], size: int) -> Iterator[Batch]:
     """Group frames into batches of ``size`` (the last may be shorter)."""
-    group: list[Planes] = []
+    group: list[Indexed] = []
     for item in frames:
         group.append(item)
         if len(group) == size:
@@ -116,8 +129,15 @@ def _batches(frames: Iterator[Planes], size: int) -> Iterator[Batch]:
         yield _stack(group)
 
 
-def _stack(group: list[Planes]) -> Batch:
-    return Batch([i for i, _, _ in group], np.stack([y for _, y, _ in group]), np.stack([c for _, _, c in group]))
+def _stack(group: list[Indexed]) -> Batch:
+    """Copy the group's planes straight into the batch arrays (one copy per plane)."""
+    first = group[0][1]
+    chroma_plane = first.planes[1]
+    luma = np.empty((len(group), first.height, first.width), np.uint8)
+    chroma = np.empty((len(group), 2, chroma_plane.height, chroma_plane.width), np.uint8)
+    for j, (_, frame) in enumerate(group):
+        copy_planes(frame, luma[j], chroma[j])
+    return Batch([index for index, _ in group], luma, chroma)
 
 
 class _ChunkWriter:
@@ -133,9 +153,9 @@ class _ChunkWriter:
             if index < self.spec.frame_start:
                 continue
             pts = self.spec.output_pts[index - self.spec.frame_start]
-            self.image_out.write(pts, result.luma[j], result.chroma[j], result.alpha[j] if self.layer else None)
+            self.image_out.write(pts, result.luma[j], result.chroma[j], result.alpha[j] if self.layer else None)  # type: ignore[index]
             if self.matte_out is not None:
-                self.matte_out.write(pts, result.alpha[j])
+                self.matte_out.write(pts, result.alpha[j])  # type: ignore[index]
             self.frames += 1
 
 
@@ -195,7 +215,8 @@ class ChunkRenderer:
         analyser = self.analyser_for(spec)
         storage = Storage(spec.storage_root)
         with storage.local_copy(spec.input_key) as source:
-            frames = _needed_frames(spec, source, spec.encode.working_format)
+            fmt = spec.encode.working_format
+            frames = _as_planes(_needed_frames(spec, source, fmt), fmt, spec.frame_start)
             table = analyse_frames(frames, spec.frame_start, analyser, keyer_matrix(spec), progress, spec.rotation)
         save_arrays(storage, spec.faces.analysis_key, table.to_arrays())
         return RenderResult(job_id=spec.job_id, index=spec.index, frames=spec.frame_count,

@@ -19,13 +19,14 @@ from workers.storage import Storage
 
 # Innermost matching function name -> category.
 CATEGORIES: dict[str, str] = {
-    "decode_planes": "decode (PyAV, frame threads)",
-    "frame_planes": "plane copies / pixel-format conversion",
+    "decode_video": "decode (PyAV, frame threads)",
+    "in_working_format": "plane copies / pixel-format conversion",
+    "copy_planes": "plane copies / pixel-format conversion",
     "rgb_to_planes": "plate RGB -> Y'CbCr",
     "planes_frame": "plane copies / pixel-format conversion",
     "frame_at": "plate read",
-    "run": "keyer model (onnxruntime session.run)",
-    "stack": "batching (numpy stack)",
+    "run_with_iobinding": "keyer model (onnxruntime session run)",
+    "_stack": "batching (stack frames into the batch arrays)",
     "write": "encode (libx264)",
     "encode": "encode (libx264)",
     "close": "encode (libx264)",
@@ -40,7 +41,7 @@ def _attribute(frame, category: str, totals: dict[str, float]) -> None:  # noqa:
         _attribute(child, category, totals)
 
 
-def profile_chunk(source: Path, plate: str, workdir: Path, threads: int = 2) -> tuple[int, float, dict[str, float]]:
+def profile_chunk(source: Path, plate: str, workdir: Path, threads: int = 1) -> tuple[int, float, dict[str, float]]:
     """Render the first chunk of ``source`` in-process under pyinstrument.
 
     Returns:

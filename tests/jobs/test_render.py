@@ -36,7 +36,7 @@ def _gray_frames(path: str) -> np.ndarray:
 def test_render_with_eight_frame_chunks_matches_single_chunk_matte(ray_pool, home: Path, tmp_path: Path) -> None:
     source = media("faces/grid_lbax4n.mpg")
     plate = media("backgrounds/skimage_rocket_launch.jpg")
-    common = dict(background=plate, codec="ffv1", screen="blue")
+    common = dict(background=plate, codec="ffv1", screen="blue", keyer={"temporal_min": 0.4})  # the filter on: 14 pre-roll frames
     render(home, source, str(tmp_path / "a.mkv"), ray_pool, chunk_frames=8, matte_out=str(tmp_path / "a_matte.mkv"), **common)
     render(home, source, str(tmp_path / "b.mkv"), ray_pool, chunk_frames=1000, matte_out=str(tmp_path / "b_matte.mkv"), **common)
     chunked, single = _gray_frames(str(tmp_path / "a_matte.mkv")), _gray_frames(str(tmp_path / "b_matte.mkv"))
