@@ -22,6 +22,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from api.face_args import add_face_args, face_options
+from api.keyer_args import add_keyer_arg, keyer_overrides
 from api.service_cli import SERVICE_COMMANDS, add_service_commands
 from jobs.db import make_engine, session_factory
 from jobs.options import SCREEN_HELP, RenderOptions
@@ -59,6 +60,7 @@ def build_parser() -> argparse.ArgumentParser:
     render.add_argument("--workers", type=int, metavar="N", help="render actors on CPU (default: one per two cores)")
     render.add_argument("--screen", default="auto", help=f"screen colour: {SCREEN_HELP} (default auto)")
     render.add_argument("--providers", choices=PROVIDER_CHOICES, default="auto", help="onnxruntime execution provider")
+    add_keyer_arg(render)
     render.add_argument("--db", metavar="URL", help="database URL (default: SQLite in ~/.mattefarm, or MATTEFARM_DATABASE_URL)")
     add_face_args(render)
     probe = sub.add_parser("probe", help="print a video's probe and chunk plan")
@@ -87,7 +89,7 @@ def _options(args: argparse.Namespace) -> RenderOptions:
     options = RenderOptions(
         background=args.background, matte_out=args.matte_out, codec=args.codec, crf=args.crf, preset=args.preset,
         chunk_frames=args.chunk_frames, chunk_seconds=args.chunk_seconds, workers=args.workers,
-        screen=args.screen, providers=args.providers, **face_options(args),
+        screen=args.screen, providers=args.providers, keyer=keyer_overrides(args.keyer), **face_options(args),
     )
     options.check_output(args.output)
     return options

@@ -20,6 +20,7 @@ from rich.table import Table
 
 from api.client import ApiError, MattefarmClient
 from api.face_args import add_face_args, face_options
+from api.keyer_args import add_keyer_arg, keyer_overrides
 
 DEFAULT_SERVER = os.environ.get("MATTEFARM_SERVER", "http://127.0.0.1:8000")
 TERMINAL = ("done", "failed", "cancelled")
@@ -41,6 +42,7 @@ def add_service_commands(sub: argparse._SubParsersAction, chunk_args: Any) -> No
     submit.add_argument("--screen", default="auto")
     submit.add_argument("--priority", type=int, default=50, help="0-100, higher first (default 50)")
     chunk_args(submit)
+    add_keyer_arg(submit)
     add_face_args(submit)
     submit.add_argument("--wait", action="store_true", help="show live progress until every job ends")
     controls = (("status", "show jobs, or one job and its chunks"), ("cancel", "cancel a job"),
@@ -93,6 +95,8 @@ def cmd_submit(args: argparse.Namespace, console: Console) -> int:
     client = _client(args)
     render: dict[str, Any] = {"codec": args.codec, "screen": args.screen}
     render |= {k: v for k, v in (("chunk_frames", args.chunk_frames), ("chunk_seconds", args.chunk_seconds)) if v}
+    if args.keyer:
+        render["keyer"] = keyer_overrides(args.keyer)
     if args.face:
         render |= face_options(args, with_path=False)
     options = {"render": render, "matte": args.matte, "priority": args.priority, "owner": os.environ.get("USER", "")}

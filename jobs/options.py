@@ -87,7 +87,7 @@ class RenderOptions(BaseModel):
         elif self.background is None and self.codec != "prores4444":
             raise ValueError("--background PLATE is required (or use --codec prores4444 for a keyed layer with alpha, "
                              "or --no-key with --face for a swap only)")
-        KeyerParams.from_dict(self.keyer)
+        KeyerParams.from_overrides(self.keyer)
         return self
 
     def check_output(self, output: str) -> None:

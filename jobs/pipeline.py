@@ -104,7 +104,7 @@ def ingest_job(session: Session, job: Job, storage: Storage) -> None:
     probe = probe_video(job.input_uri)
     plate = _store_plate(job, options, probe, storage)
     faces = store_source_face(job, options, storage, probe.frame_count)
-    params = KeyerParams.from_dict(options.keyer)
+    params = KeyerParams.from_overrides(options.keyer)
     screen = None if options.no_key else analyse_screen(probe, options.screen, params.screen_balance)
     plans = plan_chunks(probe, chunk_length(probe, options.chunk_frames, options.chunk_seconds), params.preroll_frames)
     split = split_chunks(probe, plans, storage, f"jobs/{job.id}/split")

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 from sqlalchemy import create_engine, text
 
+from api.keyer_args import keyer_overrides
 from tests.conftest import REPO, media
 
 
@@ -108,3 +109,20 @@ def test_probe_prints_the_chunk_plan(tmp_path: Path) -> None:
     result = run_cli(tmp_path / "home", "probe", media("extra/autoeditor_man_on_green_screen.mp4"), "--chunk-frames", "300")
     assert result.returncode == 0, result.stderr
     assert "732" in result.stderr and "600-731" in result.stderr
+
+
+@pytest.mark.parametrize(("pair", "expected"), [("clip_blak=0.1", "use one of"), ("clip_black", "NAME=VALUE"),
+                                                ("clip_black=high", "is not a number"), ("clip_black=0.9", "clip_black must be below"),
+                                                ("guide_radius=1.5", "whole number")])
+def test_a_bad_keyer_control_fails_with_one_line(pair: str, expected: str, tmp_path: Path) -> None:
+    result = run_cli(tmp_path / "home", "render", media("greenscreen/cremad_1001_DFA_NEU_XX.flv"), "-o", str(tmp_path / "o.mp4"),
+                     "--background", media("backgrounds/skimage_rocket_launch.jpg"), "--keyer", pair)
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert result.returncode == 2
+    assert len(lines) == 1 and lines[0].startswith("error:") and expected in lines[0], result.stderr
+    assert not (tmp_path / "o.mp4").exists()
+
+
+
+def test_keyer_overrides_parse_name_value_pairs() -> None:
+    assert keyer_overrides(["guide_radius=2", "clip_black=0.08"]) == {"guide_radius": 2.0, "clip_black": 0.08}

@@ -179,6 +179,12 @@ def test_bad_options_get_a_problem_json_answer(tmp_path: Path) -> None:
         assert response.headers["content-type"] == "application/problem+json"
         body = response.json()
         assert body["status"] == 422 and any("crf" in e["field"] for e in body["errors"])
+        keyer = client.post("/v1/jobs", data={"options": json.dumps({"render": {"codec": "prores4444", "keyer": {"clip_black": 0.9}}})},
+                            files={"video": ("a.mp4", b"not a video")})
+        assert keyer.status_code == 422 and "clip_black must be below" in keyer.text
+        unknown = client.post("/v1/jobs", data={"options": json.dumps({"render": {"codec": "prores4444", "keyer": {"clip_blak": 0.1}}})},
+                              files={"video": ("a.mp4", b"not a video")})
+        assert unknown.status_code == 422 and "unknown keyer control clip_blak" in unknown.text
         assert client.get("/v1/jobs/nope").json()["status"] == 404
         outside = client.post("/v1/jobs", data={"options": json.dumps({"source_uri": "/etc/passwd"})})
         assert outside.status_code == 403 and "source root" in outside.json()["detail"]
@@ -193,7 +199,8 @@ def _cli(service: Service, *args: str) -> subprocess.CompletedProcess:
 def test_cli_submit_wait_shows_progress_and_cancel_stops_a_job(tmp_path: Path) -> None:
     home = tmp_path / "home"
     with Service(home, f"sqlite:///{tmp_path / 'service.db'}") as service:
-        done = _cli(service, "submit", media(CLIP), "--background", media(PLATE), "--chunk-frames", "25", "--wait")
+        done = _cli(service, "submit", media(CLIP), "--background", media(PLATE), "--chunk-frames", "25",
+                    "--keyer", "temporal_min=0.4", "--wait")  # the temporal filter on: chunks carry a pre-roll
         assert done.returncode == 0, done.stdout + done.stderr + service.log_tail()
         assert "submitted" in done.stderr and ": done" in done.stderr
         long_clip = make_clip(ClipSpec("long", width=320, height=240, frames=900, x264="keyint=50"), str(tmp_path / "long.mp4"))
