@@ -88,7 +88,7 @@ class StopCheck:
     """Polled by the render loop: True once the job's run is over (cancelled, paused, resumed,
     retried or deleted); reads SQL at most every ``every_s`` seconds."""
 
-    def __init__(self, sessions: sessionmaker[Session], job_id: str, run: int | None, every_s: float = 1.0) -> None:
+    def __init__(self, sessions: sessionmaker[Session], job_id: str, run: int | None, every_s: float = 0.25) -> None:
         self.sessions, self.job_id, self.run, self.every_s = sessions, job_id, run, every_s
         self.stopped, self._checked = False, 0.0
 

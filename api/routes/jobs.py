@@ -276,7 +276,7 @@ def _control(services: ServicesDep, session: SessionDep, job_id: str, change: Ca
 
 @router.post("/{job_id}/cancel", summary="Cancel a job: dispatching stops, running chunks are cancelled")
 def cancel(*, services: ServicesDep, session: SessionDep, job_id: str) -> JobPublic:
-    """The render task sees the cancellation within a second and stops its chunks on the actors."""
+    """The render task sees the cancellation within a quarter of a second and stops its chunks on the actors."""
     return _control(services, session, job_id, cancel_job)
 
 

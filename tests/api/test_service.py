@@ -269,7 +269,7 @@ def _wait_for(service: Service, job_id: str, check, timeout_s: float = 60.0) -> 
 @pytest.mark.slow
 def test_pause_resume_and_retry_render_only_what_is_left(tmp_path: Path) -> None:
     with Service(tmp_path / "home", f"sqlite:///{tmp_path / 'service.db'}") as service:
-        clip = make_clip(ClipSpec("long", width=320, height=240, frames=600, x264="keyint=50"), str(service.farm / "long.mp4"))
+        clip = make_clip(ClipSpec("long", width=640, height=360, frames=600, x264="keyint=50"), str(service.farm / "long.mp4"))
         options = {"source_uri": clip, "render": {"chunk_frames": 50, "screen": "green"}}
         job = submit(service.url, None, options)
         _wait_for(service, job["id"], lambda j: any(c["state"] == "done" for c in j["chunks"]))
