@@ -120,15 +120,21 @@ def _planes(path: str, count: int, crop: tuple[int, int] | None = None):
     ("clip", "crop"),
     [("greenscreen/cremad_1001_DFA_HAP_XX.flv", None), ("faces/grid_lbax4n.mpg", None), ("faces/grid_lbax4n.mpg", (359, 287))],
 )
-@pytest.mark.parametrize("output", ["composite", "layer"])
-@pytest.mark.parametrize("temporal_min", [KeyerParams().temporal_min, 1.0], ids=["temporal", "no-temporal"])
+@pytest.mark.parametrize("output", ["composite", "composite-graph", "layer"])
+@pytest.mark.parametrize("temporal_min", [0.4, 1.0], ids=["temporal", "no-temporal"])
 def test_onnx_keyer_matches_numpy_reference_within_one_level(clip: str, crop, output: str, temporal_min: float) -> None:
+    """``composite`` runs its luma on the host (models.fused_composite), as on the CPU;
+    ``composite-graph`` keeps it in the graph, as on CUDA."""
+    host_composite = output == "composite"
+    output = output.removesuffix("-graph")
     luma, chroma = _planes(media(clip), 12, crop)
     height, width = luma.shape[1:]
     subsampled = working_format(width, height) == "yuv420p" and crop is None
     analysis = estimate_screen([planes_to_rgb(luma[i], chroma[i], MATRIX) for i in (0, 4, 8)])
     params = KeyerParams(temporal_min=temporal_min)
-    keyer = Keyer(analysis, params, width, height, MATRIX, output=output, subsampled=subsampled, providers="cpu")
+    keyer = Keyer(analysis, params, width, height, MATRIX, output=output, subsampled=subsampled, providers="cpu",
+                  host_composite=host_composite)
+    assert keyer.host_composite == host_composite
     screen = prepare_screen(analysis, params, width, height, MATRIX, subsampled)
     rng = np.random.default_rng(7)
     bg = (rng.integers(0, 256, luma.shape[1:], dtype=np.uint8), rng.integers(0, 256, chroma.shape[1:], dtype=np.uint8))

@@ -1,0 +1,208 @@
+"""The keyer's composite step on the CPU, fused into a few passes over memory (numba).
+
+The keyer graph (:mod:`models.keyer_graph`) computes the matte. On the CPU it
+stops there (``host_composite``) and this module does what follows, each step
+one loop that LLVM vectorises: the guide (luma's 2x2 mean) that the graph
+takes in; the despill and the chroma composite at chroma resolution; the
+refinement ``t = a' Y + b'`` with the composite of the luma plane at full
+resolution. onnxruntime's CPU provider runs each elementwise operator as its
+own pass over memory (``../shared/FIELD-NOTES.md``): those steps were about
+forty operators and 15 ms of a 27 ms 1080p frame in the graph, and are about
+3 ms here.
+
+The arithmetic is the graph's (:func:`models.keyer_graph._foreground_chroma`,
+:func:`models.keyer_graph._composite`), in float32, so the result matches the
+all-graph form (used on CUDA) and the numpy reference in the tests to one
+code value (rounding half up here, half to even in QuantizeLinear).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numba
+import numpy as np
+
+
+@numba.njit(cache=True, nogil=True, fastmath=True)
+def _guide(luma: np.ndarray, shift: int, scale: np.float32, out: np.ndarray) -> None:
+    n, h, w = luma.shape
+    wc = out.shape[3]
+    if shift == 0:
+        for f in range(n):
+            for i in range(h):
+                source, target = luma[f, i], out[f, 0, i]
+                for j in range(w):
+                    target[j] = np.float32(source[j]) * scale
+        return
+    weight = np.float32(scale * 0.25)
+    for f in range(n):
+        for ic in range(out.shape[2]):
+            top, bottom, target = luma[f, 2 * ic], luma[f, 2 * ic + 1], out[f, 0, ic]
+            for jc in range(wc):
+                total = (np.int32(top[2 * jc]) + np.int32(top[2 * jc + 1]) + np.int32(bottom[2 * jc])
+                         + np.int32(bottom[2 * jc + 1]))
+                target[jc] = np.float32(total) * weight
+
+
+def luma_guide(luma: np.ndarray, subsampled: bool, luma_scale: float) -> np.ndarray:
+    """The guided filter's guide: luma at chroma resolution, on the 0-1 scale.
+
+    Args:
+        luma: ``(N, H, W)`` uint8 Y' code values (even H, W when ``subsampled``).
+        subsampled: 4:2:0 (2x2 mean, as the chroma samples' footprint) or 4:4:4 (as is).
+        luma_scale: code values per unit of Y' (219 limited range, 255 full).
+
+    Returns:
+        ``(N, 1, Hc, Wc)`` float32 ``mean(Y') / luma_scale`` (black not removed).
+    """
+    shift = 1 if subsampled else 0
+    n, h, w = luma.shape
+    out = np.empty((n, 1, h >> shift, w >> shift), np.float32)
+    _guide(np.ascontiguousarray(luma), shift, np.float32(1.0 / luma_scale), out)
+    return out
+
+
+@dataclass(frozen=True)
+class CompositeConstants:
+    """Per-shot inputs of the fused composite.
+
+    Attributes:
+        plate_above: ``(H, W)`` float32 clean plate Y' minus black (code values).
+        plate_chroma: ``(2, Hc, Wc)`` float32 clean plate Cb, Cr, centred code values.
+        plate_diff: ``(Hc, Wc)`` float32 the plate's colour difference ``form . plate_chroma``.
+        form: ``(2,)`` float32 colour difference per centred chroma code value.
+        spill: ``(2,)`` float32 despill direction times the despill strength.
+    """
+
+    plate_above: np.ndarray
+    plate_chroma: np.ndarray
+    plate_diff: np.ndarray
+    form: np.ndarray
+    spill: np.ndarray
+
+
+@numba.njit(cache=True, nogil=True, fastmath=True)
+def _chroma(chroma: np.ndarray, a: np.ndarray, b: np.ndarray, guide: np.ndarray, luma_scale: np.float32,
+            plate: np.ndarray, plate_diff: np.ndarray, form: np.ndarray, spill: np.ndarray, background: np.ndarray,
+            out: np.ndarray) -> None:
+    n, _, hc, wc = chroma.shape
+    zero, one, top, half, centre = np.float32(0.0), np.float32(1.0), np.float32(255.0), np.float32(0.5), np.float32(128.0)
+    f0, f1, s0, s1 = form[0], form[1], spill[0], spill[1]
+    for f in range(n):
+        bg = background[f if background.shape[0] > 1 else 0]
+        for i in range(hc):
+            a_row, b_row, g_row = a[f, 0, i], b[f, 0, i], guide[f, 0, i]
+            cb_row, cr_row, pb_row, pr_row, pd_row = chroma[f, 0, i], chroma[f, 1, i], plate[0, i], plate[1, i], plate_diff[i]
+            bb_row, br_row, ob_row, or_row = bg[0, i], bg[1, i], out[f, 0, i], out[f, 1, i]
+            for j in range(wc):
+                t = min(max(a_row[j] * (g_row[j] * luma_scale) + b_row[j], zero), one)
+                cb, cr = np.float32(cb_row[j]) - centre, np.float32(cr_row[j]) - centre
+                amount = max(f0 * cb + f1 * cr - t * pd_row[j], zero)
+                reach = (one - t) * centre
+                fb = min(max(cb - (t * pb_row[j] + amount * s0), -reach), reach)
+                fr = min(max(cr - (t * pr_row[j] + amount * s1), -reach), reach)
+                vb = fb + t * (np.float32(bb_row[j]) - centre) + centre
+                vr = fr + t * (np.float32(br_row[j]) - centre) + centre
+                ob_row[j] = np.uint8(min(max(vb, zero), top) + half)
+                or_row[j] = np.uint8(min(max(vr, zero), top) + half)
+
+
+@numba.njit(cache=True, nogil=True, fastmath=True)
+def _composite(luma: np.ndarray, a: np.ndarray, b: np.ndarray, plate: np.ndarray, background: np.ndarray,
+               offset: np.float32, shift: int, out: np.ndarray, alpha: np.ndarray, with_alpha: bool) -> None:
+    n, h, w = luma.shape
+    zero, one, top, half = np.float32(0.0), np.float32(1.0), np.float32(255.0), np.float32(0.5)
+    a_row, b_row = np.empty(w, np.float32), np.empty(w, np.float32)
+    for f in range(n):
+        bg = background[f if background.shape[0] > 1 else 0]
+        for i in range(h):
+            if (i & ((1 << shift) - 1)) == 0:  # a new chroma row: widen its coefficients once
+                ic = i >> shift
+                for j in range(w):
+                    a_row[j] = a[f, 0, ic, j >> shift]
+                    b_row[j] = b[f, 0, ic, j >> shift]
+            source, plate_row, bg_row, target = luma[f, i], plate[i], bg[i], out[f, i]
+            for j in range(w):
+                y = np.float32(source[j])
+                t = min(max(a_row[j] * y + b_row[j], zero), one)
+                value = max(y - t * plate_row[j], offset) + t * (np.float32(bg_row[j]) - offset)
+                target[j] = np.uint8(min(max(value, zero), top) + half)
+            if with_alpha:
+                alpha_row = alpha[f, i]
+                for j in range(w):
+                    t = min(max(a_row[j] * np.float32(source[j]) + b_row[j], zero), one)
+                    alpha_row[j] = np.uint8(top * (one - t) + half)
+
+
+def fused_composite(
+    luma: np.ndarray, chroma: np.ndarray, transp_a: np.ndarray, transp_b: np.ndarray, guide: np.ndarray,
+    constants: CompositeConstants, bg_luma: np.ndarray, bg_chroma: np.ndarray,
+    luma_offset: float, luma_scale: float, subsampled: bool, matte: bool,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """Despill and composite over a background, from the keyer graph's matte coefficients.
+
+    Chroma, per chroma sample: transparency ``t = clip(a' mean(Y') + b')``; the
+    spill ``relu(d(C) - t d(plate))`` removed along the despill direction with
+    the plate's share ``t P``; the premultiplied chroma limited to
+    ``|P_C| <= (1 - t) 128``; plus ``t`` times the background. Luma, per sample:
+    ``t = clip(a' Y + b', 0, 1)`` (the guided filter's linear model, He et al.,
+    "Guided Image Filtering", TPAMI 2013, its coefficients held over each chroma
+    sample's 2x2 footprint); ``max(Y - t P, black) + t (bg - black)``.
+
+    Args:
+        luma: ``(N, H, W)`` uint8 Y'. chroma: ``(N, 2, Hc, Wc)`` uint8 Cb, Cr
+            (Hc, Wc = H/2, W/2 for 4:2:0, H, W for 4:4:4).
+        transp_a, transp_b: ``(N, 1, Hc, Wc)`` float32, the graph's outputs of those names.
+        guide: ``(N, 1, Hc, Wc)`` float32 :func:`luma_guide` (the graph's input).
+        constants: the shot's plate and colour constants.
+        bg_luma: ``(B, H, W)`` uint8; bg_chroma: ``(B, 2, Hc, Wc)`` uint8; B = 1 or N.
+        luma_offset, luma_scale: black and code values per unit of Y' (16/219 or 0/255).
+        subsampled: 4:2:0 or 4:4:4 planes.
+        matte: also return the matte.
+
+    Returns:
+        ``(N, H, W)`` uint8 composite Y', ``(N, 2, Hc, Wc)`` uint8 Cb, Cr, and the
+        ``(N, H, W)`` uint8 matte ``255 (1 - t)`` (None unless ``matte``).
+    """
+    image_chroma = np.empty(chroma.shape, np.uint8)
+    _chroma(np.ascontiguousarray(chroma), transp_a, transp_b, guide, np.float32(luma_scale), constants.plate_chroma,
+            constants.plate_diff, constants.form, constants.spill, np.ascontiguousarray(bg_chroma), image_chroma)
+    image_luma, alpha = composite_luma(luma, transp_a, transp_b, constants.plate_above, bg_luma, luma_offset,
+                                       subsampled, matte)
+    return image_luma, image_chroma, alpha
+
+
+def composite_luma(
+    luma: np.ndarray, transp_a: np.ndarray, transp_b: np.ndarray, plate_above: np.ndarray,
+    background: np.ndarray, luma_offset: float, subsampled: bool, matte: bool,
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """Refine the matte with luma and composite the luma plane, in one pass.
+
+    Per sample: transparency ``t = clip(a' Y + b', 0, 1)`` (the guided filter's
+    linear model, He et al., "Guided Image Filtering", TPAMI 2013, with its
+    coefficients held over each chroma sample's 2x2 footprint); the
+    premultiplied foreground limited to at least black, as in
+    :func:`models.keyer_graph._composite`: ``max(Y - t P, off) + t (bg - off)``.
+
+    Args:
+        luma: ``(N, H, W)`` uint8 Y'. transp_a, transp_b: ``(N, 1, Hc, Wc)`` float32
+            coefficients (the keyer graph's ``transp_a``/``transp_b``; Hc = H/2 for
+            4:2:0, H for 4:4:4).
+        plate_above: ``(H, W)`` float32 clean plate Y' minus black (code values).
+        background: ``(B, H, W)`` uint8 Y' of the new background, B = 1 or N.
+        luma_offset: black in code values (16 limited range, 0 full).
+        subsampled: 4:2:0 coefficients (one per 2x2 luma samples) or 4:4:4.
+        matte: also return the matte.
+
+    Returns:
+        ``(N, H, W)`` uint8 composite Y', and ``(N, H, W)`` uint8 matte
+        ``255 (1 - t)`` (None unless ``matte``).
+    """
+    n, h, w = luma.shape
+    shift = 1 if subsampled else 0
+    out = np.empty((n, h, w), np.uint8)
+    alpha = np.empty((n, h, w) if matte else (0, 0, 0), np.uint8)
+    _composite(np.ascontiguousarray(luma), transp_a, transp_b, plate_above, np.ascontiguousarray(background),
+               np.float32(luma_offset), shift, out, alpha, matte)
+    return out, (alpha if matte else None)
