@@ -17,13 +17,14 @@ from dataclasses import dataclass
 
 import cv2
 import numpy as np
-import onnx
+import onnxruntime as ort
 
 from models.colour import despill_vector, screen_weights
 from models.errors import InputError
 from models.keyer_graph import build_keyer_model
 from models.keyer_params import KeyerOutput, KeyerParams
 from models.fused_composite import CompositeConstants, fused_composite, luma_guide
+from models.fused_matte import MatteConstants, fused_matte
 from models.providers import ProviderChoice, create_session, provider_name, requested_providers
 from models.screen import ScreenAnalysis
 from models.yuv import YuvMatrix
@@ -182,6 +183,19 @@ def _may_run_cuda(providers: ProviderChoice) -> bool:
     return "CUDAExecutionProvider" in requested_providers(providers) and providers not in _CPU_ONLY
 
 
+def matte_constants(screen: ScreenInputs, params: KeyerParams, matrix: YuvMatrix) -> MatteConstants:
+    """The shot's constants for :func:`models.fused_matte.fused_matte`."""
+    across = screen.plate_across[0] * np.float32(params.off_axis / (params.clip_white - params.clip_black))
+    return MatteConstants(
+        key_scale=np.ascontiguousarray(screen.key_scale[0, 0]),
+        screen_maps=np.ascontiguousarray(screen.screen_maps[0]),
+        across=np.ascontiguousarray(across, dtype=np.float32),
+        form=screen.chroma_form.astype(np.float32),
+        black=matrix.luma_offset / matrix.luma_scale,
+        luma_scale=matrix.luma_scale,
+    )
+
+
 def composite_constants(screen: ScreenInputs, params: KeyerParams, matrix: YuvMatrix) -> CompositeConstants:
     """The shot's constants for :func:`models.fused_composite.fused_composite`."""
     form = screen.chroma_form.astype(np.float32)
@@ -196,7 +210,7 @@ def composite_constants(screen: ScreenInputs, params: KeyerParams, matrix: YuvMa
 
 
 class Keyer:
-    """Colour-difference screen keyer on Y'CbCr planes, run by onnxruntime.
+    """Colour-difference screen keyer on Y'CbCr planes: an onnxruntime graph, or fused loops on the CPU.
 
     Args:
         analysis: the shot's screen analysis (same for every chunk).
@@ -209,10 +223,9 @@ class Keyer:
         threads: CPU threads for onnxruntime; 0 = its default.
         hold: take a holdout matte per frame (:meth:`key_frames` ``hold``).
         matte: compute the matte (``KeyResult.alpha``); a plain composite does not need it.
-
-        host_composite: run a composite's full-resolution luma steps on the host, fused
-            (:mod:`models.fused_composite`), rather than in the graph; None: when the
-            session runs on the CPU. A layer is always keyed in the graph alone.
+        fused: key a composite with the fused CPU loops (:mod:`models.fused_matte`,
+            :mod:`models.fused_composite`) instead of the onnxruntime graph; None:
+            when the graph would run on the CPU. A layer is always keyed by the graph.
 
     Raises:
         ModelError: the session cannot be created.
@@ -232,7 +245,7 @@ class Keyer:
         threads: int = 0,
         hold: bool = False,
         matte: bool = True,
-        host_composite: bool | None = None,
+        fused: bool | None = None,
     ) -> None:
         self.params, self.width, self.height, self.output, self.matrix = params, width, height, output, matrix
         self.subsampled = (width % 2 == 0 and height % 2 == 0) if subsampled is None else subsampled
@@ -240,24 +253,22 @@ class Keyer:
         plate_luma = self.screen.plate_luma[:, 0] - (matrix.luma_offset if output == "layer" else 0.0)
         self._plate_luma = self._blocks(plate_luma.astype(np.float32))
         self.hold, self.matte = hold, matte
+        self._matte_constants = matte_constants(self.screen, params, matrix)
         self._constants = composite_constants(self.screen, params, matrix)
-        automatic = host_composite is None
-        self.host_composite = output == "composite" and (not _may_run_cuda(providers) if automatic else bool(host_composite))
-        self.session = create_session(self._model(), providers, threads)
-        if automatic and output == "composite" and not self.host_composite and provider_name(self.session) == "CPU":
-            _CPU_ONLY.add(providers)  # asked for CUDA, fell back: the CPU form from now on
-            self.host_composite = True
-            self.session = create_session(self._model(), providers, threads)
-
-    def _model(self) -> onnx.ModelProto:
-        return build_keyer_model(self.screen.chroma_form, self.screen.spill_chroma, self.params, self.output,
-                                 self.subsampled, self.matrix.luma_scale, self.matrix.luma_offset, self.hold,
-                                 self.matte, self.host_composite)
+        self.session: ort.InferenceSession | None = None
+        self.fused = output == "composite" and (not _may_run_cuda(providers) if fused is None else fused)
+        if not self.fused:
+            model = build_keyer_model(self.screen.chroma_form, self.screen.spill_chroma, params, output,
+                                      self.subsampled, matrix.luma_scale, matrix.luma_offset, hold, matte)
+            self.session = create_session(model, providers, threads)
+            if fused is None and output == "composite" and provider_name(self.session) == "CPU":
+                _CPU_ONLY.add(providers)  # asked for CUDA, fell back: the fused loops from now on
+                self.fused, self.session = True, None
 
     @property
     def provider(self) -> str:
-        """The execution provider that really runs (``CUDA`` or ``CPU``)."""
-        return provider_name(self.session)
+        """What really keys: the execution provider (``CUDA`` or ``CPU``) of the graph, ``CPU`` when fused."""
+        return "CPU" if self.session is None else provider_name(self.session)
 
     def initial_state(self) -> TemporalState:
         """The state before any frame: the first frame keys without smoothing."""
@@ -286,9 +297,15 @@ class Keyer:
         """
         if self.output == "composite" and background is None:
             raise InputError("the composite keyer needs a background plate", "pass --background")
+        if self.fused:
+            assert background is not None
+            return self._key_fused(luma, chroma, background, state, hold)
         feeds = {
+            "luma": self._blocks(luma),
             "chroma": np.ascontiguousarray(chroma),
             "key_scale": self.screen.key_scale,
+            "plate_luma": self._plate_luma,
+            "plate_chroma": self.screen.plate_chroma,
             "screen_maps": self.screen.screen_maps,
             "plate_across": self.screen.plate_across,
             "state_alpha": state.alpha,
@@ -299,32 +316,34 @@ class Keyer:
             wc, hc = chroma_size(self.width, self.height, self.subsampled)
             held = np.zeros((len(luma), hc, wc), np.float32) if hold is None else hold
             feeds["hold"] = np.ascontiguousarray(held, dtype=np.float32)[:, None]
-        if self.host_composite:
-            feeds["guide"] = luma_guide(luma, self.subsampled, self.matrix.luma_scale)
-        else:
-            feeds.update(luma=self._blocks(luma), plate_luma=self._plate_luma, plate_chroma=self.screen.plate_chroma)
-            if background is not None:
-                feeds.update(bg_luma=self._blocks(background.luma), bg_chroma=np.ascontiguousarray(background.chroma))
+        if background is not None:
+            feeds.update(bg_luma=self._blocks(background.luma), bg_chroma=np.ascontiguousarray(background.chroma))
         outputs = self._outputs(len(luma))
-        binding = self.session.io_binding()
+        binding = self.session.io_binding()  # type: ignore[union-attr]
         for name, array in feeds.items():
             binding.bind_cpu_input(name, array)
         for name, array in outputs.items():
             binding.bind_output(name, "cpu", 0, array.dtype, array.shape, array.ctypes.data)
-        self.session.run_with_iobinding(binding)
-        state = TemporalState(outputs["next_alpha"], outputs["next_luma"], outputs["next_valid"])
-        if self.host_composite:
-            assert background is not None
-            image = fused_composite(luma, chroma, outputs["transp_a"], outputs["transp_b"], feeds["guide"],
-                                    self._constants, background.luma, background.chroma, self.matrix.luma_offset,
-                                    self.matrix.luma_scale, self.subsampled, self.matte)
-            return KeyResult(*image, state)
+        self.session.run_with_iobinding(binding)  # type: ignore[union-attr]
         n, size = len(luma), (self.height, self.width)
         chroma_out = outputs["image_chroma"]
         if self.output == "layer":
             chroma_out = chroma_out.reshape(n, 2, *size)
+        state = TemporalState(outputs["next_alpha"], outputs["next_luma"], outputs["next_valid"])
         alpha = outputs["alpha"].reshape(n, *size) if self.matte else None
         return KeyResult(outputs["image_luma"].reshape(n, *size), chroma_out, alpha, state)
+
+    def _key_fused(self, luma: np.ndarray, chroma: np.ndarray, background: Background, state: TemporalState,
+                   hold: np.ndarray | None) -> KeyResult:
+        """:meth:`key_frames` by the fused CPU loops (a composite)."""
+        guide = luma_guide(luma, self.subsampled, self.matrix.luma_scale)
+        held = np.ascontiguousarray(hold, dtype=np.float32) if self.hold and hold is not None else None
+        transp_a, transp_b, after = fused_matte(chroma, guide, held, self._matte_constants, self.params,
+                                                (state.alpha, state.luma, state.valid))
+        image = fused_composite(luma, chroma, transp_a, transp_b, guide, self._constants, background.luma,
+                                background.chroma, self.matrix.luma_offset, self.matrix.luma_scale, self.subsampled,
+                                self.matte)
+        return KeyResult(*image, TemporalState(*after))
 
     def _outputs(self, n: int) -> dict[str, np.ndarray]:
         """Fresh arrays the session writes its outputs into (I/O binding: no copy out of onnxruntime)."""
@@ -332,14 +351,12 @@ class Keyer:
         blocks = (hc, 2 if self.subsampled else 1, self.width)
         chroma = (n, 2, *blocks) if self.output == "layer" else (n, 2, hc, wc)
         outputs = {
+            "image_luma": np.empty((n, 1, *blocks), np.uint8),
+            "image_chroma": np.empty(chroma, np.uint8),
             "next_alpha": np.empty((1, hc, wc), np.float32),
             "next_luma": np.empty((1, hc, wc), np.float32),
             "next_valid": np.empty(1, np.float32),
         }
-        if self.host_composite:
-            return {"transp_a": np.empty((n, 1, hc, wc), np.float32), "transp_b": np.empty((n, 1, hc, wc), np.float32),
-                    **outputs}
-        outputs.update(image_luma=np.empty((n, 1, *blocks), np.uint8), image_chroma=np.empty(chroma, np.uint8))
         if self.matte:
             outputs["alpha"] = np.empty((n, 1, *blocks), np.uint8)
         return outputs

@@ -194,11 +194,18 @@ def _inverse_light(g: _Builder, diff: str, guide: str, cb: str, cr: str, params:
     return g.op("Resize", g.op("Reciprocal", light), "", "", g.op("Shape", diff), mode="linear")
 
 
-def _guide(g: _Builder, luma_scale: float, subsampled: bool) -> tuple[str, str]:
-    """``(y_full, guide)`` from the ``luma`` input: full-resolution float luma and its 2x2 mean on the 0-1 scale.
+def _matte(
+    g: _Builder, params: KeyerParams, luma_scale: float, luma_offset: float, chroma_form: np.ndarray, subsampled: bool,
+    hold: bool = False,
+) -> dict[str, str]:
+    """Steps 1-4: chroma key, temporal filter, luma refinement. Returns named intermediates
+    (on the CPU, :mod:`models.fused_matte` computes the same).
 
     Luma arrives as ``(N, 1, Hc, s, W)`` (the ``(N, 1, H, W)`` memory seen as
-    pairs of rows that share a chroma row).
+    pairs of rows that share a chroma row), so the chroma-resolution
+    coefficients reach every luma sample by a horizontal-only resize and a
+    broadcast over the row pair (bilinear across, nearest down, of the
+    box-filtered, hence smooth, coefficients), not a full 2-D resize.
     """
     y_full = g.op("Cast", "luma", to=_F)  # one pass; DequantizeLinear is slower (6.1 vs 3.4 ms per 1080p frame)
     shape = g.op("Shape", y_full)
@@ -206,26 +213,7 @@ def _guide(g: _Builder, luma_scale: float, subsampled: bool) -> tuple[str, str]:
     plane_shape = g.op("Concat", g.op("Constant", value=_i64([0, 1, -1])), width, axis=0)
     y_plane = g.op("Reshape", y_full, plane_shape)
     y_low = g.op("AveragePool", y_plane, kernel_shape=[2, 2], strides=[2, 2]) if subsampled else y_plane
-    return y_full, g.op("Mul", y_low, g.const(1.0 / luma_scale))
-
-
-def _matte(
-    g: _Builder, params: KeyerParams, luma_scale: float, luma_offset: float, chroma_form: np.ndarray, subsampled: bool,
-    hold: bool = False, host_composite: bool = False,
-) -> dict[str, str]:
-    """Steps 1-4: chroma key, temporal filter, luma refinement. Returns named intermediates.
-
-    The chroma-resolution coefficients reach every luma sample by a
-    horizontal-only resize and a broadcast over the row pair (nearest, of the
-    box-filtered, hence smooth, coefficients), not a full 2-D resize. With
-    ``host_composite`` the graph takes the guide as an input and stops at the
-    coefficients ``transp_a``, ``transp_b`` of ``1 - alpha = a' Y + b'``
-    (:mod:`models.fused_composite` applies them).
-    """
-    if host_composite:
-        y_full, guide = None, "guide"
-    else:
-        y_full, guide = _guide(g, luma_scale, subsampled)
+    guide = g.op("Mul", y_low, g.const(1.0 / luma_scale))
     cb, cr = (g.op("Sub", g.op("Cast", plane, to=_F), g.const(128.0)) for plane in g.split("chroma", 2))
     diff = _chroma_dot(g, cb, cr, chroma_form)
     offset = (1.0 - params.clip_black) / (params.clip_white - params.clip_black)
@@ -247,15 +235,12 @@ def _matte(
         alpha_t = raw
     mean_a, mean_b = _guided_coefficients(g, guide, alpha_t, params)
     zero, one = g.const(0.0), g.const(1.0)
-    # Transparency 1 - alpha = a' Y + b', Y in code values.
-    a_low = g.op("Mul", mean_a, g.const(-1.0 / luma_scale), out="transp_a" if host_composite else None)
-    b_low = g.op("Sub", one, mean_b, out="transp_b" if host_composite else None)
-    if host_composite:
-        return {}
     transp_low = g.op("Clip", g.op("Sub", g.op("Sub", g.const(1.0), mean_b), g.op("Mul", mean_a, guide)), zero, one)
-    a_full, b_full = _to_rows(g, a_low, subsampled), _to_rows(g, b_low, subsampled)
+    # Full resolution: transparency 1 - alpha = a' Y + b'.
+    a_full = _to_rows(g, g.op("Mul", mean_a, g.const(-1.0 / luma_scale)), subsampled)
+    b_full = _to_rows(g, g.op("Sub", one, mean_b), subsampled)
     transp = g.op("Clip", g.op("Add", g.op("Mul", a_full, y_full), b_full), zero, one)
-    return {"cb": cb, "cr": cr, "diff": diff, "transp_low": transp_low, "y_full": y_full, "transp": transp}
+    return {"y_full": y_full, "cb": cb, "cr": cr, "diff": diff, "transp_low": transp_low, "transp": transp}
 
 
 def _off_axis_alpha(g: _Builder, cb: str, cr: str, inv_light: str, params: KeyerParams) -> str:
@@ -310,7 +295,7 @@ def _foreground_chroma(
 
 def _composite(g: _Builder, m: dict[str, str], fg_chroma: tuple[str, str], transp_low: str, luma_offset: float) -> None:
     """Step 7, composite: ``image_luma`` and ``image_chroma`` over the background planes
-    (:mod:`models.fused_composite` does the same on the host).
+    (on the CPU, :mod:`models.fused_composite` computes the same).
 
     The premultiplied foreground is first limited to what a premultiplied colour
     can be, so where the matte is 0 nothing of the source (its noise, a shadow or
@@ -320,19 +305,6 @@ def _composite(g: _Builder, m: dict[str, str], fg_chroma: tuple[str, str], trans
     composite error of the benchmark clips by under 0.25 levels, either way.)
     Luma: ``off + P + (1 - alpha) (bg - off)``.
     """
-    _composite_luma(g, m, luma_offset)
-    reach = g.op("Mul", g.op("Sub", g.const(1.0), transp_low), g.const(128.0))
-    below = g.op("Neg", reach)
-    mixed = []
-    for fg, bg in zip(fg_chroma, g.split("bg_chroma", 2)):
-        limited = g.op("Min", g.op("Max", fg, below), reach)
-        bg_centred = g.op("Sub", g.op("Cast", bg, to=_F), g.const(128.0))
-        mixed.append(g.to_u8(g.op("Add", limited, g.op("Mul", transp_low, bg_centred)), f"image_{len(mixed)}", zero=128))
-    g.op("Concat", *mixed, axis=1, out="image_chroma")  # uint8: a quarter of the bytes of the float planes
-
-
-def _composite_luma(g: _Builder, m: dict[str, str], luma_offset: float) -> None:
-    """The luma of step 7 (see :func:`_composite`)."""
     transp = m["transp"]
     # off + max(P, 0) + t (bg - off) with P = Y - off - t (plate - off), as
     # max(Y - t (plate - off), off) + t (bg - off): the differences are per background
@@ -341,6 +313,14 @@ def _composite_luma(g: _Builder, m: dict[str, str], luma_offset: float) -> None:
     unmixed = g.op("Max", g.op("Sub", m["y_full"], g.op("Mul", transp, g.op("Sub", "plate_luma", g.const(luma_offset)))),
                    g.const(luma_offset))
     g.to_u8(g.op("Add", unmixed, g.op("Mul", transp, bg_above)), "image_luma")
+    reach = g.op("Mul", g.op("Sub", g.const(1.0), transp_low), g.const(128.0))
+    below = g.op("Neg", reach)
+    mixed = []
+    for fg, bg in zip(fg_chroma, g.split("bg_chroma", 2)):
+        limited = g.op("Min", g.op("Max", fg, below), reach)
+        bg_centred = g.op("Sub", g.op("Cast", bg, to=_F), g.const(128.0))
+        mixed.append(g.to_u8(g.op("Add", limited, g.op("Mul", transp_low, bg_centred)), f"image_{len(mixed)}", zero=128))
+    g.op("Concat", *mixed, axis=1, out="image_chroma")  # uint8: a quarter of the bytes of the float planes
 
 
 def _layer(g: _Builder, m: dict[str, str], fg_chroma: tuple[str, str], luma_offset: float, subsampled: bool) -> None:
@@ -356,27 +336,6 @@ def _layer(g: _Builder, m: dict[str, str], fg_chroma: tuple[str, str], luma_offs
     g.to_u8(straight_c, "image_chroma", zero=128)
 
 
-def _image(
-    g: _Builder, m: dict[str, str], form: np.ndarray, spill: np.ndarray, params: KeyerParams, output: KeyerOutput,
-    subsampled: bool, luma_offset: float, matte: bool, inputs: list[onnx.ValueInfoProto],
-) -> list[onnx.ValueInfoProto]:
-    """Steps 5-7 in the graph: despill and the composite or layer; adds their inputs, returns the outputs."""
-    vi = helper.make_tensor_value_info
-    blocks = ["Hc", 2 if subsampled else 1, "W"]
-    fg_chroma = _foreground_chroma(g, m, form, spill, params)
-    chroma_out = ["N", 2, "Hc", "Wc"]
-    if output == "composite":
-        _composite(g, m, fg_chroma, m["transp_low"], luma_offset)
-        inputs += [vi("bg_luma", _U8, ["B", 1, *blocks]), vi("bg_chroma", _U8, ["B", 2, "Hc", "Wc"])]
-    else:
-        _layer(g, m, fg_chroma, luma_offset, subsampled)
-        chroma_out = ["N", 2, *blocks]
-    if matte:
-        g.to_u8(m["transp"], "alpha", zero=255, scale=-1.0 / 255.0)  # 255 (1 - transparency)
-    return [vi("image_luma", _U8, ["N", 1, *blocks]), vi("image_chroma", _U8, chroma_out),
-            *([vi("alpha", _U8, ["N", 1, *blocks])] if matte else [])]
-
-
 def build_keyer_model(
     chroma_form: np.ndarray,
     spill_chroma: np.ndarray,
@@ -387,7 +346,6 @@ def build_keyer_model(
     luma_offset: float,
     hold: bool = False,
     matte: bool = True,
-    host_composite: bool = False,
 ) -> onnx.ModelProto:
     """Build the keyer graph.
 
@@ -403,13 +361,6 @@ def build_keyer_model(
             face region of a face replacement, so skin carrying spill is kept).
         matte: add the ``alpha`` output (a layer, a matte file or a face swap
             needs it; a plain composite does not, and skips its full-resolution pass).
-        host_composite: ``composite`` only: the graph stops at the matte and leaves
-            the composite (despill, the full-resolution refinement, the mix over the
-            background) to the host, where :mod:`models.fused_composite` does it in
-            two fused passes instead of about thirty onnxruntime passes on the CPU.
-            The graph then takes ``guide`` instead of ``luma`` and ``plate_luma``,
-            no ``plate_chroma`` nor background, and gives ``transp_a``, ``transp_b``
-            instead of ``image_luma``, ``image_chroma`` and ``alpha``.
 
     Full-resolution planes are passed in row-pair form ``(N, C, Hc, s, W)``
     (``s`` = 2 for 4:2:0, 1 for 4:4:4): the same memory as ``(N, C, H, W)``,
@@ -425,41 +376,41 @@ def build_keyer_model(
         ``bg_luma`` ``(B, 1, Hc, s, W)`` and ``bg_chroma`` ``(B, 2, Hc, Wc)``
         uint8, ``B`` = N or 1 (``composite`` only); ``state_alpha``,
         ``state_luma`` ``(1, Hc, Wc)`` float32; ``state_valid`` ``(1,)``;
-        ``hold`` ``(N, 1, Hc, Wc)`` float32 in [0, 1] (only with ``hold``);
-        ``guide`` ``(N, 1, Hc, Wc)`` float32 luma 2x2 mean / ``luma_scale`` (only with ``host_composite``).
+        ``hold`` ``(N, 1, Hc, Wc)`` float32 in [0, 1] (only with ``hold``).
 
     Graph outputs:
         ``image_luma`` ``(N, 1, Hc, s, W)`` uint8; ``image_chroma``
         ``(N, 2, Hc, Wc)`` uint8 (``layer``: ``(N, 2, Hc, s, W)``);
         ``alpha`` ``(N, 1, Hc, s, W)`` uint8 (with ``matte``); ``next_alpha``, ``next_luma``
-        ``(1, Hc, Wc)`` float32; ``next_valid`` ``(1,)``; with ``host_composite``:
-        ``transp_a``, ``transp_b`` ``(N, 1, Hc, Wc)`` float32, the coefficients of
-        the transparency ``1 - alpha = transp_a Y' + transp_b`` (Y' in code values),
-        in place of ``image_luma``, ``image_chroma`` and ``alpha``.
-
-    Raises:
-        ValueError: ``host_composite`` for a ``layer``.
+        ``(1, Hc, Wc)`` float32; ``next_valid`` ``(1,)``.
     """
-    if host_composite and output != "composite":
-        raise ValueError("host_composite is for the composite output only")
     g = _Builder()
-    m = _matte(g, params, luma_scale, luma_offset, chroma_form, subsampled, hold, host_composite)
+    m = _matte(g, params, luma_scale, luma_offset, chroma_form, subsampled, hold)
+    fg_chroma = _foreground_chroma(g, m, chroma_form, spill_chroma, params)
+    transp_low = m["transp_low"]
     vi = helper.make_tensor_value_info
     s = 2 if subsampled else 1
-    blocks, low, plane = ["Hc", s, "W"], ["N", 1, "Hc", "Wc"], [1, "Hc", "Wc"]
-    inputs = [vi("chroma", _U8, ["N", 2, "Hc", "Wc"]), vi("key_scale", _F, [1, 1, "Hc", "Wc"]),
-              vi("screen_maps", _F, [1, 4, "Hq", "Wq"]), vi("plate_across", _F, [1, 2, "Hc", "Wc"])]
-    if host_composite:
-        inputs.insert(0, vi("guide", _F, low))
-        outputs = [vi("transp_a", _F, low), vi("transp_b", _F, low)]
+    blocks = ["Hc", s, "W"]
+    inputs = [vi("luma", _U8, ["N", 1, *blocks]), vi("chroma", _U8, ["N", 2, "Hc", "Wc"]),
+              vi("key_scale", _F, [1, 1, "Hc", "Wc"]), vi("plate_luma", _F, [1, 1, *blocks]),
+              vi("plate_chroma", _F, [1, 2, "Hc", "Wc"]), vi("screen_maps", _F, [1, 4, "Hq", "Wq"]),
+              vi("plate_across", _F, [1, 2, "Hc", "Wc"])]
+    chroma_out = ["N", 2, "Hc", "Wc"]
+    if output == "composite":
+        _composite(g, m, fg_chroma, transp_low, luma_offset)
+        inputs += [vi("bg_luma", _U8, ["B", 1, *blocks]), vi("bg_chroma", _U8, ["B", 2, "Hc", "Wc"])]
     else:
-        inputs = [vi("luma", _U8, ["N", 1, *blocks]), vi("plate_luma", _F, [1, 1, *blocks]),
-                  vi("plate_chroma", _F, [1, 2, "Hc", "Wc"]), *inputs]
-        outputs = _image(g, m, chroma_form, spill_chroma, params, output, subsampled, luma_offset, matte, inputs)
+        _layer(g, m, fg_chroma, luma_offset, subsampled)
+        chroma_out = ["N", 2, *blocks]
+    if matte:
+        g.to_u8(m["transp"], "alpha", zero=255, scale=-1.0 / 255.0)  # 255 (1 - transparency)
+    plane = [1, "Hc", "Wc"]
     inputs += [vi("state_alpha", _F, plane), vi("state_luma", _F, plane), vi("state_valid", _F, [1])]
     if hold:
-        inputs.append(vi("hold", _F, low))
-    outputs += [vi("next_alpha", _F, plane), vi("next_luma", _F, plane), vi("next_valid", _F, [1])]
+        inputs.append(vi("hold", _F, ["N", 1, "Hc", "Wc"]))
+    outputs = [vi("image_luma", _U8, ["N", 1, *blocks]), vi("image_chroma", _U8, chroma_out),
+               *([vi("alpha", _U8, ["N", 1, *blocks])] if matte else []),
+               vi("next_alpha", _F, plane), vi("next_luma", _F, plane), vi("next_valid", _F, [1])]
     graph = helper.make_graph(g.nodes, f"mattefarm_keyer_{output}", inputs, outputs)
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)], producer_name="mattefarm")
     model.ir_version = 8

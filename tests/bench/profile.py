@@ -1,7 +1,8 @@
 """Where a chunk's render time goes: pyinstrument over :class:`workers.render.ChunkRenderer`.
 
 The chunk is rendered in this process (no Ray), so the profile sees decode,
-plane conversion, the keyer's ``session.run``, and the encoder. Time is
+plane conversion, the keyer (its fused CPU loops, or the onnxruntime session
+where the graph runs), and the encoder. Time is
 attributed to the innermost category on each sampled call stack.
 """
 
@@ -26,6 +27,9 @@ CATEGORIES: dict[str, str] = {
     "planes_frame": "plane copies / pixel-format conversion",
     "frame_at": "plate read",
     "run_with_iobinding": "keyer model (onnxruntime session run)",
+    "luma_guide": "keyer: guide (fused, luma 2x2 mean)",
+    "fused_matte": "keyer: matte (fused: key, light, guided filter)",
+    "fused_composite": "keyer: composite (fused: despill, luma refinement, mix)",
     "_stack": "batching (stack frames into the batch arrays)",
     "write": "encode (libx264)",
     "encode": "encode (libx264)",

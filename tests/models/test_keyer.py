@@ -123,9 +123,9 @@ def _planes(path: str, count: int, crop: tuple[int, int] | None = None):
 @pytest.mark.parametrize("output", ["composite", "composite-graph", "layer"])
 @pytest.mark.parametrize("temporal_min", [0.4, 1.0], ids=["temporal", "no-temporal"])
 def test_onnx_keyer_matches_numpy_reference_within_one_level(clip: str, crop, output: str, temporal_min: float) -> None:
-    """``composite`` runs its luma on the host (models.fused_composite), as on the CPU;
-    ``composite-graph`` keeps it in the graph, as on CUDA."""
-    host_composite = output == "composite"
+    """``composite`` is keyed by the fused CPU loops (models.fused_matte, models.fused_composite);
+    ``composite-graph`` by the onnxruntime graph, as on CUDA."""
+    fused = output == "composite"
     output = output.removesuffix("-graph")
     luma, chroma = _planes(media(clip), 12, crop)
     height, width = luma.shape[1:]
@@ -133,8 +133,8 @@ def test_onnx_keyer_matches_numpy_reference_within_one_level(clip: str, crop, ou
     analysis = estimate_screen([planes_to_rgb(luma[i], chroma[i], MATRIX) for i in (0, 4, 8)])
     params = KeyerParams(temporal_min=temporal_min)
     keyer = Keyer(analysis, params, width, height, MATRIX, output=output, subsampled=subsampled, providers="cpu",
-                  host_composite=host_composite)
-    assert keyer.host_composite == host_composite
+                  fused=fused)
+    assert keyer.fused == fused
     screen = prepare_screen(analysis, params, width, height, MATRIX, subsampled)
     rng = np.random.default_rng(7)
     bg = (rng.integers(0, 256, luma.shape[1:], dtype=np.uint8), rng.integers(0, 256, chroma.shape[1:], dtype=np.uint8))
@@ -228,6 +228,30 @@ def test_a_composite_without_the_matte_gives_the_same_image() -> None:
         results.append(keyer.key_frames(luma, chroma, background, keyer.initial_state()))
     assert results[1].alpha is None and results[0].alpha is not None
     assert np.array_equal(results[0].luma, results[1].luma) and np.array_equal(results[0].chroma, results[1].chroma)
+
+
+def test_fused_and_graph_keyers_agree_with_a_holdout_matte() -> None:
+    """The controls the reference test leaves at their defaults: a holdout matte (a face swap's
+    composite), a light window, another guide radius, a per-frame background; three batches."""
+    luma, chroma = _planes(media("greenscreen/cremad_1001_DFA_HAP_XX.flv"), 9)
+    height, width = luma.shape[1:]
+    analysis = estimate_screen([planes_to_rgb(luma[i], chroma[i], MATRIX) for i in range(0, 9, 4)])
+    params = KeyerParams(temporal_min=0.3, light_radius=1, guide_radius=2, off_axis=0.0)
+    rng = np.random.default_rng(3)
+    hold = np.zeros((9, height // 2, width // 2), np.float32)
+    hold[:, 20:60, 30:90] = rng.uniform(0.0, 1.0, (9, 40, 60)).astype(np.float32)
+    background = Background(rng.integers(0, 256, (3, height, width), dtype=np.uint8),
+                            rng.integers(0, 256, (3, 2, height // 2, width // 2), dtype=np.uint8))
+    keyers = [Keyer(analysis, params, width, height, MATRIX, providers="cpu", hold=True, fused=f) for f in (True, False)]
+    states = [k.initial_state() for k in keyers]
+    for start in (0, 3, 6):
+        batch = slice(start, start + 3)
+        fused, graph = (k.key_frames(luma[batch], chroma[batch], background, s, hold[batch]) for k, s in zip(keyers, states))
+        states = [fused.state, graph.state]
+        assert np.abs(fused.alpha.astype(int) - graph.alpha).max() <= 1
+        assert np.abs(fused.luma.astype(int) - graph.luma).max() <= 1
+        assert np.abs(fused.chroma.astype(int) - graph.chroma).max() <= 1
+        assert np.abs(fused.state.alpha - graph.state.alpha).max() < 1e-4
 
 
 def test_keyer_overrides_are_checked_and_whole_number_controls_stay_whole() -> None:

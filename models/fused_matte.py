@@ -1,0 +1,294 @@
+"""The keyer's matte on the CPU, fused into a few passes over memory (numba).
+
+The same steps as :func:`models.keyer_graph._matte` (see that module for the
+method): the colour-difference key divided by a local estimate of the screen's
+light, the off-axis floor, the holdout matte, the motion-adaptive temporal
+filter, and the guided filter whose coefficients refine the matte with luma.
+onnxruntime's CPU provider runs each of the graph's sixty-odd operators as its
+own pass over a chroma-resolution plane (about 12 ms per 1080p frame on one
+core); here each step is one loop that LLVM vectorises (about 5 ms). The graph
+stays the keyer on CUDA and for layers; the tests hold both to the same numpy
+reference within one code value.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numba
+import numpy as np
+
+from models.keyer_params import KeyerParams
+
+_LIGHT_EPS = 1e-3  # no trusted screen nearby: the plate's light (1), as in the graph
+
+
+@dataclass(frozen=True)
+class MatteConstants:
+    """Per-shot inputs of the fused matte (the keyer graph's constant inputs, as planes).
+
+    Attributes:
+        key_scale: ``(Hc, Wc)`` float32 ``gain / ((white - black) d(plate))``.
+        screen_maps: ``(4, Hq, Wq)`` float32 at half the chroma resolution (see
+            :class:`models.keyer.ScreenInputs`).
+        across: ``(2, Hc, Wc)`` float32 the plate's across-weights times
+            ``off_axis / (white - black)``.
+        form: ``(2,)`` float32 colour difference per centred chroma code value.
+        black: luma black on the 0-1 guide scale (``luma_offset / luma_scale``).
+        luma_scale: code values per unit of Y'.
+    """
+
+    key_scale: np.ndarray
+    screen_maps: np.ndarray
+    across: np.ndarray
+    form: np.ndarray
+    black: float
+    luma_scale: float
+
+
+@numba.njit(cache=True, nogil=True, fastmath=True)
+def _half_means(chroma: np.ndarray, guide: np.ndarray, f0: np.float32, f1: np.float32, out: np.ndarray) -> None:
+    """2x2 means (edge blocks: what they hold) of the colour difference, guide, Cb and Cr -> ``out`` (4, Hq, Wq).
+
+    A lone last row or column is taken twice, which averages the same.
+    """
+    hc, wc = guide.shape
+    centre, quarter = np.float32(128.0), np.float32(0.25)
+    for iq in range(out.shape[1]):
+        i0, i1 = 2 * iq, min(2 * iq + 1, hc - 1)
+        b0, b1, r0, r1, g0, g1 = chroma[0, i0], chroma[0, i1], chroma[1, i0], chroma[1, i1], guide[i0], guide[i1]
+        d, y, cb_out, cr_out = out[0, iq], out[1, iq], out[2, iq], out[3, iq]
+        for jq in range(wc // 2):  # whole blocks: straight-line code, which vectorises
+            j = 2 * jq
+            cb = (np.float32(b0[j]) + np.float32(b0[j + 1]) + np.float32(b1[j]) + np.float32(b1[j + 1])) * quarter - centre
+            cr = (np.float32(r0[j]) + np.float32(r0[j + 1]) + np.float32(r1[j]) + np.float32(r1[j + 1])) * quarter - centre
+            d[jq], y[jq], cb_out[jq], cr_out[jq] = f0 * cb + f1 * cr, (g0[j] + g0[j + 1] + g1[j] + g1[j + 1]) * quarter, cb, cr
+        if wc % 2:  # a lone last column
+            jq, j = wc // 2, wc - 1
+            cb = (np.float32(b0[j]) + np.float32(b1[j])) * np.float32(0.5) - centre
+            cr = (np.float32(r0[j]) + np.float32(r1[j])) * np.float32(0.5) - centre
+            d[jq], y[jq], cb_out[jq], cr_out[jq] = f0 * cb + f1 * cr, (g0[j] + g1[j]) * np.float32(0.5), cb, cr
+
+
+@numba.njit(cache=True, nogil=True, fastmath=True)
+def _inverse_light(half: np.ndarray, maps: np.ndarray, black: np.float32, luma_tol: np.float32, hue_tol: np.float32,
+                   cell: int, radius: int) -> np.ndarray:
+    """The reciprocal of the screen's light on the block grid, ``(Hw, Ww)`` float32 (the graph's ``_inverse_light``)."""
+    hq, wq = half.shape[1], half.shape[2]
+    hw, ww = (hq + cell - 1) // cell, (wq + cell - 1) // cell
+    num, den, count = np.zeros((hw, ww), np.float32), np.zeros((hw, ww), np.float32), np.zeros((hw, ww), np.float32)
+    zero, one = np.float32(0.0), np.float32(1.0)
+    for iq in range(hq):
+        for jq in range(wq):
+            k = half[0, iq, jq] * maps[0, iq, jq]
+            luma_gap = (half[1, iq, jq] - black) * maps[1, iq, jq] - k
+            hue_gap = half[2, iq, jq] * maps[2, iq, jq] + half[3, iq, jq] * maps[3, iq, jq]
+            trust = (max(one - abs(luma_gap) / luma_tol, zero) * max(one - abs(hue_gap) / hue_tol, zero)
+                     * min(max((k - np.float32(0.2)) * np.float32(5.0), zero), one))
+            num[iq // cell, jq // cell] += trust * k
+            den[iq // cell, jq // cell] += trust
+            count[iq // cell, jq // cell] += one
+    num /= count
+    den /= count
+    if radius > 0:  # a box over the blocks, zero outside, divided by its full size
+        num, den = _box_zero(num, radius), _box_zero(den, radius)
+    eps = np.float32(_LIGHT_EPS)
+    light = np.minimum(np.maximum((num + eps) / (den + eps), np.float32(0.25)), np.float32(1.5))
+    return one / light
+
+
+@numba.njit(cache=True, nogil=True)
+def _box_zero(x: np.ndarray, r: int) -> np.ndarray:
+    h, w = x.shape
+    out = np.zeros_like(x)
+    for i in range(h):
+        for j in range(w):
+            total = np.float32(0.0)
+            for ii in range(max(i - r, 0), min(i + r + 1, h)):
+                for jj in range(max(j - r, 0), min(j + r + 1, w)):
+                    total += x[ii, jj]
+            out[i, j] = total / np.float32((2 * r + 1) ** 2)
+    return out
+
+
+@numba.njit(cache=True, nogil=True)
+def _linear_taps(size_in: int, size_out: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Linear resize taps with half-pixel centres, clamped at the edges (ONNX Resize ``half_pixel``)."""
+    lo, hi, frac = np.empty(size_out, np.int64), np.empty(size_out, np.int64), np.empty(size_out, np.float32)
+    scale = size_in / size_out
+    for o in range(size_out):
+        x = min(max((o + 0.5) * scale - 0.5, 0.0), size_in - 1.0)
+        lo[o] = int(x)
+        hi[o] = min(lo[o] + 1, size_in - 1)
+        frac[o] = np.float32(x - lo[o])
+    return lo, hi, frac
+
+
+@numba.njit(cache=True, nogil=True, fastmath=True)
+def _raw_matte(chroma: np.ndarray, guide: np.ndarray, inv_light: np.ndarray, key_scale: np.ndarray,
+               across: np.ndarray, f0: np.float32, f1: np.float32, offset: np.float32, off_axis: bool,
+               across_floor: np.float32, hold: np.ndarray, with_hold: bool, out: np.ndarray) -> None:
+    """The clipped key with the off-axis floor and the holdout matte, ``out`` (Hc, Wc)."""
+    hc, wc = guide.shape
+    rows, cols = _linear_taps(inv_light.shape[0], hc), _linear_taps(inv_light.shape[1], wc)
+    zero, one = np.float32(0.0), np.float32(1.0)
+    light_row = np.empty(wc, np.float32)
+    for i in range(hc):
+        top, bottom, fy = inv_light[rows[0][i]], inv_light[rows[1][i]], rows[2][i]
+        for j in range(wc):  # the light, interpolated to this row
+            a = top[cols[0][j]] + cols[2][j] * (top[cols[1][j]] - top[cols[0][j]])
+            b = bottom[cols[0][j]] + cols[2][j] * (bottom[cols[1][j]] - bottom[cols[0][j]])
+            light_row[j] = a + fy * (b - a)
+        for j in range(wc):
+            cb = np.float32(chroma[0, i, j]) - np.float32(128.0)
+            cr = np.float32(chroma[1, i, j]) - np.float32(128.0)
+            raw = offset - (f0 * cb + f1 * cr) * (key_scale[i, j] * light_row[j])
+            if off_axis:
+                raw = max(raw, abs(cb * across[0, i, j] + cr * across[1, i, j]) * light_row[j] - across_floor)
+            raw = min(max(raw, zero), one)
+            if with_hold:
+                raw = max(raw, hold[i, j])
+            out[i, j] = raw
+
+
+@numba.njit(cache=True, nogil=True, fastmath=True)
+def _temporal(raw: np.ndarray, guide: np.ndarray, state_alpha: np.ndarray, state_luma: np.ndarray, valid: np.float32,
+              minimum: np.float32, inv_threshold: np.float32) -> None:
+    """The motion-adaptive filter in place: ``raw`` becomes the filtered matte; the state takes this frame."""
+    one = np.float32(1.0)
+    for i in range(raw.shape[0]):
+        for j in range(raw.shape[1]):
+            k = max(min(abs(guide[i, j] - state_luma[i, j]) * inv_threshold + minimum, one), one - valid)
+            filtered = state_alpha[i, j] + k * (raw[i, j] - state_alpha[i, j])
+            raw[i, j] = filtered
+            state_alpha[i, j] = filtered
+            state_luma[i, j] = guide[i, j]
+
+
+@numba.njit(cache=True, nogil=True, fastmath=True)
+def _row_sums(source: np.ndarray, r: int, target: np.ndarray) -> None:
+    """Sums over ``[j - r, j + r]`` (inside the row) of one row: shifted whole-row adds, which vectorise."""
+    w = source.shape[0]
+    if r == 1 and w > 1:  # the default radius: three taps, straight-line
+        target[0], target[w - 1] = source[0] + source[1], source[w - 2] + source[w - 1]
+        for j in range(1, w - 1):
+            target[j] = source[j - 1] + source[j] + source[j + 1]
+        return
+    for j in range(w):
+        target[j] = source[j]
+    for d in range(1, r + 1):
+        for j in range(w - d):
+            target[j] += source[j + d]
+        for j in range(d, w):
+            target[j] += source[j - d]
+
+
+@numba.njit(cache=True, nogil=True, fastmath=True)
+def _window_means(ring: np.ndarray, o: int, h: int, r: int, inv_cols: np.ndarray, out: np.ndarray) -> None:
+    """Means of output row ``o`` from the ring of row sums (row ``i`` in slot ``i % (2r+1)``), ``out`` (C, W)."""
+    lo, hi = max(o - r, 0), min(o + r + 1, h)
+    k = ring.shape[0]
+    scale = np.float32(1.0) / np.float32(hi - lo)
+    for p in range(out.shape[0]):
+        target, first = out[p], ring[lo % k, p]
+        for j in range(target.shape[0]):
+            target[j] = first[j]
+        for i in range(lo + 1, hi):
+            source = ring[i % k, p]
+            for j in range(target.shape[0]):
+                target[j] += source[j]
+        for j in range(target.shape[0]):
+            target[j] *= scale * inv_cols[j]
+
+
+@numba.njit(cache=True, nogil=True, fastmath=True)
+def _guided(guide: np.ndarray, alpha: np.ndarray, r: int, eps: np.float32, luma_scale: np.float32,
+            transp_a: np.ndarray, transp_b: np.ndarray) -> None:
+    """Guided filter (He et al., "Guided Image Filtering", TPAMI 2013) coefficients of
+    ``1 - alpha = transp_a Y' + transp_b``: box means over ``(2r+1)^2`` windows counting
+    the pixels inside the frame, as the graph's AveragePool. Each box runs down the
+    plane with a ring of ``2r+1`` rows of horizontal sums, so the planes it averages
+    stay in cache instead of making a pass over memory each.
+    """
+    h, w = guide.shape
+    k = 2 * r + 1
+    inv_cols = np.empty(w, np.float32)
+    for j in range(w):
+        inv_cols[j] = np.float32(1.0) / np.float32(min(j + r + 1, w) - max(j - r, 0))
+    ring, row, means = np.empty((k, 4, w), np.float32), np.empty((4, w), np.float32), np.empty((4, w), np.float32)
+    coefficients = np.empty((2, h, w), np.float32)
+    for i in range(h + r):
+        if i < h:
+            g, p = guide[i], alpha[i]
+            for j in range(w):
+                row[0, j], row[1, j], row[2, j], row[3, j] = g[j], p[j], g[j] * p[j], g[j] * g[j]
+            for q in range(4):
+                _row_sums(row[q], r, ring[i % k, q])
+        o = i - r
+        if o >= 0:
+            _window_means(ring, o, h, r, inv_cols, means)
+            for j in range(w):
+                m_i, m_p = means[0, j], means[1, j]
+                a = (means[2, j] - m_i * m_p) / (means[3, j] - m_i * m_i + eps)
+                coefficients[0, o, j], coefficients[1, o, j] = a, m_p - a * m_i
+    scale, one = np.float32(-1.0) / luma_scale, np.float32(1.0)
+    for i in range(h + r):
+        if i < h:
+            for q in range(2):
+                _row_sums(coefficients[q, i], r, ring[i % k, q])
+        o = i - r
+        if o >= 0:
+            _window_means(ring[:, :2], o, h, r, inv_cols, means[:2])
+            for j in range(w):
+                transp_a[o, j] = means[0, j] * scale
+                transp_b[o, j] = one - means[1, j]
+
+
+def fused_matte(
+    chroma: np.ndarray, guide: np.ndarray, hold: np.ndarray | None, constants: MatteConstants, params: KeyerParams,
+    state: tuple[np.ndarray, np.ndarray, np.ndarray],
+) -> tuple[np.ndarray, np.ndarray, tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """Key a batch of consecutive frames to the guided filter's coefficients.
+
+    Args:
+        chroma: ``(N, 2, Hc, Wc)`` uint8 Cb, Cr.
+        guide: ``(N, 1, Hc, Wc)`` float32 luma at chroma resolution, 0-1 scale
+            (:func:`models.fused_composite.luma_guide`).
+        hold: ``(N, Hc, Wc)`` float32 holdout matte in [0, 1], or None.
+        constants: the shot's planes and colour constants.
+        params: keyer controls.
+        state: ``(alpha (1, Hc, Wc), luma (1, Hc, Wc), valid (1,))`` float32, the
+            temporal filter's state after the frame before ``chroma[0]``.
+
+    Returns:
+        ``transp_a``, ``transp_b`` ``(N, 1, Hc, Wc)`` float32 with
+        ``1 - alpha = transp_a Y' + transp_b`` (Y' in code values), and the state
+        after the last frame (unchanged when the temporal filter is off).
+    """
+    n, _, hc, wc = chroma.shape
+    transp_a, transp_b = np.empty((n, 1, hc, wc), np.float32), np.empty((n, 1, hc, wc), np.float32)
+    alpha_state, luma_state, valid = state[0][0].copy(), state[1][0].copy(), float(state[2][0])
+    f0, f1 = np.float32(constants.form[0]), np.float32(constants.form[1])
+    width = params.clip_white - params.clip_black
+    offset = np.float32((1.0 - params.clip_black) / width)
+    half = np.empty((4, (hc + 1) // 2, (wc + 1) // 2), np.float32)
+    raw = np.empty((hc, wc), np.float32)
+    no_hold = np.zeros((1, 1), np.float32)
+    temporal = params.temporal_min < 1.0
+    for f in range(n):
+        frame, g = np.ascontiguousarray(chroma[f]), guide[f, 0]
+        _half_means(frame, g, f0, f1, half)
+        inv_light = _inverse_light(half, constants.screen_maps, np.float32(constants.black),
+                                   np.float32(params.light_luma_tolerance), np.float32(params.light_hue_tolerance),
+                                   params.light_block // 2, params.light_radius)
+        _raw_matte(frame, g, inv_light, constants.key_scale, constants.across, f0, f1, offset, params.off_axis > 0,
+                   np.float32(params.off_axis_black / width), no_hold if hold is None else hold[f], hold is not None, raw)
+        if temporal:
+            _temporal(raw, g, alpha_state, luma_state, np.float32(valid), np.float32(params.temporal_min),
+                      np.float32(1.0 / params.motion_threshold))
+            valid = 1.0
+        _guided(g, raw, params.guide_radius, np.float32(params.guide_eps), np.float32(constants.luma_scale),
+                transp_a[f, 0], transp_b[f, 0])
+    if not temporal:
+        return transp_a, transp_b, state
+    return transp_a, transp_b, (alpha_state[None], luma_state[None], np.array([valid], np.float32))
