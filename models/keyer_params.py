@@ -77,6 +77,14 @@ class KeyerParams:
             raise ValueError("screen_balance must be in [0, 1]")
         if self.guide_radius < 1 or self.guide_eps <= 0.0:
             raise ValueError("guide_radius must be at least 1 and guide_eps positive")
+        if self.light_block < 2 or self.light_radius < 0:
+            raise ValueError("light_block must be at least 2 and light_radius at least 0")
+        positive = ("screen_gain", "motion_threshold", "light_luma_tolerance", "light_hue_tolerance", "seam_tolerance")
+        for name in positive:
+            if getattr(self, name) <= 0.0:
+                raise ValueError(f"{name} must be positive")
+        if not 0.0 <= self.despill <= 1.0 or self.off_axis < 0.0 or not 0.0 <= self.off_axis_black < 1.0:
+            raise ValueError("despill must be in [0, 1], off_axis at least 0 and off_axis_black in [0, 1)")
 
     @property
     def preroll_frames(self) -> int:

@@ -260,6 +260,8 @@ def test_keyer_overrides_are_checked_and_whole_number_controls_stay_whole() -> N
     assert params.clip_black == 0.08 and params.preroll_frames == 14
     for bad, message in (({"clip_blak": 0.1}, "unknown keyer control clip_blak"), ({"guide_radius": 1.5}, "whole number"),
                          ({"clip_black": "high"}, "not a number"), ({"despill": True}, "not a number"),
-                         ({"clip_black": 0.9}, "clip_black must be below")):
+                         ({"clip_black": 0.9}, "clip_black must be below"), ({"light_block": 1}, "light_block"),
+                         ({"motion_threshold": 0.0}, "motion_threshold must be positive"),
+                         ({"despill": 1.5}, "despill must be in")):
         with pytest.raises(ValueError, match=message):
             KeyerParams.from_overrides(bad)
