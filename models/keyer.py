@@ -264,6 +264,17 @@ class Keyer:
             if fused is None and output == "composite" and provider_name(self.session) == "CPU":
                 _CPU_ONLY.add(providers)  # asked for CUDA, fell back: the fused loops from now on
                 self.fused, self.session = True, None
+        if self.fused:
+            self._warm_up()
+
+    def _warm_up(self) -> None:
+        """Key one black frame: numba compiles the fused loops (or loads them from its cache) on
+        their first call in a process, which would otherwise land on a chunk's first batch."""
+        wc, hc = chroma_size(self.width, self.height, self.subsampled)
+        luma = np.zeros((1, self.height, self.width), np.uint8)
+        chroma = np.full((1, 2, hc, wc), 128, np.uint8)
+        hold = np.zeros((1, hc, wc), np.float32) if self.hold else None
+        self._key_fused(luma, chroma, Background(luma, chroma), self.initial_state(), hold)
 
     @property
     def provider(self) -> str:
