@@ -205,11 +205,10 @@ def _window_means(ring: np.ndarray, o: int, h: int, r: int, inv_cols: np.ndarray
 def _guided(guide: np.ndarray, alpha: np.ndarray, r: int, eps: np.float32, luma_scale: np.float32,
             transp_a: np.ndarray, transp_b: np.ndarray) -> None:
     """Guided filter (He et al., "Guided Image Filtering", TPAMI 2013) coefficients of
-    ``1 - alpha = transp_a Y' + transp_b``, each pixel's from its own window (see
-    :func:`models.keyer_graph._guided_coefficients`): box means over ``(2r+1)^2``
-    windows counting the pixels inside the frame, as the graph's AveragePool. The
-    box runs down the plane with a ring of ``2r+1`` rows of horizontal sums, so the
-    planes it averages stay in cache instead of making a pass over memory each.
+    ``1 - alpha = transp_a Y' + transp_b``: box means over ``(2r+1)^2`` windows counting
+    the pixels inside the frame, as the graph's AveragePool. Each box runs down the
+    plane with a ring of ``2r+1`` rows of horizontal sums, so the planes it averages
+    stay in cache instead of making a pass over memory each.
     """
     h, w = guide.shape
     k = 2 * r + 1
@@ -217,7 +216,7 @@ def _guided(guide: np.ndarray, alpha: np.ndarray, r: int, eps: np.float32, luma_
     for j in range(w):
         inv_cols[j] = np.float32(1.0) / np.float32(min(j + r + 1, w) - max(j - r, 0))
     ring, row, means = np.empty((k, 4, w), np.float32), np.empty((4, w), np.float32), np.empty((4, w), np.float32)
-    scale, one = np.float32(-1.0) / luma_scale, np.float32(1.0)
+    coefficients = np.empty((2, h, w), np.float32)
     for i in range(h + r):
         if i < h:
             g, p = guide[i], alpha[i]
@@ -231,8 +230,18 @@ def _guided(guide: np.ndarray, alpha: np.ndarray, r: int, eps: np.float32, luma_
             for j in range(w):
                 m_i, m_p = means[0, j], means[1, j]
                 a = (means[2, j] - m_i * m_p) / (means[3, j] - m_i * m_i + eps)
-                transp_a[o, j] = a * scale
-                transp_b[o, j] = one - (m_p - a * m_i)
+                coefficients[0, o, j], coefficients[1, o, j] = a, m_p - a * m_i
+    scale, one = np.float32(-1.0) / luma_scale, np.float32(1.0)
+    for i in range(h + r):
+        if i < h:
+            for q in range(2):
+                _row_sums(coefficients[q, i], r, ring[i % k, q])
+        o = i - r
+        if o >= 0:
+            _window_means(ring[:, :2], o, h, r, inv_cols, means[:2])
+            for j in range(w):
+                transp_a[o, j] = means[0, j] * scale
+                transp_b[o, j] = one - means[1, j]
 
 
 def fused_matte(

@@ -72,7 +72,7 @@ def reference_matte(luma, chroma, screen: ScreenInputs, params: KeyerParams, sta
     r, eps = params.guide_radius, params.guide_eps
     m_i, m_p = box_mean(guide, r), box_mean(alpha_t, r)
     a = (box_mean(guide * alpha_t, r) - m_i * m_p) / (box_mean(guide * guide, r) - m_i * m_i + eps)
-    mean_a, mean_b = a, m_p - a * m_i  # each pixel's own window's fit, not averaged again
+    mean_a, mean_b = box_mean(a, r), box_mean(m_p - a * m_i, r)
     transp_low = np.clip(1.0 - mean_b - mean_a * guide, 0.0, 1.0)
     a_full, b_full = -mean_a / MATRIX.luma_scale, 1.0 - mean_b
     if subsampled:  # nearest-neighbour upsampling of the coefficients to the luma grid
