@@ -50,7 +50,7 @@ class MatteConstants:
 def _half_means(chroma: np.ndarray, guide: np.ndarray, f0: np.float32, f1: np.float32, out: np.ndarray) -> None:
     """2x2 means (edge blocks: what they hold) of the colour difference, guide, Cb and Cr -> ``out`` (4, Hq, Wq).
 
-    A lone last row or column is taken twice, which averages the same.
+    A lone last row is taken twice (which averages the same); a lone last column is averaged alone.
     """
     hc, wc = guide.shape
     centre, quarter = np.float32(128.0), np.float32(0.25)

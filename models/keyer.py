@@ -1,6 +1,8 @@
-"""The screen keyer at run time: one onnxruntime session, an explicit temporal state.
+"""The screen keyer at run time: an onnxruntime session of the keyer graph, or on the CPU the
+same steps as fused numba loops; an explicit temporal state.
 
-The keyer works on the decoded Y'CbCr planes (see :mod:`models.keyer_graph`).
+The keyer works on the decoded Y'CbCr planes (see :mod:`models.keyer_graph`,
+:mod:`models.fused_matte`, :mod:`models.fused_composite`).
 
 Usage::
 
