@@ -41,12 +41,15 @@ def pause_job(job: Job) -> None:
 
 
 def resume_job(job: Job) -> None:
-    """Put a paused job back in the queue (enqueue it after the commit).
+    """Put a paused job back in the queue (enqueue it after the commit); its failed chunks go back to pending.
 
     Raises:
         IllegalTransition: the job is not paused.
     """
     _require(job, (State.PAUSED,), "resumed")
+    for chunk in job.chunks:  # a chunk that failed as the pause landed is tried again
+        if chunk.state == State.FAILED:
+            chunk.state, chunk.error, chunk.frames_done = State.PENDING, None, 0
     set_state(job, State.PENDING)
     job.run += 1
 

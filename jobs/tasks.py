@@ -114,6 +114,12 @@ def _active_job(session: Session, job_id: str, run: int | None) -> Job | None:
     return job
 
 
+def _still_current(ctx: WorkerContext, job_id: str, run: int | None) -> bool:
+    """Whether the job is still active in ``run``, read in a session of its own."""
+    with ctx.sessions() as session:
+        return _active_job(session, job_id, run) is not None
+
+
 class StageTask(Task):
     """Base of the stage tasks: a task that fails for a reason no stage handled (a bug, a
     crash in a library) fails its job with that reason, so nothing waits on it forever."""
@@ -159,11 +165,12 @@ def _run_stage(task: Task, job_id: str, run: int | None,
         try:
             go_on = step(ctx, session, job, run)
         except MattefarmError as error:
-            _handle_error(task, ctx, session, job, error)
+            if _still_current(ctx, job_id, run):  # an error of an earlier run fails nothing
+                _handle_error(task, ctx, session, job, error)
             return None
         except (StaleDataError, ObjectDeletedError):
             session.rollback()
-            if _active_job(session, job_id, run) is None:
+            if not _still_current(ctx, job_id, run):
                 return None
             raise
         ctx.live.publish(job_event(job, "state"))
