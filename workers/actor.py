@@ -9,6 +9,7 @@ from typing import Any
 import ray
 
 from models.errors import Cancelled
+from workers.memory import keep_memory_flat
 from workers.render import ChunkRenderer
 from workers.specs import ChunkSpec, RenderResult
 
@@ -36,6 +37,7 @@ class RenderActor:
     """
 
     def __init__(self, threads: int = 0) -> None:
+        keep_memory_flat()  # frame buffers go back to the system between chunks
         self.renderer = ChunkRenderer(threads)
 
     def render(self, spec: ChunkSpec, progress_actor: Any | None = None) -> RenderResult:
