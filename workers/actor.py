@@ -9,7 +9,7 @@ from typing import Any
 import ray
 
 from models.errors import Cancelled
-from workers.memory import keep_memory_flat
+from workers.memory import limit_arenas, release_free_memory
 from workers.render import ChunkRenderer
 from workers.specs import ChunkSpec, RenderResult
 
@@ -37,7 +37,7 @@ class RenderActor:
     """
 
     def __init__(self, threads: int = 0) -> None:
-        keep_memory_flat()  # frame buffers go back to the system between chunks
+        limit_arenas()  # with release_free_memory after each chunk: RSS stays flat over a film
         self.renderer = ChunkRenderer(threads)
 
     def render(self, spec: ChunkSpec, progress_actor: Any | None = None) -> RenderResult:
@@ -46,12 +46,18 @@ class RenderActor:
         ``progress_actor`` is the actor of a ``ray.util.queue.Queue``; each report
         ``(job_id, chunk index, frames done)`` is sent without waiting.
         """
-        return self.renderer.render(spec, _reporter(spec, progress_actor))
+        try:
+            return self.renderer.render(spec, _reporter(spec, progress_actor))
+        finally:
+            release_free_memory()
 
     def analyse(self, spec: ChunkSpec, progress_actor: Any | None = None) -> RenderResult:
         """The face analysis pass over one chunk (:meth:`workers.render.ChunkRenderer.analyse`),
         reporting progress as :meth:`render` does."""
-        return self.renderer.analyse(spec, _reporter(spec, progress_actor))
+        try:
+            return self.renderer.analyse(spec, _reporter(spec, progress_actor))
+        finally:
+            release_free_memory()
 
     def ping(self) -> bool:
         """Readiness check."""
