@@ -113,7 +113,7 @@ def _composite(luma: np.ndarray, a: np.ndarray, b: np.ndarray, plate: np.ndarray
                offset: np.float32, shift: int, out: np.ndarray, alpha: np.ndarray, with_alpha: bool) -> None:
     n, h, w = luma.shape
     zero, one, top, half = np.float32(0.0), np.float32(1.0), np.float32(255.0), np.float32(0.5)
-    a_row, b_row = np.empty(w, np.float32), np.empty(w, np.float32)
+    a_row, b_row, t_row = np.empty(w, np.float32), np.empty(w, np.float32), np.empty(w, np.float32)
     for f in range(n):
         bg = background[f if background.shape[0] > 1 else 0]
         for i in range(h):
@@ -126,13 +126,13 @@ def _composite(luma: np.ndarray, a: np.ndarray, b: np.ndarray, plate: np.ndarray
             for j in range(w):
                 y = np.float32(source[j])
                 t = min(max(a_row[j] * y + b_row[j], zero), one)
+                t_row[j] = t
                 value = max(y - t * plate_row[j], offset) + t * (np.float32(bg_row[j]) - offset)
                 target[j] = np.uint8(min(max(value, zero), top) + half)
             if with_alpha:
                 alpha_row = alpha[f, i]
                 for j in range(w):
-                    t = min(max(a_row[j] * np.float32(source[j]) + b_row[j], zero), one)
-                    alpha_row[j] = np.uint8(top * (one - t) + half)
+                    alpha_row[j] = np.uint8(top * (one - t_row[j]) + half)
 
 
 def fused_composite(
@@ -140,7 +140,7 @@ def fused_composite(
     constants: CompositeConstants, bg_luma: np.ndarray, bg_chroma: np.ndarray,
     luma_offset: float, luma_scale: float, subsampled: bool, matte: bool,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
-    """Despill and composite over a background, from the keyer graph's matte coefficients.
+    """Despill and composite over a background, from the matte's coefficients (:func:`models.fused_matte.fused_matte`).
 
     Chroma, per chroma sample: transparency ``t = clip(a' mean(Y') + b')``; the
     spill ``relu(d(C) - t d(plate))`` removed along the despill direction with
@@ -153,8 +153,8 @@ def fused_composite(
     Args:
         luma: ``(N, H, W)`` uint8 Y'. chroma: ``(N, 2, Hc, Wc)`` uint8 Cb, Cr
             (Hc, Wc = H/2, W/2 for 4:2:0, H, W for 4:4:4).
-        transp_a, transp_b: ``(N, 1, Hc, Wc)`` float32, the graph's outputs of those names.
-        guide: ``(N, 1, Hc, Wc)`` float32 :func:`luma_guide` (the graph's input).
+        transp_a, transp_b: ``(N, 1, Hc, Wc)`` float32 from :func:`models.fused_matte.fused_matte`.
+        guide: ``(N, 1, Hc, Wc)`` float32 :func:`luma_guide` (the matte's guide).
         constants: the shot's plate and colour constants.
         bg_luma: ``(B, H, W)`` uint8; bg_chroma: ``(B, 2, Hc, Wc)`` uint8; B = 1 or N.
         luma_offset, luma_scale: black and code values per unit of Y' (16/219 or 0/255).
@@ -187,7 +187,7 @@ def composite_luma(
 
     Args:
         luma: ``(N, H, W)`` uint8 Y'. transp_a, transp_b: ``(N, 1, Hc, Wc)`` float32
-            coefficients (the keyer graph's ``transp_a``/``transp_b``; Hc = H/2 for
+            coefficients (:func:`models.fused_matte.fused_matte`; Hc = H/2 for
             4:2:0, H for 4:4:4).
         plate_above: ``(H, W)`` float32 clean plate Y' minus black (code values).
         background: ``(B, H, W)`` uint8 Y' of the new background, B = 1 or N.
