@@ -2,7 +2,7 @@
 
 The same steps as :func:`models.keyer_graph._matte` (see that module for the
 method): the colour-difference key divided by a local estimate of the screen's
-light, the off-axis floor, the holdout matte, the motion-adaptive temporal
+light, the off-axis and luma-excess floors, the holdout matte, the motion-adaptive temporal
 filter, and the guided filter whose coefficients refine the matte with luma.
 onnxruntime's CPU provider runs each of the graph's sixty-odd operators as its
 own pass over a chroma-resolution plane (about 12 ms per 1080p frame on one
@@ -36,6 +36,7 @@ class MatteConstants:
         form: ``(2,)`` float32 colour difference per centred chroma code value.
         black: luma black on the 0-1 guide scale (``luma_offset / luma_scale``).
         luma_scale: code values per unit of Y'.
+        luma_ratio: ``(Hc, Wc)`` float32 the plate's ``Y' / d`` (:class:`models.keyer.ScreenInputs`).
     """
 
     key_scale: np.ndarray
@@ -44,6 +45,7 @@ class MatteConstants:
     form: np.ndarray
     black: float
     luma_scale: float
+    luma_ratio: np.ndarray
 
 
 @numba.njit(cache=True, nogil=True, fastmath=True)
@@ -127,8 +129,9 @@ def _linear_taps(size_in: int, size_out: int) -> tuple[np.ndarray, np.ndarray, n
 @numba.njit(cache=True, nogil=True, fastmath=True)
 def _raw_matte(chroma: np.ndarray, guide: np.ndarray, inv_light: np.ndarray, key_scale: np.ndarray,
                across: np.ndarray, f0: np.float32, f1: np.float32, offset: np.float32, off_axis: bool,
-               across_floor: np.float32, hold: np.ndarray, with_hold: bool, out: np.ndarray) -> None:
-    """The clipped key with the off-axis floor and the holdout matte, ``out`` (Hc, Wc)."""
+               across_floor: np.float32, luma_ratio: np.ndarray, black: np.float32, excess_scale: np.float32,
+               excess_floor: np.float32, hold: np.ndarray, with_hold: bool, out: np.ndarray) -> None:
+    """The clipped key with the off-axis and luma-excess floors and the holdout matte, ``out`` (Hc, Wc)."""
     hc, wc = guide.shape
     rows, cols = _linear_taps(inv_light.shape[0], hc), _linear_taps(inv_light.shape[1], wc)
     zero, one = np.float32(0.0), np.float32(1.0)
@@ -145,6 +148,9 @@ def _raw_matte(chroma: np.ndarray, guide: np.ndarray, inv_light: np.ndarray, key
             raw = offset - (f0 * cb + f1 * cr) * (key_scale[i, j] * light_row[j])
             if off_axis:
                 raw = max(raw, abs(cb * across[0, i, j] + cr * across[1, i, j]) * light_row[j] - across_floor)
+            if excess_scale > zero:
+                excess = guide[i, j] - black - (f0 * cb + f1 * cr) * luma_ratio[i, j]
+                raw = max(raw, excess * excess_scale - excess_floor)
             raw = min(max(raw, zero), one)
             if with_hold:
                 raw = max(raw, hold[i, j])
@@ -275,6 +281,7 @@ def fused_matte(
     raw = np.empty((hc, wc), np.float32)
     no_hold = np.zeros((1, 1), np.float32)
     temporal = params.temporal_min < 1.0
+    excess_scale, excess_floor = np.float32(params.luma_excess / width), np.float32(params.luma_excess_black / width)
     for f in range(n):
         frame, g = np.ascontiguousarray(chroma[f]), guide[f, 0]
         _half_means(frame, g, f0, f1, half)
@@ -282,7 +289,8 @@ def fused_matte(
                                    np.float32(params.light_luma_tolerance), np.float32(params.light_hue_tolerance),
                                    params.light_block // 2, params.light_radius)
         _raw_matte(frame, g, inv_light, constants.key_scale, constants.across, f0, f1, offset, params.off_axis > 0,
-                   np.float32(params.off_axis_black / width), no_hold if hold is None else hold[f], hold is not None, raw)
+                   np.float32(params.off_axis_black / width), constants.luma_ratio, np.float32(constants.black),
+                   excess_scale, excess_floor, no_hold if hold is None else hold[f], hold is not None, raw)
         if temporal:
             _temporal(raw, g, alpha_state, luma_state, np.float32(valid), np.float32(params.temporal_min),
                       np.float32(1.0 / params.motion_threshold))

@@ -92,6 +92,9 @@ class ScreenInputs:
             chroma component orthogonal to the plate's, in units of the plate's chroma.
         plate_across: ``(1, 2, Hc, Wc)`` float32, those two weights at chroma
             resolution (:func:`across_weights`), for the off-axis alpha floor.
+        plate_luma_ratio: ``(1, 1, Hc, Wc)`` float32, the plate's ``Y' / d`` (Y' on
+            the 0-1 scale above black, ``d`` floored as in ``key_scale``), for the
+            luma-excess alpha floor (:func:`models.keyer_graph._luma_excess_alpha`).
     """
 
     plate_luma: np.ndarray
@@ -101,6 +104,7 @@ class ScreenInputs:
     spill_chroma: np.ndarray
     screen_maps: np.ndarray
     plate_across: np.ndarray
+    plate_luma_ratio: np.ndarray
 
 
 def across_weights(codes: np.ndarray) -> np.ndarray:
@@ -146,6 +150,7 @@ def prepare_screen(
     wc, hc = chroma_size(width, height, subsampled)
     maps = screen_maps(plate, weights, matrix, ((wc + 1) // 2, (hc + 1) // 2), 0.25 * screen_diff)
     across = np.moveaxis(across_weights(low_codes), -1, 0)[None]
+    low_luma = np.maximum(low_codes[..., 0] - matrix.luma_offset, 0.0) / matrix.luma_scale
     return ScreenInputs(
         plate_luma=full[None, None, :, :, 0].astype(np.float32),
         plate_chroma=np.ascontiguousarray(np.moveaxis(low_codes[..., 1:], -1, 0)[None], dtype=np.float32),
@@ -154,6 +159,7 @@ def prepare_screen(
         spill_chroma=spill,
         screen_maps=maps,
         plate_across=np.ascontiguousarray(across, dtype=np.float32),
+        plate_luma_ratio=(low_luma / plate_diff)[None, None].astype(np.float32),
     )
 
 
@@ -195,6 +201,7 @@ def matte_constants(screen: ScreenInputs, params: KeyerParams, matrix: YuvMatrix
         form=screen.chroma_form.astype(np.float32),
         black=matrix.luma_offset / matrix.luma_scale,
         luma_scale=matrix.luma_scale,
+        luma_ratio=np.ascontiguousarray(screen.plate_luma_ratio[0, 0]),
     )
 
 
@@ -321,6 +328,7 @@ class Keyer:
             "plate_chroma": self.screen.plate_chroma,
             "screen_maps": self.screen.screen_maps,
             "plate_across": self.screen.plate_across,
+            "plate_luma_ratio": self.screen.plate_luma_ratio,
             "state_alpha": state.alpha,
             "state_luma": state.luma,
             "state_valid": state.valid,

@@ -49,6 +49,10 @@ class KeyerParams:
             saturated than the screen the foreground may be; 0 disables it.
         off_axis_black: that bound's own clip black, [0, 1) (a real screen's hue
             drifts more than its colour difference does).
+        luma_excess: weight of the alpha bound from luma above what the colour
+            difference implies (:func:`models.keyer_graph._luma_excess_alpha`):
+            1 assumes a foreground no brighter than white; 0 disables it.
+        luma_excess_black: that bound's own clip black, on the 0-1 luma scale, [0, 1).
     """
 
     screen_gain: float = 1.05
@@ -67,6 +71,8 @@ class KeyerParams:
     light_block: int = 8
     off_axis: float = 0.6
     off_axis_black: float = 0.1
+    luma_excess: float = 1.0
+    luma_excess_black: float = 0.03
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.clip_black < self.clip_white <= 1.0:
@@ -85,6 +91,8 @@ class KeyerParams:
                 raise ValueError(f"{name} must be positive")
         if not 0.0 <= self.despill <= 1.0 or self.off_axis < 0.0 or not 0.0 <= self.off_axis_black < 1.0:
             raise ValueError("despill must be in [0, 1], off_axis at least 0 and off_axis_black in [0, 1)")
+        if self.luma_excess < 0.0 or not 0.0 <= self.luma_excess_black < 1.0:
+            raise ValueError("luma_excess must be at least 0 and luma_excess_black in [0, 1)")
 
     @property
     def preroll_frames(self) -> int:

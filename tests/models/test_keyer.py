@@ -67,6 +67,10 @@ def reference_matte(luma, chroma, screen: ScreenInputs, params: KeyerParams, sta
         w = screen.plate_across[0].astype(np.float64)
         bound = np.abs(c[0] * w[0] + c[1] * w[1]) * inv_light * params.off_axis
         raw = np.maximum(raw, np.clip((bound - params.off_axis_black) / (params.clip_white - params.clip_black), 0.0, 1.0))
+    if params.luma_excess > 0:  # luma above the colour difference's share of the plate's is foreground's
+        excess = guide - MATRIX.luma_offset / MATRIX.luma_scale - diff * screen.plate_luma_ratio[0, 0]
+        bound = (excess * params.luma_excess - params.luma_excess_black) / (params.clip_white - params.clip_black)
+        raw = np.maximum(raw, np.clip(bound, 0.0, 1.0))
     k = np.maximum(np.minimum(params.temporal_min + np.abs(guide - luma_prev) / params.motion_threshold, 1.0), 1.0 - valid)
     alpha_t = alpha_prev + k * (raw - alpha_prev)
     r, eps = params.guide_radius, params.guide_eps
@@ -232,11 +236,12 @@ def test_a_composite_without_the_matte_gives_the_same_image() -> None:
 
 def test_fused_and_graph_keyers_agree_with_a_holdout_matte() -> None:
     """The controls the reference test leaves at their defaults: a holdout matte (a face swap's
-    composite), a light window, another guide radius, a per-frame background; three batches."""
+    composite), a light window, another guide radius, the floors off (the graph keeps an unused
+    input), a per-frame background; three batches."""
     luma, chroma = _planes(media("greenscreen/cremad_1001_DFA_HAP_XX.flv"), 9)
     height, width = luma.shape[1:]
     analysis = estimate_screen([planes_to_rgb(luma[i], chroma[i], MATRIX) for i in range(0, 9, 4)])
-    params = KeyerParams(temporal_min=0.3, light_radius=1, guide_radius=2, off_axis=0.0)
+    params = KeyerParams(temporal_min=0.3, light_radius=2, guide_radius=2, off_axis=0.0, luma_excess=0.0)
     rng = np.random.default_rng(3)
     hold = np.zeros((9, height // 2, width // 2), np.float32)
     hold[:, 20:60, 30:90] = rng.uniform(0.0, 1.0, (9, 40, 60)).astype(np.float32)
@@ -262,6 +267,6 @@ def test_keyer_overrides_are_checked_and_whole_number_controls_stay_whole() -> N
                          ({"clip_black": "high"}, "not a number"), ({"despill": True}, "not a number"),
                          ({"clip_black": 0.9}, "clip_black must be below"), ({"light_block": 1}, "light_block"),
                          ({"motion_threshold": 0.0}, "motion_threshold must be positive"),
-                         ({"despill": 1.5}, "despill must be in")):
+                         ({"despill": 1.5}, "despill must be in"), ({"luma_excess_black": 1.0}, "luma_excess_black")):
         with pytest.raises(ValueError, match=message):
             KeyerParams.from_overrides(bad)
