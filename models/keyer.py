@@ -223,7 +223,8 @@ class Keyer:
 
     Args:
         analysis: the shot's screen analysis (same for every chunk).
-        params: keyer controls.
+        params: keyer controls (:attr:`params` holds them as used, fitted to the
+            frame by :meth:`models.keyer_params.KeyerParams.for_frame`).
         width, height: frame size in pixels.
         matrix: the footage's Y'CbCr matrix and range.
         output: ``composite`` (needs a background) or ``layer``.
@@ -256,8 +257,9 @@ class Keyer:
         matte: bool = True,
         fused: bool | None = None,
     ) -> None:
-        self.params, self.width, self.height, self.output, self.matrix = params, width, height, output, matrix
         self.subsampled = (width % 2 == 0 and height % 2 == 0) if subsampled is None else subsampled
+        params = params.for_frame(chroma_size(width, height, self.subsampled)[1])
+        self.params, self.width, self.height, self.output, self.matrix = params, width, height, output, matrix
         self.screen = prepare_screen(analysis, params, width, height, matrix, self.subsampled)
         plate_luma = self.screen.plate_luma[:, 0] - (matrix.luma_offset if output == "layer" else 0.0)
         self._plate_luma = self._blocks(plate_luma.astype(np.float32))

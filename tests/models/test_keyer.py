@@ -139,6 +139,7 @@ def test_onnx_keyer_matches_numpy_reference_within_one_level(clip: str, crop, ou
     keyer = Keyer(analysis, params, width, height, MATRIX, output=output, subsampled=subsampled, providers="cpu",
                   fused=fused)
     assert keyer.fused == fused
+    params = keyer.params  # as fitted to the frame: a 3 x 3-block light window only on the 4:4:4 crop
     screen = prepare_screen(analysis, params, width, height, MATRIX, subsampled)
     rng = np.random.default_rng(7)
     bg = (rng.integers(0, 256, luma.shape[1:], dtype=np.uint8), rng.integers(0, 256, chroma.shape[1:], dtype=np.uint8))
@@ -241,7 +242,7 @@ def test_fused_and_graph_keyers_agree_with_a_holdout_matte() -> None:
     luma, chroma = _planes(media("greenscreen/cremad_1001_DFA_HAP_XX.flv"), 9)
     height, width = luma.shape[1:]
     analysis = estimate_screen([planes_to_rgb(luma[i], chroma[i], MATRIX) for i in range(0, 9, 4)])
-    params = KeyerParams(temporal_min=0.3, light_radius=2, guide_radius=2, off_axis=0.0, luma_excess=0.0)
+    params = KeyerParams(temporal_min=0.3, light_radius=2, light_block=2, guide_radius=2, off_axis=0.0, luma_excess=0.0)
     rng = np.random.default_rng(3)
     hold = np.zeros((9, height // 2, width // 2), np.float32)
     hold[:, 20:60, 30:90] = rng.uniform(0.0, 1.0, (9, 40, 60)).astype(np.float32)
@@ -257,6 +258,15 @@ def test_fused_and_graph_keyers_agree_with_a_holdout_matte() -> None:
         assert np.abs(fused.luma.astype(int) - graph.luma).max() <= 1
         assert np.abs(fused.chroma.astype(int) - graph.chroma).max() <= 1
         assert np.abs(fused.state.alpha - graph.state.alpha).max() < 1e-4
+
+
+def test_the_light_window_is_narrowed_to_a_tenth_of_the_frame() -> None:
+    params = KeyerParams(light_radius=1, light_block=8)
+    assert params.for_frame(540).light_radius == 1 and params.for_frame(240).light_radius == 1
+    assert params.for_frame(180).light_radius == 0 and params.for_frame(120).light_radius == 0
+    assert KeyerParams(light_radius=2, light_block=2).for_frame(180).light_radius == 2
+    keyer = Keyer(*_shadowed_screen(320, 240, 0.5)[2:], KeyerParams(light_radius=1), 320, 240, MATRIX, providers="cpu")
+    assert keyer.params.light_radius == 0
 
 
 def test_keyer_overrides_are_checked_and_whole_number_controls_stay_whole() -> None:
