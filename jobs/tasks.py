@@ -148,7 +148,7 @@ def _handle_error(task: Task, ctx: WorkerContext, session: Session, job: Job, er
 
 
 def _run_stage(task: Task, job_id: str, run: int | None,
-               step: Callable[[WorkerContext, Session, Job, int | None], bool]) -> int | None:
+               step: Callable[[WorkerContext, Session, Job], bool]) -> int | None:
     """Open the job, run one stage's ``step`` on it, tell listeners.
 
     ``step`` returns whether the next stage should follow. Returns the Celery
@@ -163,7 +163,7 @@ def _run_stage(task: Task, job_id: str, run: int | None,
         if job is None:
             return None
         try:
-            go_on = step(ctx, session, job, run)
+            go_on = step(ctx, session, job)
         except MattefarmError as error:
             if _still_current(ctx, job_id, run):  # an error of an earlier run fails nothing
                 _handle_error(task, ctx, session, job, error)
@@ -177,13 +177,14 @@ def _run_stage(task: Task, job_id: str, run: int | None,
         return celery_priority(job.priority) if go_on else None
 
 
-def _ingest(ctx: WorkerContext, session: Session, job: Job, run: int | None) -> bool:
+def _ingest(ctx: WorkerContext, session: Session, job: Job) -> bool:
     ingest_job(session, job, ctx.storage)
     ctx.live.rebuild(job)
     return True
 
 
 def _render(ctx: WorkerContext, session: Session, job: Job, run: int | None) -> bool:
+    """Render the job's chunks until done or until ``run`` is over (:class:`StopCheck`)."""
     if job.plan is None:
         return False
     stop = StopCheck(ctx.sessions, job.id, run)
@@ -197,7 +198,7 @@ def _render(ctx: WorkerContext, session: Session, job: Job, run: int | None) -> 
     return False  # paused or a later run: finished chunks stay; resume or retry enqueued the job again
 
 
-def _assemble(ctx: WorkerContext, session: Session, job: Job, run: int | None) -> bool:
+def _assemble(ctx: WorkerContext, session: Session, job: Job) -> bool:
     assemble_job(session, job, ctx.storage)
     if not ctx.settings.keep_intermediates:
         cleanup_job(job, ctx.storage)
@@ -215,7 +216,7 @@ def ingest(self: Task, job_id: str, run: int | None = None) -> None:
 @app.task(name="mattefarm.render", bind=True, base=StageTask)
 def render(self: Task, job_id: str, run: int | None = None) -> None:
     """Render the chunks not done on this worker's actor pool; then enqueue the assembly."""
-    priority = _run_stage(self, job_id, run, _render)
+    priority = _run_stage(self, job_id, run, lambda ctx, session, job: _render(ctx, session, job, run))
     if priority is not None:
         assemble.apply_async((job_id, run), priority=priority)
 

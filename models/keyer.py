@@ -264,8 +264,6 @@ class Keyer:
         plate_luma = self.screen.plate_luma[:, 0] - (matrix.luma_offset if output == "layer" else 0.0)
         self._plate_luma = self._blocks(plate_luma.astype(np.float32))
         self.hold, self.matte = hold, matte
-        self._matte_constants = matte_constants(self.screen, params, matrix)
-        self._constants = composite_constants(self.screen, params, matrix)
         self.session: ort.InferenceSession | None = None
         self.fused = output == "composite" and (not _may_run_cuda(providers) if fused is None else fused)
         if not self.fused:
@@ -275,7 +273,9 @@ class Keyer:
             if fused is None and output == "composite" and provider_name(self.session) == "CPU":
                 _CPU_ONLY.add(providers)  # asked for CUDA, fell back: the fused loops from now on
                 self.fused, self.session = True, None
-        if self.fused:
+        if self.fused:  # the fused loops' per-shot planes, built only for them
+            self._matte_constants = matte_constants(self.screen, params, matrix)
+            self._constants = composite_constants(self.screen, params, matrix)
             self._warm_up()
 
     def _warm_up(self) -> None:

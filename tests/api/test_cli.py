@@ -123,6 +123,5 @@ def test_a_bad_keyer_control_fails_with_one_line(pair: str, expected: str, tmp_p
     assert not (tmp_path / "o.mp4").exists()
 
 
-
 def test_keyer_overrides_parse_name_value_pairs() -> None:
     assert keyer_overrides(["guide_radius=2", "clip_black=0.08"]) == {"guide_radius": 2.0, "clip_black": 0.08}
