@@ -173,6 +173,27 @@ def fill_holes(values: np.ndarray, known: np.ndarray) -> np.ndarray:
     return out
 
 
+def nan_median(samples: np.ndarray) -> np.ndarray:
+    """The median over axis 0 of the values that are not NaN, as ``np.nanmedian(samples, axis=0)``.
+
+    Args:
+        samples: ``(S, ...)`` float32 with at least one value that is not NaN
+            along axis 0 everywhere.
+
+    Returns:
+        ``samples.shape[1:]`` float32: the middle value, or the mean of the two middle ones.
+
+    One sort along the samples (NaN sorts last) and two picks: numpy's
+    ``nanmedian`` takes a slow path for few samples (0.72 against 0.09 s for
+    24 frames of 480 x 270 x 3).
+    """
+    ordered = np.sort(samples, axis=0)
+    valid = np.count_nonzero(~np.isnan(samples), axis=0)
+    low = np.take_along_axis(ordered, ((valid - 1) // 2)[None], axis=0)[0]
+    high = np.take_along_axis(ordered, (valid // 2)[None], axis=0)[0]
+    return (low + high) / 2
+
+
 def estimate_screen(frames: Sequence[np.ndarray], screen: str = "auto", balance: float = 0.5) -> ScreenAnalysis:
     """Estimate the screen colour and the clean plate from frames sampled across a shot.
 
@@ -205,7 +226,7 @@ def estimate_screen(frames: Sequence[np.ndarray], screen: str = "auto", balance:
     if not known.any():
         raise InputError("the screen colour was not found in the frames", "check --screen or the footage")
     samples = np.where(masks[..., None], stack, np.nan)
-    median = np.nanmedian(samples[:, known], axis=0)
+    median = nan_median(samples[:, known])
     plate = np.zeros((size[1], size[0], 3), np.float32)
     plate[known] = median
     plate = fill_holes(plate, known)

@@ -49,3 +49,13 @@ def test_a_pale_veil_that_stays_in_place_is_not_baked_into_the_clean_plate(bound
         assert error < 4.0, f"the veil reached the clean plate: mean error {error:.1f} levels"
     else:  # the same frames without the bound: the veil is in the plate (this test can fail)
         assert error > 12.0, f"mean error {error:.1f} levels"
+
+
+@pytest.mark.parametrize("samples", [1, 2, 5, 24])
+def test_nan_median_is_numpys(samples: int) -> None:
+    """Odd and even counts of valid samples per pixel, and pixels with a single one."""
+    rng = np.random.default_rng(samples)
+    values = rng.random((samples, 300, 3), dtype=np.float32)
+    values[rng.random((samples, 300)) < 0.4] = np.nan
+    values[0, :, :][np.isnan(values).all(axis=0)] = 0.5  # every pixel keeps a sample
+    np.testing.assert_array_equal(screen.nan_median(values), np.nanmedian(values, axis=0))
