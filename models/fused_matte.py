@@ -18,9 +18,8 @@ from dataclasses import dataclass
 import numba
 import numpy as np
 
-from models.keyer_params import KeyerParams
+from models.keyer_params import LIGHT_EPS, LIGHT_TRUST, KeyerParams
 
-_LIGHT_EPS = 1e-3  # no trusted screen nearby: the plate's light (1), as in the graph
 
 
 @dataclass(frozen=True)
@@ -74,7 +73,7 @@ def _half_means(chroma: np.ndarray, guide: np.ndarray, f0: np.float32, f1: np.fl
 
 @numba.njit(cache=True, nogil=True, fastmath=True)
 def _inverse_light(half: np.ndarray, maps: np.ndarray, black: np.float32, luma_tol: np.float32, hue_tol: np.float32,
-                   cell: int, radius: int) -> np.ndarray:
+                   cell: int, radius: int, reach: int) -> np.ndarray:
     """The reciprocal of the screen's light on the block grid, ``(Hw, Ww)`` float32 (the graph's ``_inverse_light``)."""
     hq, wq = half.shape[1], half.shape[2]
     hw, ww = (hq + cell - 1) // cell, (wq + cell - 1) // cell
@@ -92,11 +91,14 @@ def _inverse_light(half: np.ndarray, maps: np.ndarray, black: np.float32, luma_t
             count[iq // cell, jq // cell] += one
     num /= count
     den /= count
-    if radius > 0:  # a box over the blocks, zero outside, divided by its full size
-        num, den = _box_zero(num, radius), _box_zero(den, radius)
-    eps = np.float32(_LIGHT_EPS)
-    light = np.minimum(np.maximum((num + eps) / (den + eps), np.float32(0.25)), np.float32(1.5))
-    return one / light
+    eps = np.float32(LIGHT_EPS)
+    near_num, near_den = (_box_zero(num, radius), _box_zero(den, radius)) if radius > 0 else (num, den)
+    light = (near_num + eps) / (near_den + eps)
+    if reach > 0:  # little trusted screen in the window: the light of the wider one
+        far = (_box_zero(num, reach) + eps) / (_box_zero(den, reach) + eps)
+        near = np.minimum(near_den * np.float32(1.0 / LIGHT_TRUST), one)
+        light = far + near * (light - far)
+    return one / np.minimum(np.maximum(light, np.float32(0.25)), np.float32(1.5))
 
 
 @numba.njit(cache=True, nogil=True)
@@ -320,7 +322,7 @@ def fused_matte(
         _half_means(frame, g, f0, f1, half)
         inv_light = _inverse_light(half, constants.screen_maps, np.float32(constants.black),
                                    np.float32(params.light_luma_tolerance), np.float32(params.light_hue_tolerance),
-                                   params.light_block // 2, params.light_radius)
+                                   params.light_block // 2, params.light_radius, params.light_reach)
         _raw_matte(frame, g, inv_light, constants.key_scale, constants.across, f0, f1, offset, params.off_axis > 0,
                    np.float32(params.off_axis_black / width), constants.luma_ratio, np.float32(constants.black),
                    excess_scale, excess_floor, no_hold if hold is None else hold[f], hold is not None, raw)

@@ -45,7 +45,7 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
-from models.keyer_params import KeyerOutput, KeyerParams
+from models.keyer_params import LIGHT_EPS, LIGHT_TRUST, KeyerOutput, KeyerParams
 
 OPSET = 17
 _F = TensorProto.FLOAT
@@ -164,8 +164,12 @@ def _inverse_light(g: _Builder, diff: str, guide: str, cb: str, cr: str, params:
     made darker or brighter: its luma ratio agrees with ``k`` and its chroma has
     no component across the plate's. The trusted ratios are averaged by
     normalised convolution (Knutsson & Westin, CVPR 1993) over a wide window, so
-    the estimate reaches under the actor from the screen around it. Computed
-    at half, then an eighth of the chroma resolution; a shadow is soft.
+    the estimate reaches under the actor from the screen around it. Where that
+    window's mean trust is below ``LIGHT_TRUST`` (under and right beside the
+    actor) the light blends toward that of a wider window (``light_reach``
+    blocks), not the plate's: the actor's shadow beside a motion-blurred edge
+    would otherwise read as partial foreground. Computed at half, then an
+    eighth of the chroma resolution; a shadow is soft.
     """
     one = g.const(1.0)
     def half(x: str) -> str:  # pooled one by one: a Concat of the planes costs more than the pools
@@ -186,12 +190,21 @@ def _inverse_light(g: _Builder, diff: str, guide: str, cb: str, cr: str, params:
                              closeness(hue_gap, params.light_hue_tolerance)), lit)
     both = g.op("Concat", g.op("Mul", trust, k), trust, axis=1)
     cell, r = params.light_block // 2, params.light_radius
-    wide = g.op("AveragePool", both, kernel_shape=[cell, cell], strides=[cell, cell], ceil_mode=1)
-    if r > 0:
-        wide = g.op("AveragePool", wide, kernel_shape=[2 * r + 1] * 2, pads=[r] * 4, count_include_pad=1)
-    num, den = g.split(wide, 2)
-    eps = g.const(1e-3)  # no trusted screen nearby: the plate's light (1)
-    light = g.op("Clip", g.op("Div", g.op("Add", num, eps), g.op("Add", den, eps)), g.const(0.25), g.const(1.5))
+    blocks = g.op("AveragePool", both, kernel_shape=[cell, cell], strides=[cell, cell], ceil_mode=1)
+    eps = g.const(LIGHT_EPS)  # no trusted screen nearby: the plate's light (1)
+
+    def window(radius: int) -> tuple[str, str]:  # the light and the mean trust over (2 radius + 1)^2 blocks
+        sums = blocks if radius == 0 else g.op(
+            "AveragePool", blocks, kernel_shape=[2 * radius + 1] * 2, pads=[radius] * 4, count_include_pad=1)
+        num, den = g.split(sums, 2)
+        return g.op("Div", g.op("Add", num, eps), g.op("Add", den, eps)), den
+
+    light, den = window(r)
+    if params.light_reach > 0:  # little trusted screen in the window: the light of the wider one
+        far, _ = window(params.light_reach)
+        near = g.op("Clip", g.op("Mul", den, g.const(1.0 / LIGHT_TRUST)), g.const(0.0), one)
+        light = g.op("Add", far, g.op("Mul", near, g.op("Sub", light, far)))
+    light = g.op("Clip", light, g.const(0.25), g.const(1.5))
     return g.op("Resize", g.op("Reciprocal", light), "", "", g.op("Shape", diff), mode="linear")
 
 

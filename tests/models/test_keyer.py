@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from models.keyer import Background, Keyer, ScreenInputs, prepare_screen
-from models.keyer_params import KeyerParams
+from models.keyer_params import LIGHT_EPS, LIGHT_TRUST, KeyerParams
 from models.screen import estimate_screen
 from models.yuv import YuvMatrix, planes_to_rgb, rgb_to_planes
 from tests.conftest import media
@@ -45,10 +45,18 @@ def reference_inverse_light(diff, guide, c, screen: ScreenInputs, params: KeyerP
     hue_gap = cb * w_b + cr * w_r
     trust = (np.maximum(1 - np.abs(luma_gap) / params.light_luma_tolerance, 0)
              * np.maximum(1 - np.abs(hue_gap) / params.light_hue_tolerance, 0) * np.clip((k - 0.2) * 5, 0, 1))
-    size = 2 * params.light_radius + 1
-    num, den = (cv2.boxFilter(block_mean(x, params.light_block // 2), -1, (size, size), borderType=cv2.BORDER_CONSTANT)
-                for x in (trust * k, trust))
-    light = np.clip((num + 1e-3) / (den + 1e-3), 0.25, 1.5)
+    blocks = [block_mean(x, params.light_block // 2) for x in (trust * k, trust)]
+
+    def window(radius: int):  # light and mean trust over (2 radius + 1)^2 blocks, zero outside
+        size = 2 * radius + 1
+        num, den = (cv2.boxFilter(x, -1, (size, size), borderType=cv2.BORDER_CONSTANT) for x in blocks)
+        return (num + LIGHT_EPS) / (den + LIGHT_EPS), den
+
+    light, trusted = window(params.light_radius)
+    if params.light_reach > 0:
+        far, _ = window(params.light_reach)
+        light = far + np.minimum(trusted / LIGHT_TRUST, 1.0) * (light - far)
+    light = np.clip(light, 0.25, 1.5)
     return cv2.resize(1.0 / light, diff.shape[::-1], interpolation=cv2.INTER_LINEAR)
 
 
