@@ -109,6 +109,23 @@ def _chroma(chroma: np.ndarray, a: np.ndarray, b: np.ndarray, guide: np.ndarray,
 
 
 @numba.njit(cache=True, nogil=True, fastmath=True)
+def _bilinear_row(plane: np.ndarray, i: int, out: np.ndarray) -> None:
+    """Row ``i`` of ``plane`` ``(Hc, Wc)`` resized 2x bilinearly (half-pixel centres, edges clamped, as
+    ONNX Resize ``linear`` and ``cv2.INTER_LINEAR``): ``out`` (2 Wc,). Luma row ``i`` sits a quarter
+    of a chroma row from chroma row ``i // 2``, toward row ``i // 2 - 1`` when ``i`` is even."""
+    hc, wc = plane.shape
+    near, far = plane[i >> 1], plane[min(max((i >> 1) + (1 if i & 1 else -1), 0), hc - 1)]
+    three, one = np.float32(0.75), np.float32(0.25)
+    left, right = three * near[0] + one * far[0], three * near[wc - 1] + one * far[wc - 1]
+    out[0], out[2 * wc - 1] = left, right
+    for jc in range(wc - 1):  # between columns jc and jc + 1: a quarter and three quarters of the way
+        v0 = three * near[jc] + one * far[jc]
+        v1 = three * near[jc + 1] + one * far[jc + 1]
+        out[2 * jc + 1] = three * v0 + one * v1
+        out[2 * jc + 2] = one * v0 + three * v1
+
+
+@numba.njit(cache=True, nogil=True, fastmath=True)
 def _composite(luma: np.ndarray, a: np.ndarray, b: np.ndarray, plate: np.ndarray, background: np.ndarray,
                offset: np.float32, shift: int, out: np.ndarray, alpha: np.ndarray, with_alpha: bool) -> None:
     n, h, w = luma.shape
@@ -117,11 +134,12 @@ def _composite(luma: np.ndarray, a: np.ndarray, b: np.ndarray, plate: np.ndarray
     for f in range(n):
         bg = background[f if background.shape[0] > 1 else 0]
         for i in range(h):
-            if (i & ((1 << shift) - 1)) == 0:  # a new chroma row: widen its coefficients once
-                ic = i >> shift
-                for j in range(w):
-                    a_row[j] = a[f, 0, ic, j >> shift]
-                    b_row[j] = b[f, 0, ic, j >> shift]
+            if shift:
+                _bilinear_row(a[f, 0], i, a_row)
+                _bilinear_row(b[f, 0], i, b_row)
+            else:
+                a_row[:] = a[f, 0, i]
+                b_row[:] = b[f, 0, i]
             source, plate_row, bg_row, target = luma[f, i], plate[i], bg[i], out[f, i]
             for j in range(w):
                 y = np.float32(source[j])
@@ -147,8 +165,8 @@ def fused_composite(
     the plate's share ``t P``; the premultiplied chroma limited to
     ``|P_C| <= (1 - t) 128``; plus ``t`` times the background. Luma, per sample:
     ``t = clip(a' Y + b', 0, 1)`` (the guided filter's linear model, He et al.,
-    "Guided Image Filtering", TPAMI 2013, its coefficients held over each chroma
-    sample's 2x2 footprint); ``max(Y - t P, black) + t (bg - black)``.
+    "Guided Image Filtering", TPAMI 2013, its coefficients resized bilinearly to
+    the luma grid, :func:`_bilinear_row`); ``max(Y - t P, black) + t (bg - black)``.
 
     Args:
         luma: ``(N, H, W)`` uint8 Y'. chroma: ``(N, 2, Hc, Wc)`` uint8 Cb, Cr
@@ -181,7 +199,7 @@ def composite_luma(
 
     Per sample: transparency ``t = clip(a' Y + b', 0, 1)`` (the guided filter's
     linear model, He et al., "Guided Image Filtering", TPAMI 2013, with its
-    coefficients held over each chroma sample's 2x2 footprint); the
+    coefficients resized bilinearly to the luma grid); the
     premultiplied foreground limited to at least black, as in
     :func:`models.keyer_graph._composite`: ``max(Y - t P, off) + t (bg - off)``.
 

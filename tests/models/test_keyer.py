@@ -87,8 +87,8 @@ def reference_matte(luma, chroma, screen: ScreenInputs, params: KeyerParams, sta
     mean_a, mean_b = box_mean(a, r), box_mean(m_p - a * m_i, r)
     transp_low = np.clip(1.0 - mean_b - mean_a * guide, 0.0, 1.0)
     a_full, b_full = -mean_a / MATRIX.luma_scale, 1.0 - mean_b
-    if subsampled:  # nearest-neighbour upsampling of the coefficients to the luma grid
-        a_full, b_full = (np.repeat(np.repeat(x, 2, axis=1), 2, axis=0) for x in (a_full, b_full))
+    if subsampled:  # bilinear upsampling of the coefficients to the luma grid (half-pixel centres, edges clamped)
+        a_full, b_full = (cv2.resize(x, y.shape[::-1], interpolation=cv2.INTER_LINEAR) for x in (a_full, b_full))
     transp = np.clip(a_full * y + b_full, 0.0, 1.0)
     return transp_low, transp, (alpha_t, guide, 1.0)
 
