@@ -35,26 +35,35 @@ def _guide(luma: np.ndarray, shift: int, scale: np.float32, out: np.ndarray) -> 
                 for j in range(w):
                     target[j] = np.float32(source[j]) * scale
         return
-    weight = np.float32(scale * 0.25)
+    weight, three = np.float32(scale / 16.0), np.int32(3)
     for f in range(n):
-        for ic in range(out.shape[2]):
-            top, bottom, target = luma[f, 2 * ic], luma[f, 2 * ic + 1], out[f, 0, ic]
+        for ic in range(out.shape[2]):  # rows 2ic - 1 .. 2ic + 2 weighted 1, 3, 3, 1 (edge rows repeated)
+            r0, r1 = luma[f, max(2 * ic - 1, 0)], luma[f, 2 * ic]
+            r2, r3, target = luma[f, 2 * ic + 1], luma[f, min(2 * ic + 2, h - 1)], out[f, 0, ic]
             for jc in range(wc):
-                total = (np.int32(top[2 * jc]) + np.int32(top[2 * jc + 1]) + np.int32(bottom[2 * jc])
-                         + np.int32(bottom[2 * jc + 1]))
+                j = 2 * jc
+                total = (np.int32(r0[j]) + np.int32(r0[j + 1]) + np.int32(r3[j]) + np.int32(r3[j + 1])
+                         + three * (np.int32(r1[j]) + np.int32(r1[j + 1]) + np.int32(r2[j]) + np.int32(r2[j + 1])))
                 target[jc] = np.float32(total) * weight
 
 
 def luma_guide(luma: np.ndarray, subsampled: bool, luma_scale: float) -> np.ndarray:
     """The guided filter's guide: luma at chroma resolution, on the 0-1 scale.
 
+    4:2:0: luma over each chroma sample's footprint, ``(1, 3, 3, 1) / 8`` down
+    rows ``2i - 1 .. 2i + 2`` (edge rows repeated) and ``(1, 1) / 2`` across:
+    the filter swscale subsamples 4:2:0 chroma with (measured on a one-sample
+    line: 1/8 and 3/8 of a row to each of the two nearest chroma rows), so the
+    guide sees the same neighbourhood as the chroma it explains (against a 2x2
+    mean: benchmark mean dtSSD 2.85 -> 2.83).
+
     Args:
         luma: ``(N, H, W)`` uint8 Y' code values (even H, W when ``subsampled``).
-        subsampled: 4:2:0 (2x2 mean, as the chroma samples' footprint) or 4:4:4 (as is).
+        subsampled: 4:2:0 (the footprint above) or 4:4:4 (as is).
         luma_scale: code values per unit of Y' (219 limited range, 255 full).
 
     Returns:
-        ``(N, 1, Hc, Wc)`` float32 ``mean(Y') / luma_scale`` (black not removed).
+        ``(N, 1, Hc, Wc)`` float32 footprint mean of Y' over ``luma_scale`` (black not removed).
     """
     shift = 1 if subsampled else 0
     n, h, w = luma.shape

@@ -151,6 +151,15 @@ def _to_rows(g: _Builder, x: str, subsampled: bool, mode: str = "nearest") -> st
     return g.op("Unsqueeze", x, g.op("Constant", value=_i64([3])))
 
 
+def _chroma_footprint(g: _Builder, y_plane: str) -> str:
+    """Luma ``(N, 1, H, W)`` averaged over each 4:2:0 chroma sample's footprint, ``(N, 1, H/2, W/2)``:
+    ``(1, 3, 3, 1) / 8`` down (edge rows repeated), ``(1, 1) / 2`` across
+    (:func:`models.fused_composite.luma_guide` says why)."""
+    padded = g.op("Pad", y_plane, g.op("Constant", value=_i64([0, 0, 1, 0, 0, 0, 1, 0])), mode="edge")
+    kernel = np.float32([[1, 1], [3, 3], [3, 3], [1, 1]])[None, None] / 16.0
+    return g.op("Conv", padded, g.const(kernel), strides=[2, 2])
+
+
 def _coefficients_to_luma(g: _Builder, x: str, subsampled: bool, luma_shape: str) -> str:
     """Guided-filter coefficients ``(N, 1, Hc, Wc)`` at every luma sample, in luma's row-pair form ``luma_shape``.
 
@@ -238,7 +247,7 @@ def _matte(
     width = g.op("Slice", shape, g.op("Constant", value=_i64([4])), g.op("Constant", value=_i64([5])))
     plane_shape = g.op("Concat", g.op("Constant", value=_i64([0, 1, -1])), width, axis=0)
     y_plane = g.op("Reshape", y_full, plane_shape)
-    y_low = g.op("AveragePool", y_plane, kernel_shape=[2, 2], strides=[2, 2]) if subsampled else y_plane
+    y_low = _chroma_footprint(g, y_plane) if subsampled else y_plane
     guide = g.op("Mul", y_low, g.const(1.0 / luma_scale))
     cb, cr = (g.op("Sub", g.op("Cast", plane, to=_F), g.const(128.0)) for plane in g.split("chroma", 2))
     diff = _chroma_dot(g, cb, cr, chroma_form)

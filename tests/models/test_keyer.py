@@ -67,7 +67,12 @@ def reference_matte(luma, chroma, screen: ScreenInputs, params: KeyerParams, sta
     diff = screen.chroma_form[0] * c[0] + screen.chroma_form[1] * c[1]
     offset = (1.0 - params.clip_black) / (params.clip_white - params.clip_black)
     y = luma.astype(np.float64)
-    y_low = (y[0::2, 0::2] + y[1::2, 0::2] + y[0::2, 1::2] + y[1::2, 1::2]) / 4 if subsampled else y
+    if subsampled:  # the chroma sample's footprint: (1, 3, 3, 1) / 8 down, edge rows repeated; (1, 1) / 2 across
+        pairs = (y[:, 0::2] + y[:, 1::2]) / 2
+        rows = np.vstack([pairs[:1], pairs, pairs[-1:]])
+        y_low = (rows[0:-3:2] + 3 * rows[1:-2:2] + 3 * rows[2:-1:2] + rows[3::2]) / 8
+    else:
+        y_low = y
     guide = y_low / MATRIX.luma_scale
     inv_light = reference_inverse_light(diff, guide, c, screen, params)
     raw = np.clip(offset - diff * screen.key_scale[0, 0] * inv_light, 0.0, 1.0)
