@@ -3,9 +3,9 @@
 On the CPU a composite is keyed by fused loops rather than the onnxruntime
 graph (:mod:`models.keyer_graph`): :mod:`models.fused_matte` computes the
 matte's coefficients, and this module the rest, each step one loop that LLVM
-vectorises: the guide (luma's 2x2 mean); the despill and the chroma composite
-at chroma resolution; the refinement ``t = a' Y + b'`` with the composite of
-the luma plane at full resolution. onnxruntime's CPU provider runs each
+vectorises: the guide (luma over each chroma sample's footprint); the despill
+and the chroma composite at chroma resolution; the refinement ``t = a' Y + b'``
+with the composite of the luma plane at full resolution. onnxruntime's CPU provider runs each
 elementwise operator as its own pass over memory (``../shared/FIELD-NOTES.md``):
 in the graph those steps are about forty operators and 13 ms of a 25 ms
 1080p frame on one core; here they are 1.5 ms.

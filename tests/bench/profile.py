@@ -28,7 +28,7 @@ CATEGORIES: dict[str, str] = {
     "frame_at": "plate read",
     "run_with_iobinding": "keyer model (onnxruntime session run)",
     # The fused keyer's numba loops (pyinstrument sees each compiled call as a frame of its own name).
-    "_guide": "keyer: guide (fused, luma 2x2 mean)",
+    "_guide": "keyer: guide (fused, luma over the chroma footprint)",
     **dict.fromkeys(("_half_means", "_inverse_light", "_raw_matte", "_temporal", "_guided"),
                     "keyer: matte (fused: key, light, guided filter)"),
     **dict.fromkeys(("_chroma", "_composite"), "keyer: composite (fused: despill, luma refinement, mix)"),
