@@ -18,6 +18,7 @@ LIGHT_TRUST = 0.1
 """Mean trust of the illumination window below which the light blends toward the wider window's
 (:attr:`KeyerParams.light_reach`); 0.05-0.2 measured alike on the benchmark."""
 
+
 @dataclass(frozen=True)
 class KeyerParams:
     """Controls of the colour-difference keyer (names as in Keylight / IBK).
