@@ -23,16 +23,18 @@ from rich.table import Table
 
 from api.face_args import add_face_args, face_options
 from api.keyer_args import add_keyer_arg, keyer_overrides
-from api.service_cli import SERVICE_COMMANDS, add_service_commands
+from api.service_cli import SERVICE_COMMANDS, add_ray_address, add_service_commands
 from jobs.db import make_engine, session_factory
-from jobs.options import SCREEN_HELP, RenderOptions
-from jobs.pipeline import create_job, run_job
+from jobs.options import SCREEN_HELP, RenderOptions, option_errors
+from jobs.leases import LeaseKeeper, WorkerId
+from jobs.pipeline import run_job
+from jobs.resume import open_cli_job
 from jobs.plan import chunk_length, plan_chunks
 from jobs.settings import Settings
 from models.errors import MattefarmError
 from models.keyer_params import KeyerParams
 from models.providers import PROVIDER_CHOICES
-from workers.encode import OUTPUT_CODECS
+from workers.encode import OUTPUT_CODECS, X264_PRESETS
 from workers.probe import probe_video
 
 console = Console(stderr=True)
@@ -55,13 +57,15 @@ def build_parser() -> argparse.ArgumentParser:
     render.add_argument("--matte-out", metavar="PATH", help="also write the matte as a separate video")
     render.add_argument("--codec", choices=OUTPUT_CODECS, default="h264")
     render.add_argument("--crf", type=int, default=18, help="h264 quality, 0-51 (default 18)")
-    render.add_argument("--preset", default="veryfast", help="x264 preset (default veryfast)")
+    render.add_argument("--preset", choices=X264_PRESETS, default="veryfast", metavar="PRESET",
+                        help=f"x264 preset: {', '.join(X264_PRESETS)} (default veryfast)")
     _chunk_args(render)
     render.add_argument("--workers", type=int, metavar="N", help="render actors on CPU (default: one per two cores)")
     render.add_argument("--screen", default="auto", help=f"screen colour: {SCREEN_HELP} (default auto)")
     render.add_argument("--providers", choices=PROVIDER_CHOICES, default="auto", help="onnxruntime execution provider")
     add_keyer_arg(render)
     render.add_argument("--db", metavar="URL", help="database URL (default: SQLite in ~/.mattefarm, or MATTEFARM_DATABASE_URL)")
+    add_ray_address(render)
     add_face_args(render)
     probe = sub.add_parser("probe", help="print a video's probe and chunk plan")
     probe.add_argument("input")
@@ -119,13 +123,18 @@ def cmd_render(args: argparse.Namespace) -> int:
     from workers.pool import RenderPool, connect_ray, pool_shape  # Ray is imported only when rendering
 
     options = _options(args)
-    settings = Settings(**({"database_url": args.db} if args.db else {}))
+    settings = Settings(**({"database_url": args.db} if args.db else {}),
+                        **({"ray_address": args.ray_address} if args.ray_address is not None else {}))
     from workers.storage import Storage
 
     storage = Storage(settings.resolved_storage_root())
     engine = make_engine(settings.resolved_database_url())
-    with session_factory(engine)() as session:
-        job = create_job(session, args.input, args.output, options)
+    sessions = session_factory(engine)
+    owner = str(WorkerId.this_process("cli"))
+    with sessions() as session:
+        job, reused = open_cli_job(session, args.input, args.output, options, owner, settings.lease_s, storage)
+        if reused:
+            console.print(f"resuming job {job.id}: {reused} of {len(job.chunks)} chunks were rendered before it stopped")
         started = time.monotonic()
         columns = [TextColumn("[bold]rendering"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[fps]} fps"),
                    TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn()]
@@ -137,10 +146,11 @@ def cmd_render(args: argparse.Namespace) -> int:
                 bar.update(task, completed=done, total=total, fps=f"{done / elapsed:.1f}" if elapsed else "-")
 
             def make_pool() -> RenderPool:
-                connect_ray(settings.ray_address or None)
-                return RenderPool(pool_shape(options.workers))
+                connect_ray(settings.ray_address or None, namespace=settings.ray_namespace)
+                return RenderPool(pool_shape(options.workers), settings.max_attempts)
 
-            run_job(session, job, storage, make_pool, progress, settings.keep_intermediates)
+            with LeaseKeeper(sessions, job.id, job.run, owner, settings.lease_s / 4):
+                run_job(session, job, storage, make_pool, progress, settings.keep_intermediates)
         console.print(_summary(job, time.monotonic() - started))
     return 0
 
@@ -186,13 +196,10 @@ def main(argv: list[str] | None = None) -> int:
         return commands[args.command](args)
     except MattefarmError as error:
         _error(error)
-        return 2
+        return error.exit_code
     except ValidationError as error:
-        first = error.errors()[0]
-        _error(first["msg"].removeprefix("Value error, "))
-        return 2
-    except ValueError as error:
-        _error(error)
+        for where, message in option_errors(error, "cli"):
+            _error(f"{where}: {message}" if where else message)
         return 2
     except KeyboardInterrupt:
         console.print("[red]interrupted[/red]")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from contextlib import ExitStack
 from pathlib import Path
@@ -11,6 +12,9 @@ from typing import Any
 import httpx
 
 from models.errors import MattefarmError
+
+
+TERMINAL_STATES = ("done", "failed", "cancelled")
 
 
 class ApiError(MattefarmError):
@@ -75,13 +79,39 @@ class MattefarmClient:
                 for block in response.iter_bytes():
                     out.write(block)
 
-    def events(self, job_id: str) -> Iterator[dict[str, Any]]:
-        """The job's Server-Sent Events until it ends (the stream's last event is its end state)."""
-        try:
-            with self.http.stream("GET", f"/v1/jobs/{job_id}/events", timeout=httpx.Timeout(60, connect=10)) as stream:
-                for line in stream.iter_lines():
-                    if line.startswith("data: "):
-                        yield json.loads(line.removeprefix("data: "))
-        except httpx.TransportError as exc:
-            raise ApiError(f"lost the event stream of job {job_id} ({exc})", "run 'mattefarm status JOB'") from exc
+    def events(self, job_id: str, reconnect_s: float = 120.0) -> Iterator[dict[str, Any]]:
+        """The job's Server-Sent Events until it ends (the last event is its end state).
+
+        A stream cut short (the API restarted, the network dropped) is opened again,
+        once a second, and its first event is a fresh snapshot, so the end reported is
+        the job's true one.
+
+        Raises:
+            ApiError: the API answered with a client error (no such job, no access), or
+                could not be reached for ``reconnect_s`` seconds in a row.
+        """
+        lost_since: float | None = None
+        while True:
+            try:
+                with self.http.stream("GET", f"/v1/jobs/{job_id}/events", timeout=httpx.Timeout(60, connect=10)) as stream:
+                    if 400 <= stream.status_code < 500:
+                        stream.read()
+                        raise ApiError(f"following job {job_id} failed ({stream.status_code}): {stream.text}")
+                    for line in stream.iter_lines() if stream.status_code == 200 else ():
+                        if not line.startswith("data: "):
+                            continue
+                        lost_since = None
+                        event = json.loads(line.removeprefix("data: "))
+                        yield event
+                        if event["type"] in ("state", "snapshot") and event["state"] in TERMINAL_STATES:
+                            return
+            except httpx.TransportError as exc:
+                cause = str(exc)
+            else:
+                cause = "the stream ended early"
+            lost_since = lost_since or time.monotonic()
+            if time.monotonic() - lost_since > reconnect_s:
+                raise ApiError(f"lost the event stream of job {job_id} for {reconnect_s:.0f} s ({cause})",
+                               "run 'mattefarm status JOB'")
+            time.sleep(1.0)
 

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Annotated
 
-from fastapi import Depends, HTTPException, Request
+from fastapi import Depends, Request
 from sqlalchemy.orm import Session, sessionmaker
 
 from jobs.progress import LiveProgress
@@ -33,20 +33,6 @@ def get_session(services: Annotated[Services, Depends(get_services)]) -> Iterato
     """A database session for one request."""
     with services.sessions() as session:
         yield session
-
-
-def check_token(request: Request, services: Annotated[Services, Depends(get_services)]) -> None:
-    """Require ``Authorization: Bearer <token>`` when the settings list API tokens.
-
-    Raises:
-        HTTPException: 401 without a valid token.
-    """
-    tokens = services.settings.api_tokens
-    if not tokens:
-        return
-    header = request.headers.get("authorization", "")
-    if not header.startswith("Bearer ") or header.removeprefix("Bearer ").strip() not in tokens:
-        raise HTTPException(401, "a valid API token is required: send 'Authorization: Bearer <token>'")
 
 
 ServicesDep = Annotated[Services, Depends(get_services)]

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from models.errors import InputError
+
 
 def add_keyer_arg(parser: argparse.ArgumentParser) -> None:
     """Add the repeatable ``--keyer NAME=VALUE`` option (parsed by :func:`keyer_overrides`)."""
@@ -17,15 +19,15 @@ def keyer_overrides(items: list[str]) -> dict[str, float]:
     checked with the rest of the options (:meth:`models.keyer_params.KeyerParams.from_overrides`).
 
     Raises:
-        ValueError: a pair is not ``NAME=VALUE`` or its value is not a number.
+        InputError: a pair is not ``NAME=VALUE`` or its value is not a number.
     """
     overrides: dict[str, float] = {}
     for item in items:
         name, sep, value = item.partition("=")
         if not sep or not name:
-            raise ValueError(f"--keyer {item!r} is not NAME=VALUE (e.g. --keyer clip_black=0.08)")
+            raise InputError(f"--keyer {item!r} is not NAME=VALUE", "e.g. --keyer clip_black=0.08")
         try:
             overrides[name] = float(value)
         except ValueError:
-            raise ValueError(f"--keyer {item!r}: {value!r} is not a number") from None
+            raise InputError(f"--keyer {item!r}: {value!r} is not a number") from None
     return overrides

@@ -22,11 +22,10 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from api.schemas import JobPublic
-from jobs.celery_app import CPU_QUEUE, RENDER_QUEUE
+from jobs.celery_app import QUEUES, queue_keys
 from jobs.tables import Chunk, Job, State
 
 CHUNK_BUCKETS = (1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0)
-PRIORITY_SEPARATOR = "\x06\x16"  # kombu's Redis transport: "queue" + separator + level for levels above 0
 
 
 class FarmCollector(Collector):
@@ -70,10 +69,9 @@ class FarmCollector(Collector):
     def _queues(self) -> GaugeMetricFamily:
         family = GaugeMetricFamily("mattefarm_queue_depth", "Tasks waiting per Celery queue", labels=["queue"])
         client = redis.Redis.from_url(self.broker_url, socket_timeout=2.0)
-        for queue in (CPU_QUEUE, RENDER_QUEUE):
+        for queue in QUEUES:
             try:
-                keys = [queue, *(f"{queue}{PRIORITY_SEPARATOR}{level}" for level in range(1, 10))]
-                family.add_metric([queue], sum(client.llen(k) for k in keys))
+                family.add_metric([queue], sum(client.llen(k) for k in queue_keys(queue)))
             except redis.RedisError:
                 family.add_metric([queue], float("nan"))
         return family

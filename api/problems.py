@@ -2,8 +2,9 @@
 
 Every error the API returns has a ``title`` (the HTTP reason), a ``status``
 and a ``detail`` a user can act on; validation errors add ``errors`` with
-the offending fields. Mattefarm's own errors map by kind: bad input 422,
-anything else 500 with its one-line reason (never a traceback).
+the offending fields. Mattefarm's own errors carry their status
+(:mod:`models.errors`: 422 input, 409 conflict, 503 transient), anything
+else is 500 with a one-line reason (never a traceback).
 """
 
 from __future__ import annotations
@@ -18,17 +19,17 @@ from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 from starlette.exceptions import HTTPException
 
-from jobs.tables import IllegalTransition
-from models.errors import InputError, MattefarmError
+from jobs.options import option_errors
+from models.errors import MattefarmError
 
 PROBLEM_JSON = "application/problem+json"
 log = logging.getLogger(__name__)
 
 
-def problem(status: int, detail: str, **extra: Any) -> JSONResponse:
+def problem(status: int, detail: str, headers: dict[str, str] | None = None, **extra: Any) -> JSONResponse:
     """A problem+json response."""
     body = {"type": "about:blank", "title": HTTPStatus(status).phrase, "status": status, "detail": detail, **extra}
-    return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON)
+    return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
 
 
 def _fields(errors: list[dict[str, Any]]) -> list[dict[str, str]]:
@@ -40,19 +41,19 @@ def install_problem_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(HTTPException)
     async def _http(request: Request, exc: HTTPException) -> JSONResponse:
-        return problem(exc.status_code, str(exc.detail))
+        return problem(exc.status_code, str(exc.detail), headers=exc.headers)
 
     @app.exception_handler(RequestValidationError)
     async def _request(request: Request, exc: RequestValidationError) -> JSONResponse:
-        return problem(422, "the request is not valid: see errors", errors=_fields(list(exc.errors())))
+        errors = _fields(list(exc.errors()))
+        detail = "; ".join(f"{e['field']}: {e['message']}" for e in errors)
+        return problem(422, f"the request is not valid: {detail}", errors=errors)
 
     @app.exception_handler(ValidationError)
     async def _options(request: Request, exc: ValidationError) -> JSONResponse:
-        return problem(422, "the job options are not valid: see errors", errors=_fields(list(exc.errors())))
-
-    @app.exception_handler(IllegalTransition)
-    async def _conflict(request: Request, exc: IllegalTransition) -> JSONResponse:
-        return problem(409, str(exc))
+        errors = [{"field": where, "message": message} for where, message in option_errors(exc, "api")]
+        detail = "; ".join(f"{e['field']}: {e['message']}" if e["field"] else e["message"] for e in errors)
+        return problem(422, f"the job options are not valid: {detail}", errors=errors)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
@@ -61,4 +62,4 @@ def install_problem_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(MattefarmError)
     async def _mattefarm(request: Request, exc: MattefarmError) -> JSONResponse:
-        return problem(422 if isinstance(exc, InputError) else 500, str(exc))
+        return problem(exc.http_status, str(exc))

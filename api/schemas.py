@@ -4,12 +4,30 @@ from __future__ import annotations
 
 from datetime import datetime
 from pathlib import PurePath
-from typing import Any
+from collections.abc import Iterator
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from jobs.options import RenderOptions
 from jobs.tables import Batch, Chunk, Job, as_utc
+
+
+PATH_LIMIT = 4096
+"""Longest path a request may name (Linux's PATH_MAX)."""
+
+
+def _strings(value: Any, where: tuple[str, ...]) -> Iterator[tuple[tuple[str, ...], str]]:
+    """Every string inside a JSON value (keys too), with where it lies."""
+    if isinstance(value, str):
+        yield where, value
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            yield from _strings(key, where)
+            yield from _strings(item, (*where, str(key)))
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            yield from _strings(item, (*where, str(i)))
 
 
 class JobCreate(BaseModel):
@@ -27,11 +45,20 @@ class JobCreate(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    render: dict[str, Any] = Field(default_factory=dict)
+    render: dict[str, Any] = Field(default_factory=dict, max_length=64)
     matte: bool = False
     priority: int = Field(50, ge=0, le=100)
     owner: str = Field("", max_length=128)
-    source_uri: str | None = None
+    source_uri: str | None = Field(None, min_length=1, max_length=PATH_LIMIT)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_nul(cls, data: Any) -> Any:
+        """A NUL character in any text field is refused (no file name or database field takes one)."""
+        for where, text in _strings(data, ()):
+            if "\x00" in text:
+                raise ValueError(f"{'.'.join(where) or 'options'} contains a NUL character")
+        return data
 
     def render_options(self, background: str | None, matte_out: str | None, face: str | None = None,
                        reference_image: str | None = None) -> RenderOptions:
@@ -55,7 +82,11 @@ class ChunkPublic(BaseModel):
     frame_end: int
     frames_done: int
     attempts: int
-    worker: str | None
+    worker: str | None = Field(description="host:pid of the render actor of the latest attempt")
+    node_id: str | None = Field(description="the Ray node of the latest attempt")
+    node_host: str | None = Field(description="that node's host")
+    lease_owner: str | None = Field(description="the worker holding the running attempt's lease")
+    heartbeat_at: datetime | None
     seconds: float | None
     error: str | None
 
@@ -64,7 +95,8 @@ class ChunkPublic(BaseModel):
         """From a row; ``frames_done`` from live progress when given."""
         return cls(index=chunk.index, state=chunk.state.value, frame_start=chunk.frame_start, frame_end=chunk.frame_end,
                    frames_done=chunk.frames_done if frames_done is None else frames_done, attempts=chunk.attempts,
-                   worker=chunk.worker, seconds=chunk.seconds, error=chunk.error)
+                   worker=chunk.worker, node_id=chunk.node_id, node_host=chunk.node_host, lease_owner=chunk.lease_owner,
+                   heartbeat_at=as_utc(chunk.heartbeat_at), seconds=chunk.seconds, error=chunk.error)
 
 
 class JobPublic(BaseModel):
@@ -136,7 +168,8 @@ class BatchCreate(JobCreate):
     """
 
     name: str = Field("", max_length=256)
-    source_uris: list[str] = Field(default_factory=list)
+    source_uris: list[Annotated[str, Field(min_length=1, max_length=PATH_LIMIT)]] = Field(default_factory=list,
+                                                                                          max_length=1000)
 
 
 class BatchPublic(BaseModel):

@@ -18,12 +18,20 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
+from api.client import TERMINAL_STATES as TERMINAL
 from api.client import ApiError, MattefarmClient
 from api.face_args import add_face_args, face_options
 from api.keyer_args import add_keyer_arg, keyer_overrides
+from workers.encode import OUTPUT_CODECS, X264_PRESETS
 
 DEFAULT_SERVER = os.environ.get("MATTEFARM_SERVER", "http://127.0.0.1:8000")
-TERMINAL = ("done", "failed", "cancelled")
+
+
+def add_ray_address(parser: argparse.ArgumentParser) -> None:
+    """``--ray-address``: the Ray cluster to join (default ``MATTEFARM_RAY_ADDRESS``; empty: a
+    private local instance, never the machine's current cluster)."""
+    parser.add_argument("--ray-address", metavar="HOST:PORT",
+                        help="Ray cluster to join (default MATTEFARM_RAY_ADDRESS; none: a private local Ray)")
 
 
 def add_service_commands(sub: argparse._SubParsersAction, chunk_args: Any) -> None:
@@ -34,11 +42,15 @@ def add_service_commands(sub: argparse._SubParsersAction, chunk_args: Any) -> No
     worker = sub.add_parser("worker", help="run a Celery worker for the job stages")
     worker.add_argument("--queues", default="cpu,render", help="queues to take tasks from (default cpu,render)")
     worker.add_argument("--concurrency", type=int, default=1, help="tasks at once (one render pool per process)")
+    add_ray_address(worker)
     submit = sub.add_parser("submit", help="submit shots to a Mattefarm server")
     submit.add_argument("files", nargs="+", metavar="FILE", help="source videos (one job each)")
     submit.add_argument("--background", metavar="PLATE", help="background plate: image or video")
     submit.add_argument("--matte", action="store_true", help="also deliver the matte")
-    submit.add_argument("--codec", choices=("h264", "prores4444", "ffv1"), default="h264")
+    submit.add_argument("--codec", choices=OUTPUT_CODECS, default="h264")
+    submit.add_argument("--crf", type=int, help="h264 quality, 0-51 (default 18)")
+    submit.add_argument("--preset", choices=X264_PRESETS, metavar="PRESET",
+                        help=f"x264 preset: {', '.join(X264_PRESETS)} (default veryfast)")
     submit.add_argument("--screen", default="auto")
     submit.add_argument("--priority", type=int, default=50, help="0-100, higher first (default 50)")
     chunk_args(submit)
@@ -51,6 +63,16 @@ def add_service_commands(sub: argparse._SubParsersAction, chunk_args: Any) -> No
     for name, text in controls:
         parser = sub.add_parser(name, help=text)
         parser.add_argument("job", nargs="?" if name == "status" else None, metavar="JOB")
+    token = sub.add_parser("token", help="users and API tokens (on the farm's database)")
+    tokens = token.add_subparsers(dest="token_command", required=True)
+    create = tokens.add_parser("create", help="a new token for USER (made if missing); printed on the last line")
+    create.add_argument("user", metavar="USER")
+    create.add_argument("--admin", action="store_true", help="the user sees and controls every job")
+    tokens.add_parser("list", help="every token: id, user, admin, created, last used, revoked")
+    revoke = tokens.add_parser("revoke", help="revoke a token by its id (or the token itself)")
+    revoke.add_argument("token_id", metavar="TOKEN_ID")
+    for parser in tokens.choices.values():
+        parser.add_argument("--db", metavar="URL", help="database URL (default MATTEFARM_DATABASE_URL, or SQLite in ~/.mattefarm)")
     for parser in (submit, *(sub.choices[name] for name, _ in controls)):
         parser.add_argument("--server", default=DEFAULT_SERVER, help=f"API URL (default {DEFAULT_SERVER})")
         parser.add_argument("--token", default=os.environ.get("MATTEFARM_TOKEN"), help="API token (MATTEFARM_TOKEN)")
@@ -67,6 +89,8 @@ def cmd_serve(args: argparse.Namespace, console: Console) -> int:
 
 def cmd_worker(args: argparse.Namespace, console: Console) -> int:
     """Run a Celery worker on the given queues until interrupted."""
+    if args.ray_address is not None:
+        os.environ["MATTEFARM_RAY_ADDRESS"] = args.ray_address  # read by the worker's settings
     from jobs.celery_app import app
 
     pool = "solo" if args.concurrency == 1 else "prefork"
@@ -94,7 +118,9 @@ def cmd_submit(args: argparse.Namespace, console: Console) -> int:
     """Upload each file as a job; with ``--wait``, a live progress bar per job until all end."""
     client = _client(args)
     render: dict[str, Any] = {"codec": args.codec, "screen": args.screen}
-    render |= {k: v for k, v in (("chunk_frames", args.chunk_frames), ("chunk_seconds", args.chunk_seconds)) if v}
+    given = (("chunk_frames", args.chunk_frames), ("chunk_seconds", args.chunk_seconds), ("crf", args.crf),
+             ("preset", args.preset))
+    render |= {k: v for k, v in given if v is not None}
     if args.keyer:
         render["keyer"] = keyer_overrides(args.keyer)
     if args.face:
@@ -176,5 +202,33 @@ def cmd_cancel(args: argparse.Namespace, console: Console) -> int:
     return 1
 
 
-SERVICE_COMMANDS = {"serve": cmd_serve, "worker": cmd_worker, "submit": cmd_submit, "status": cmd_status,
+def cmd_token(args: argparse.Namespace, console: Console) -> int:
+    """``token create|list|revoke``: users and API tokens, straight on the database."""
+    from jobs.db import make_engine, session_factory
+    from jobs.settings import Settings
+    from jobs.users import create_token, list_tokens, revoke_token
+
+    settings = Settings(**({"database_url": args.db} if args.db else {}))
+    with session_factory(make_engine(settings.resolved_database_url()))() as session:
+        if args.token_command == "create":
+            row, token = create_token(session, args.user, args.admin)
+            role = "admin" if row.user.admin else "user"
+            console.print(f"token {row.id} for {role} {row.user.name}; it is shown only now:")
+            print(token, flush=True)
+        elif args.token_command == "revoke":
+            console.print(f"token {revoke_token(session, args.token_id).id} revoked")
+        else:
+            table = Table("token", "user", "admin", "created", "last used", "revoked")
+            for row in list_tokens(session):
+                table.add_row(row.id, row.user.name, "yes" if row.user.admin else "", _when(row.created_at),
+                              _when(row.last_used_at), _when(row.revoked_at))
+            console.print(table)
+    return 0
+
+
+def _when(moment: Any) -> str:
+    return moment.strftime("%Y-%m-%d %H:%M") if moment else "-"
+
+
+SERVICE_COMMANDS = {"token": cmd_token, "serve": cmd_serve, "worker": cmd_worker, "submit": cmd_submit, "status": cmd_status,
                     "cancel": cmd_cancel, "pause": cmd_control, "resume": cmd_control, "retry": cmd_control}

@@ -4,10 +4,11 @@ Queues: ``cpu`` (ingest, assemble: probing, analysis, splitting, concat) and
 ``render`` (a job's chunks on the Ray actor pool), so a farm can run them on
 different machines: ``mattefarm worker --queues render`` where the GPUs are.
 
-Delivery follows Celery's guidance for long tasks: ``acks_late`` (a task is
-acknowledged only when it finished, so a worker that dies hands it to
-another), one task prefetched per process, and a broker visibility timeout
-above the longest stage (Redis redelivers an unacknowledged task after it).
+Delivery follows Celery's guidance for long tasks: ``acks_late``, one task
+prefetched per process, and a broker visibility timeout above the longest
+stage (Redis redelivers an unacknowledged task after it). The broker is only
+a doorbell: SQL leases and the reaper (:mod:`jobs.leases`, :mod:`jobs.reaper`)
+recover the work of a dead worker and ring again for a lost message.
 Job priority (0-100) maps to the Redis transport's ten priority levels;
 within a level tasks are taken oldest first.
 
@@ -21,6 +22,14 @@ from celery import Celery
 from jobs.settings import Settings, get_settings
 
 CPU_QUEUE, RENDER_QUEUE = "cpu", "render"
+QUEUES = (CPU_QUEUE, RENDER_QUEUE)
+PRIORITY_LEVELS = 10
+PRIORITY_SEPARATOR = "\x06\x16"  # kombu's Redis transport: "queue" + separator + level for levels above 0
+
+
+def queue_keys(queue: str) -> list[str]:
+    """The Redis lists that hold a queue's waiting messages, one per priority level."""
+    return [queue, *(f"{queue}{PRIORITY_SEPARATOR}{level}" for level in range(1, PRIORITY_LEVELS))]
 
 
 def celery_priority(priority: int) -> int:
@@ -40,7 +49,7 @@ def make_celery(settings: Settings) -> Celery:
         task_routes={"mattefarm.render": {"queue": RENDER_QUEUE}},
         broker_transport_options={
             "visibility_timeout": settings.render_timeout_s + 3600,
-            "priority_steps": list(range(10)),
+            "priority_steps": list(range(PRIORITY_LEVELS)),
             "queue_order_strategy": "priority",
         },
         broker_connection_retry_on_startup=True,

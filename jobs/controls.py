@@ -9,49 +9,57 @@ was cancelled and retried before that task ever saw the cancellation.
 
 from __future__ import annotations
 
-from jobs.tables import IllegalTransition, Job, State, set_state
+from jobs.leases import void_lease
+from jobs.tables import Job, State, set_state
+from models.errors import ConflictError
 
 
 def _require(job: Job, allowed: tuple[State, ...], verb: str) -> None:
     if job.state not in allowed:
-        raise IllegalTransition(f"job {job.id} is {job.state.value}; only a "
-                                f"{' or '.join(s.value for s in allowed)} job can be {verb}")
+        raise ConflictError(f"job {job.id} is {job.state.value}; only a "
+                            f"{' or '.join(s.value for s in allowed)} job can be {verb}")
+
+
+def _new_run(job: Job) -> None:
+    """Start the job's next run: stage tasks of the earlier one stop, its lease is void."""
+    job.run += 1
+    void_lease(job)
 
 
 def cancel_job(job: Job) -> None:
     """Stop the job for good: no more chunks are dispatched, running ones are cancelled.
 
     Raises:
-        IllegalTransition: the job has already ended.
+        ConflictError: the job has already ended.
     """
     _require(job, (State.PENDING, State.RUNNING, State.PAUSED), "cancelled")
     set_state(job, State.CANCELLED, "cancelled by request")
-    job.run += 1
+    _new_run(job)
 
 
 def pause_job(job: Job) -> None:
     """Hold the job: running chunks are cancelled and go back to pending; finished ones stay.
 
     Raises:
-        IllegalTransition: the job is not pending or running.
+        ConflictError: the job is not pending or running.
     """
     _require(job, (State.PENDING, State.RUNNING), "paused")
     set_state(job, State.PAUSED)
-    job.run += 1
+    _new_run(job)
 
 
 def resume_job(job: Job) -> None:
     """Put a paused job back in the queue (enqueue it after the commit); its failed chunks go back to pending.
 
     Raises:
-        IllegalTransition: the job is not paused.
+        ConflictError: the job is not paused.
     """
     _require(job, (State.PAUSED,), "resumed")
     for chunk in job.chunks:  # a chunk that failed as the pause landed is tried again
         if chunk.state == State.FAILED:
             chunk.state, chunk.error, chunk.frames_done = State.PENDING, None, 0
     set_state(job, State.PENDING)
-    job.run += 1
+    _new_run(job)
 
 
 def retry_job(job: Job) -> None:
@@ -62,17 +70,19 @@ def retry_job(job: Job) -> None:
     so it starts again from ingest.
 
     Raises:
-        IllegalTransition: the job is not failed or cancelled.
+        ConflictError: the job is not failed or cancelled.
     """
     _require(job, (State.FAILED, State.CANCELLED), "retried")
     if job.state == State.CANCELLED:
         job.plan, job.chunks, job.frames_done = None, [], 0
-    for chunk in job.chunks:
+    for chunk in job.chunks:  # dead chunks are revived with fresh attempts
         if chunk.state != State.DONE:
             chunk.state, chunk.error, chunk.frames_done = State.PENDING, None, 0
+        if chunk.state == State.PENDING:
+            chunk.attempts = 0
     set_state(job, State.PENDING)
-    job.error = None
-    job.run += 1
+    job.error, job.blocklist = None, {}
+    _new_run(job)
 
 
 def set_priority(job: Job, priority: int) -> None:

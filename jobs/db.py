@@ -9,10 +9,16 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, create_engine, event, inspect, text
+from sqlalchemy import Engine, create_engine, event, inspect, make_url, text
+from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
+from models.errors import InputError, TransientError
+
 MIGRATIONS = Path(__file__).resolve().parents[1] / "infra" / "migrations"
+
+
+URL_HINT = "use sqlite:///PATH or postgresql://USER@HOST:PORT/DATABASE"
 
 
 def make_engine(url: str) -> Engine:
@@ -20,12 +26,23 @@ def make_engine(url: str) -> Engine:
 
     SQLite gets its parent directory created, WAL journaling and foreign keys;
     ``postgresql://`` URLs use the psycopg 3 driver.
+
+    Raises:
+        InputError: the URL is not a database URL Mattefarm can use.
+        TransientError: the database does not answer.
     """
     if url.startswith("sqlite:///"):
-        Path(url.removeprefix("sqlite:///")).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        folder = Path(url.removeprefix("sqlite:///")).expanduser().parent
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise InputError(f"the database folder {folder} cannot be made ({exc.strerror})", URL_HINT) from exc
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
-    engine = create_engine(url, pool_pre_ping=True)
+    try:
+        engine = create_engine(url, pool_pre_ping=True)
+    except (ArgumentError, NoSuchModuleError, ValueError) as exc:
+        raise InputError(f"the database URL {_safe_url(url)} is not valid", URL_HINT) from exc
     if engine.dialect.name == "sqlite":
 
         @event.listens_for(engine, "connect")
@@ -35,8 +52,20 @@ def make_engine(url: str) -> Engine:
             cursor.execute("PRAGMA foreign_keys=ON")
             cursor.close()
 
-    migrate(engine)
+    try:
+        migrate(engine)
+    except OperationalError as exc:
+        raise TransientError(f"the database at {_safe_url(url)} does not answer ({str(exc.orig).strip().splitlines()[0]})",
+                             "start it, or check the URL") from exc
     return engine
+
+
+def _safe_url(url: str) -> str:
+    """The URL without its password."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except (ArgumentError, ValueError):
+        return url.split("@")[-1]
 
 
 def migrate(engine: Engine) -> None:

@@ -2,17 +2,33 @@
 
 from __future__ import annotations
 
+import os
+import re
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from models.face_solve import FaceMode
+from models.errors import InputError
 from models.keyer_params import KeyerParams
 from models.providers import ProviderChoice
-from workers.encode import ALLOWED_SUFFIXES, OutputCodec
+from workers.encode import ALLOWED_SUFFIXES, OutputCodec, X264Preset
 
 SCREEN_HELP = "auto, green, blue or #RRGGBB"
+OptionStyle = Literal["cli", "api"]
+API_PARTS = {"background": "the 'plate' part", "face": "the 'face' part", "reference_image": "the 'reference' part",
+             "matte_out": "'matte'"}
+"""Options the API takes as upload parts or top-level fields instead of ``render`` fields."""
+_MARKED = re.compile(r"`([a-z_]+)`")
+
+
+def option_text(message: str, style: OptionStyle) -> str:
+    """A message about the options for one surface: each option written `like_this` becomes
+    a CLI flag (``--like-this``) or the API's field (``'render.like_this'``, or the upload part)."""
+    if style == "cli":
+        return _MARKED.sub(lambda m: "--" + m.group(1).replace("_", "-"), message)
+    return _MARKED.sub(lambda m: API_PARTS.get(m.group(1), f"'render.{m.group(1)}'"), message)
 
 
 class RenderOptions(BaseModel):
@@ -41,11 +57,13 @@ class RenderOptions(BaseModel):
         no_key: swap only, no screen key (footage without a screen; no plate needed).
     """
 
+    model_config = ConfigDict(extra="forbid")
+
     background: str | None = None
     matte_out: str | None = None
     codec: OutputCodec = "h264"
     crf: int = Field(18, ge=0, le=51)
-    preset: str = "veryfast"
+    preset: X264Preset = "veryfast"
     chunk_frames: int | None = Field(None, ge=1)
     chunk_seconds: float | None = Field(None, gt=0)
     workers: int | None = Field(None, ge=1)
@@ -70,30 +88,78 @@ class RenderOptions(BaseModel):
         digits = value.removeprefix("#")
         if value.startswith("#") and len(digits) == 6 and all(c in "0123456789abcdefABCDEF" for c in digits):
             return value
-        raise ValueError(f"--screen {value!r} is not {SCREEN_HELP}")
+        raise ValueError(f"{value!r} is not {SCREEN_HELP}")
 
     @model_validator(mode="after")
     def _consistent(self) -> "RenderOptions":
         if self.chunk_frames is not None and self.chunk_seconds is not None:
-            raise ValueError("pass only one of --chunk-frames and --chunk-seconds")
+            raise ValueError("pass only one of `chunk_frames` and `chunk_seconds`")
         if self.reference_image is not None and (self.face is None or self.face_mode != "reference"):
-            raise ValueError("--reference-image picks the person to replace: pass it with --face SOURCE_IMAGE "
-                             "and --face-mode reference")
+            raise ValueError("`reference_image` picks the person to replace: pass it with `face` (the source "
+                             "identity) and `face_mode` reference")
         if self.no_key:
             if self.face is None:
-                raise ValueError("--no-key renders a face replacement only: pass --face SOURCE_IMAGE")
+                raise ValueError("`no_key` renders a face replacement only: pass `face` (the source identity)")
             if self.matte_out is not None or self.codec == "prores4444":
-                raise ValueError("--no-key makes no matte: drop --matte-out and use --codec h264 or ffv1")
+                raise ValueError("`no_key` makes no matte: drop `matte_out` and use `codec` h264 or ffv1")
         elif self.background is None and self.codec != "prores4444":
-            raise ValueError("--background PLATE is required (or use --codec prores4444 for a keyed layer with alpha, "
-                             "or --no-key with --face for a swap only)")
+            raise ValueError("a background plate is required: pass `background` (or use `codec` prores4444 for a "
+                             "keyed layer with alpha, or `no_key` with `face` for a swap only)")
         KeyerParams.from_overrides(self.keyer)
         return self
 
     def check_output(self, output: str) -> None:
-        """Raise ValueError if the output's suffix does not fit the codec."""
+        """Check, before anything renders, that the outputs' suffixes fit the codec and that
+        they can be written (their folder exists or can be made, and is writable).
+
+        Raises:
+            InputError: a suffix that does not fit, a folder given as the output, or a
+                folder that cannot be written.
+        """
         for path in filter(None, (output, self.matte_out)):
+            check_writable(path)
             suffix = Path(path).suffix.lower()
             if suffix not in ALLOWED_SUFFIXES[self.codec]:
                 allowed = ", ".join(ALLOWED_SUFFIXES[self.codec])
-                raise ValueError(f"{path}: --codec {self.codec} is written as {allowed}, not {suffix or 'no suffix'}")
+                raise InputError(option_text(f"{path}: `codec` {self.codec} is written as {allowed}, "
+                                             f"not {suffix or 'no suffix'}", "cli"))
+
+
+def check_writable(path: str) -> None:
+    """Check that a file can be written at ``path``: not a folder, and its nearest existing
+    parent folder is writable (missing folders below it are made when the output is written).
+
+    Raises:
+        InputError: the path is a folder, or lies in a folder that cannot be written.
+    """
+    target = Path(path).expanduser()
+    if target.is_dir():
+        raise InputError(f"the output {path} is a folder", "pass a file name, e.g. out/shot.mp4")
+    folder = target.parent
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    if not folder.is_dir() or not os.access(folder, os.W_OK | os.X_OK):
+        raise InputError(f"the output {path} cannot be written: {folder} is not a writable folder",
+                         "pass an output path in a folder you can write to")
+
+
+def option_errors(error: ValidationError, style: OptionStyle) -> list[tuple[str, str]]:
+    """``(where, message)`` of each problem in a validation error of the options, for one surface.
+
+    ``where`` is the CLI flag (``--screen``) or the API field (``render.screen``, or the
+    upload part for the plate and stills); empty for a problem of several options.
+    """
+    problems = []
+    for item in error.errors():
+        loc = [str(part) for part in item.get("loc", ())]
+        message = option_text(str(item.get("msg", "")).removeprefix("Value error, "), style)
+        if not loc:
+            where = ""
+        elif error.title != RenderOptions.__name__:
+            where = ".".join(loc)
+        elif style == "cli":
+            where = "--" + loc[0].replace("_", "-")
+        else:
+            where = API_PARTS.get(loc[0], "render." + ".".join(loc))
+        problems.append((where, message))
+    return problems

@@ -16,6 +16,7 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Protocol
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from jobs.analysis import analyse_screen
@@ -24,15 +25,16 @@ from jobs.chunk_log import ChunkLog
 from jobs.faces import analyse_and_solve, face_spec, faces_pending, store_source_face
 from jobs.options import RenderOptions
 from jobs.plan import chunk_length, frame_times, plan_chunks
+from jobs.leases import count_failure
 from jobs.split import split_chunks
-from jobs.tables import Chunk, Job, Stage, State, set_state
-from models.errors import InputError, MattefarmError
+from jobs.tables import Chunk, Job, Stage, State, set_state, utcnow
+from models.errors import ChunkDead, InputError, MattefarmError
 from models.keyer_params import KeyerParams
 from workers.colour import sws_colorspace
 from workers.frames import full_range_format
 from workers.encode import EncodeSettings
-from workers.plates import PlateReader
-from workers.pool import PoolEvents, RenderPool
+from workers.plates import check_plate
+from workers.pool import ActorSlot, PoolEvents, RenderPool
 from workers.probe import MediaProbe, probe_video
 from workers.specs import ChunkSpec, PlateSpec, RenderResult
 from workers.storage import Storage
@@ -64,19 +66,17 @@ def _encode_settings(probe: MediaProbe, options: RenderOptions) -> EncodeSetting
     )
 
 
-def _store_plate(job: Job, options: RenderOptions, probe: MediaProbe, storage: Storage) -> dict | None:
-    """Check the plate reads, copy it into the job's storage; None for a keyed layer."""
+def _store_plate(job: Job, options: RenderOptions, storage: Storage) -> dict | None:
+    """Check the plate reads, copy it into the job's storage; None for a keyed layer.
+
+    Raises:
+        InputError: the plate is missing or not a readable image or video.
+    """
     if options.background is None or options.codec == "prores4444" or options.no_key:
         return None
-    path = options.background
-    if not os.path.isfile(path):
-        raise InputError(f"the background plate {path} does not exist", "check the --background path")
-    kind = "image" if Path(path).suffix.lower() in (".jpg", ".jpeg", ".png", ".tif", ".tiff", ".bmp", ".webp", ".exr") else "video"
-    reader = PlateReader(path, kind, probe.video.width, probe.video.height, probe.video.rotation)
-    reader.frame_at(0.0)
-    reader.close()
-    key = f"jobs/{job.id}/plate{Path(path).suffix.lower()}"
-    storage.put_file(path, key)
+    kind = check_plate(options.background)
+    key = f"jobs/{job.id}/plate{Path(options.background).suffix.lower()}"
+    storage.put_file(options.background, key)
     return {"key": key, "kind": kind}
 
 
@@ -102,7 +102,7 @@ def ingest_job(session: Session, job: Job, storage: Storage) -> None:
     job.stage = Stage.INGEST
     session.commit()
     probe = probe_video(job.input_uri)
-    plate = _store_plate(job, options, probe, storage)
+    plate = _store_plate(job, options, storage)
     faces = store_source_face(job, options, storage, probe.frame_count)
     params = KeyerParams.from_overrides(options.keyer)
     screen = None if options.no_key else analyse_screen(probe, options.screen, params.screen_balance)
@@ -156,13 +156,19 @@ class ChunkListener(Protocol):
 
 @dataclass
 class _Recorder:
-    """Pool events that write chunk progress to SQL and report job progress."""
+    """Pool events that write chunk progress to SQL and report job progress.
+
+    ``lease`` is ``(owner, run)`` in service mode: running chunks carry the owner's
+    lease, and a chunk that finishes after the job left ``run`` (the reaper gave
+    the work to another worker) is not recorded.
+    """
 
     session: Session
     job: Job
     progress: ProgressFn | None
     listener: ChunkListener | None = None
     log: ChunkLog | None = None
+    lease: tuple[str, int] | None = None
 
     def note(self, index: int, message: str) -> None:
         """Append a line to the chunk's log (when logging)."""
@@ -180,14 +186,23 @@ class _Recorder:
         if self.progress:
             self.progress(sum(c.frames_done for c in self.job.chunks), self.job.frames_total)
 
-    def on_start(self, spec: ChunkSpec, attempt: int) -> None:
+    def still_ours(self) -> bool:
+        """Whether the job is still in the run this render holds (always, outside service mode)."""
+        if self.lease is None:
+            return True
+        return self.session.scalar(select(Job.run).where(Job.id == self.job.id)) == self.lease[1]
+
+    def on_start(self, spec: ChunkSpec, attempt: int, slot: ActorSlot) -> None:
         chunk = self._chunk(spec.index)
         if chunk.state != State.RUNNING:
             set_state(chunk, State.RUNNING)
         chunk.attempts, chunk.frames_done = attempt, 0
+        chunk.node_id, chunk.node_host = slot.node_id, slot.node_host
+        if self.lease is not None:
+            chunk.lease_owner, chunk.heartbeat_at = self.lease[0], utcnow()
         self.session.commit()
         self.note(spec.index, f"attempt {attempt}: frames {spec.frame_start}-{spec.frame_end - 1}, "
-                              f"pre-roll from {spec.preroll_start}")
+                              f"pre-roll from {spec.preroll_start}, on node {slot.node_host} ({slot.node_id[:12]})")
         self._tell(chunk)
 
     def on_progress(self, job_id: str, index: int, done: int) -> None:
@@ -197,8 +212,12 @@ class _Recorder:
         self._tell(chunk, frames_only=True)
 
     def on_done(self, spec: ChunkSpec, result: RenderResult) -> None:
+        if not self.still_ours():
+            self.note(spec.index, f"finished on {result.worker} after its lease was given up: not recorded")
+            return
         chunk = self._chunk(spec.index)
         chunk.frames_done, chunk.worker, chunk.seconds = result.frames, result.worker, result.seconds
+        chunk.lease_owner, chunk.heartbeat_at = None, None
         set_state(chunk, State.DONE)
         self.job.frames_done = sum(c.frames_done for c in self.job.chunks)
         self.job.provider = result.provider
@@ -211,9 +230,14 @@ class _Recorder:
 
     def on_error(self, spec: ChunkSpec, error: MattefarmError, final: bool) -> None:
         chunk = self._chunk(spec.index)
-        set_state(chunk, State.FAILED if final else State.PENDING, str(error))
+        state = State.PENDING if not final else State.DEAD if error.transient else State.FAILED
+        set_state(chunk, state, str(error))
+        chunk.lease_owner, chunk.heartbeat_at = None, None
+        if self.lease is not None and error.transient:
+            count_failure(self.job, self.lease[0])
         self.session.commit()
-        self.note(spec.index, f"{'failed' if final else 'will retry'}: {error}")
+        verdict = {State.PENDING: "will retry", State.DEAD: "dead", State.FAILED: "failed"}[state]
+        self.note(spec.index, f"{verdict} (attempt {chunk.attempts}): {error}")
         self._tell(chunk)
 
 
@@ -233,6 +257,7 @@ def _analysis_events(recorder: _Recorder, should_stop: Callable[[], bool] | None
 def render_job(
     session: Session, job: Job, storage: Storage, pool: RenderPool, progress: ProgressFn | None = None,
     listener: ChunkListener | None = None, should_stop: Callable[[], bool] | None = None, log: ChunkLog | None = None,
+    lease: tuple[str, int] | None = None,
 ) -> None:
     """Render every chunk not yet done on the pool, recording each in SQL as it finishes.
 
@@ -240,8 +265,16 @@ def render_job(
         listener: told of chunk changes (live progress). should_stop: polled while
             chunks run; True cancels the running chunks and returns early.
         log: per-chunk logs to write each attempt's start, end or error to.
+        lease: ``(owner, run)`` of the job's lease in service mode (see :class:`_Recorder`).
+
+    Raises:
+        ChunkDead: a chunk has had its ``max_attempts`` tries (a retry revives it).
+        MattefarmError: a chunk failed for good.
     """
-    recorder = _Recorder(session, job, progress, listener, log)
+    dead = [c.index for c in job.chunks if c.state == State.DEAD]
+    if dead:
+        raise ChunkDead(f"chunk {dead[0]} is dead ({job.chunks[dead[0]].error})", "retry the job to revive it")
+    recorder = _Recorder(session, job, progress, listener, log, lease)
     if faces_pending(job):
         specs = [chunk_spec(job, c, storage) for c in job.chunks]
         if not analyse_and_solve(session, job, storage, pool, specs, _analysis_events(recorder, should_stop)):
@@ -252,13 +285,30 @@ def render_job(
     events = PoolEvents(recorder.on_start, recorder.on_progress, recorder.on_done, recorder.on_error)
     if should_stop is not None:
         events.should_stop = should_stop
-    pool.run(todo, events)
-    for chunk in job.chunks:  # chunks cut short by a stop go back to pending
-        if chunk.state == State.RUNNING:
-            set_state(chunk, State.PENDING)
-            chunk.frames_done = 0
-            recorder.note(chunk.index, "stopped: the job was cancelled or paused")
+    pool.run(todo, events, attempts={c.index: c.attempts for c in job.chunks})
+    _return_stopped_chunks(session, job, lease[0] if lease else None, recorder)
+
+
+def _return_stopped_chunks(session: Session, job: Job, owner: str | None, recorder: _Recorder) -> None:
+    """Chunks cut short by a stop go back to pending: in service mode only those still under
+    ``owner``'s lease (a chunk the reaper already put back, or another worker took, is not touched)."""
     session.commit()
+    query = select(Chunk).where(Chunk.job_id == job.id, Chunk.state == State.RUNNING)
+    if owner is not None:
+        query = query.where(Chunk.lease_owner == owner)
+    stopped = session.scalars(query.execution_options(populate_existing=True)).all()
+    for chunk in stopped:
+        set_state(chunk, State.PENDING)
+        chunk.frames_done, chunk.lease_owner, chunk.heartbeat_at = 0, None, None
+        recorder.note(chunk.index, "stopped: the job was cancelled, paused or handed back")
+    session.commit()
+
+
+def remove_parts(target: str) -> None:
+    """Remove the ``{target}.part-*`` files an interrupted assembly left beside ``target``."""
+    path = Path(target).expanduser()
+    for stale in path.parent.glob(f"{path.name}.part-*"):
+        stale.unlink(missing_ok=True)
 
 
 def _assemble_part(job: Job, storage: Storage, key_of: Callable[[ChunkSpec], str | None], target: str, with_audio: bool) -> str:
@@ -297,6 +347,8 @@ def assemble_job(session: Session, job: Job, storage: Storage) -> None:
     targets = [(job.output_uri, lambda s: s.output_key, True)]
     if options.matte_out:
         targets.append((options.matte_out, lambda s: s.matte_key, False))
+    for target, _, _ in targets:  # an assembly cut short by a crash left its part file behind
+        remove_parts(target)
     parts: list[tuple[str, str]] = []
     try:
         for target, key_of, with_audio in targets:
@@ -329,14 +381,25 @@ def run_job(
     session: Session, job: Job, storage: Storage, make_pool: Callable[[], RenderPool],
     progress: ProgressFn | None = None, keep_intermediates: bool = False,
 ) -> None:
-    """Run all stages of a job in this process; on error the job is failed and the error re-raised."""
+    """Run all stages of a job in this process; on error the job is failed and the error re-raised.
+
+    Intermediate files are removed once the job ends (unless ``keep_intermediates``); an
+    interrupted run (Ctrl-C) keeps them, so running it again resumes (:mod:`jobs.resume`).
+    """
     try:
         ingest_job(session, job, storage)
         render_job(session, job, storage, make_pool(), progress)
         assemble_job(session, job, storage)
     except MattefarmError as error:
         fail_job(session, job, error)
+        _end(session, job, storage, keep_intermediates)
         raise
-    finally:
-        if not keep_intermediates:
-            cleanup_job(job, storage)
+    _end(session, job, storage, keep_intermediates)
+
+
+def _end(session: Session, job: Job, storage: Storage, keep_intermediates: bool) -> None:
+    """A CLI job ended: its lease is given up and its intermediate files removed."""
+    job.lease_owner, job.heartbeat_at = None, None
+    session.commit()
+    if not keep_intermediates:
+        cleanup_job(job, storage)

@@ -23,7 +23,9 @@ class Settings(BaseSettings):
         database_url: SQLAlchemy URL; SQLite under ``home`` by default, any
             PostgreSQL URL (``postgresql+psycopg://...``) works the same.
         storage_root: root for job files: a directory or an fsspec URI.
-        ray_address: Ray cluster to join; empty starts a local cluster.
+        ray_address: Ray cluster to join (``host:port``); empty starts a private local
+            instance, never the machine's current cluster.
+        ray_namespace: this deployment's Ray namespace.
         keep_intermediates: keep split and rendered chunk files after a job is done.
         redis_url: Redis for live progress and its events (service mode).
         broker_url: Celery broker; empty uses ``redis_url``.
@@ -33,7 +35,18 @@ class Settings(BaseSettings):
         source_roots: directories whose files may be submitted by path
             (``source_uri``) instead of uploaded; empty allows none.
         render_timeout_s: the longest a stage may run; the broker's visibility
-            timeout is set above it so a slow task is not delivered twice.
+            timeout is set above it so a slow task is not delivered twice (leases,
+            not the visibility timeout, recover the work of a dead worker).
+        lease_s: a job's or chunk's lease expires this many seconds after its
+            worker's last heartbeat; the reaper then puts the work back.
+        reap_every_s: how often each worker and the API look for expired leases and
+            lost broker messages (0: a quarter of ``lease_s``).
+        ring_after_s: a job nobody holds whose message is in no broker queue is
+            enqueued again this many seconds after it was last enqueued.
+        max_attempts: tries of a chunk before it goes dead (and its job fails).
+        blocklist_after: failures of one worker on one job before that worker is
+            blocklisted for the job.
+        worker_name: this worker's name in leases and blocklists (default: host name).
     """
 
     model_config = SettingsConfigDict(env_prefix="MATTEFARM_", extra="ignore")
@@ -49,6 +62,13 @@ class Settings(BaseSettings):
     api_tokens: Annotated[list[str], NoDecode] = Field(default_factory=list)
     source_roots: Annotated[list[str], NoDecode] = Field(default_factory=list)
     render_timeout_s: int = 12 * 3600
+    ray_namespace: str = "mattefarm"
+    lease_s: float = Field(60.0, gt=0)
+    reap_every_s: float = Field(0.0, ge=0)
+    ring_after_s: float = Field(30.0, gt=0)
+    max_attempts: int = Field(3, ge=1)
+    blocklist_after: int = Field(3, ge=1)
+    worker_name: str = ""
 
     @field_validator("api_tokens", "source_roots", mode="before")
     @classmethod
@@ -65,6 +85,10 @@ class Settings(BaseSettings):
     def resolved_database_url(self) -> str:
         """The database URL, defaulting to SQLite under ``home``."""
         return self.database_url or f"sqlite:///{self.home / 'mattefarm.db'}"
+
+    def resolved_reap_every_s(self) -> float:
+        """Seconds between the reaper's sweeps."""
+        return self.reap_every_s or self.lease_s / 4
 
     def resolved_storage_root(self) -> str:
         """The storage root, defaulting to ``home/storage``."""

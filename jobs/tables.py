@@ -10,7 +10,7 @@ import uuid
 from datetime import datetime, timezone
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, Enum, ForeignKey, Integer, String, Text, func
+from sqlalchemy import JSON, Boolean, DateTime, Enum, ForeignKey, Integer, String, Text, func
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 
@@ -27,13 +27,15 @@ class State(str, enum.Enum):
     FAILED = "failed"  # stopped on an error; ``error`` says why and what to do
     CANCELLED = "cancelled"  # stopped by a person; outputs removed
     PAUSED = "paused"  # held by a person: no chunk is dispatched; finished chunks are kept
+    DEAD = "dead"  # a chunk that failed ``max_attempts`` times (OpenCue's DEAD); retry revives it
 
 
 ALLOWED: dict[State, set[State]] = {
     State.PENDING: {State.RUNNING, State.FAILED, State.CANCELLED, State.PAUSED},
-    State.RUNNING: {State.DONE, State.FAILED, State.CANCELLED, State.PENDING, State.PAUSED},
+    State.RUNNING: {State.DONE, State.FAILED, State.CANCELLED, State.PENDING, State.PAUSED, State.DEAD},
     State.PAUSED: {State.PENDING, State.CANCELLED},
     State.FAILED: {State.PENDING},
+    State.DEAD: {State.PENDING},
     State.CANCELLED: {State.PENDING},
     State.DONE: set(),
 }
@@ -110,6 +112,14 @@ class Job(Base):
     number it was enqueued under and stops once it no longer matches (see :mod:`jobs.tasks`)."""
     error: Mapped[str | None] = mapped_column(Text, nullable=True)
     provider: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    lease_owner: Mapped[str | None] = mapped_column(String(160), nullable=True)
+    """The worker running the job's current stage (:func:`jobs.leases.worker_identity`); None: nobody."""
+    heartbeat_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    """The lease holder's last heartbeat (UTC); the lease expires ``lease_s`` after it."""
+    rung_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    """When the job's current stage was last enqueued (the broker is only its doorbell)."""
+    blocklist: Mapped[dict[str, int]] = mapped_column(JSON, default=dict, server_default="{}")
+    """Worker name -> chunk failures on this job; a worker at ``blocklist_after`` takes no more of it."""
     created_at: Mapped[datetime] = _now_column()
     started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
@@ -136,6 +146,15 @@ class Chunk(Base):
     frames_done: Mapped[int] = mapped_column(Integer, default=0)
     error: Mapped[str | None] = mapped_column(Text, nullable=True)
     worker: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    """``host:pid`` of the render actor that ran the latest attempt."""
+    lease_owner: Mapped[str | None] = mapped_column(String(160), nullable=True)
+    """The worker whose stage task dispatched the running attempt."""
+    node_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    """The Ray node (id, hex) of the latest attempt's actor."""
+    node_host: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    """That node's host name or address."""
+    heartbeat_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    """The running attempt's last heartbeat (UTC)."""
     input_key: Mapped[str | None] = mapped_column(Text, nullable=True)
     file_pts: Mapped[list[int] | None] = mapped_column(JSON, nullable=True)
     seconds: Mapped[float | None] = mapped_column(nullable=True)
@@ -151,6 +170,60 @@ class Chunk(Base):
         return self.frame_end - self.frame_start
 
 
+class Worker(Base):
+    """A worker process as it last reported itself (each reaper sweep refreshes its row)."""
+
+    __tablename__ = "workers"
+
+    identity: Mapped[str] = mapped_column(String(160), primary_key=True)
+    """``name:pid:nonce``, the same string its leases carry."""
+    name: Mapped[str] = mapped_column(String(128), index=True)
+    host: Mapped[str] = mapped_column(String(255))
+    pid: Mapped[int] = mapped_column(Integer)
+    queues: Mapped[str] = mapped_column(String(128), default="")
+    job_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
+    """The job whose stage it runs now; None: idle."""
+    started_at: Mapped[datetime] = _now_column()
+    heartbeat_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    stopped_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+class User(Base):
+    """A person (or a service, e.g. Prometheus) who uses the farm through API tokens.
+
+    A user who is not an admin sees and controls only the jobs and batches they submitted.
+    """
+
+    __tablename__ = "users"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    admin: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = _now_column()
+
+    tokens: Mapped[list["ApiToken"]] = relationship(back_populates="user", cascade="all, delete-orphan")
+
+
+class ApiToken(Base):
+    """An API token of a user, stored as its SHA-256 digest (the token itself is shown once)."""
+
+    __tablename__ = "api_tokens"
+
+    id: Mapped[str] = mapped_column(String(16), primary_key=True)
+    """The token's public id (its second field, ``mf_<id>_<secret>``), for listing and revoking."""
+    user_name: Mapped[str] = mapped_column(ForeignKey("users.name", ondelete="CASCADE"), index=True)
+    digest: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = _now_column()
+    last_used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+    user: Mapped[User] = relationship(back_populates="tokens")
+
+
+def utcnow() -> datetime:
+    """Now, aware UTC (what every stored time is)."""
+    return datetime.now(timezone.utc)
+
+
 def set_state(record: Job | Chunk, new: State, error: str | None = None) -> None:
     """Move a job or chunk to ``new``, stamping its times.
 
@@ -160,7 +233,7 @@ def set_state(record: Job | Chunk, new: State, error: str | None = None) -> None
     old = record.state
     if new != old and new not in ALLOWED[old]:
         raise IllegalTransition(f"{type(record).__name__} cannot go from {old.value} to {new.value}")
-    now = datetime.now(timezone.utc)  # UTC, as the databases' own now() (SQLite keeps no zone)
+    now = utcnow()  # UTC, as the databases' own now() (SQLite keeps no zone)
     record.state = new
     if new == State.RUNNING and record.started_at is None:
         record.started_at = now

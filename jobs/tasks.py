@@ -1,72 +1,140 @@
-"""Celery tasks, one per stage: ingest -> render -> assemble.
+"""Celery tasks, one per stage: ingest -> render -> assemble, each under a lease.
 
-Each task takes a job id and the job's run number (``Job.run``) and re-reads
-the job from SQL; a task whose run is over (the job was cancelled, paused,
-resumed or retried since it was enqueued) does nothing, and a running render
-stops when the run changes. A redelivered task (``acks_late``) skips what is
-finished: ingest returns at once when the plan
-exists, render renders only chunks not done, assemble writes the outputs by
-atomic rename. The next stage is enqueued after the database commit. A
-transient error is retried with exponential backoff; a permanent one fails
-the job with its one-line reason. A cancelled job stops dispatching chunks
-and its running chunks are cancelled on the actors (see
-:meth:`workers.pool.RenderPool.run`).
+Each task takes a job id and the job's run number (``Job.run``), re-reads the
+job from SQL and claims its lease (:mod:`jobs.leases`): a task whose run is
+over (the job was cancelled, paused, resumed, retried, or recovered by the
+reaper since it was enqueued), or whose job another worker holds, does
+nothing. While the stage works, a thread renews the lease; a running render
+stops when the run changes or the lease is lost. A redelivered or duplicate
+message skips what is finished: ingest returns at once when the plan exists,
+render renders only chunks not done, assemble writes the outputs by atomic
+rename. The next stage is enqueued after the commit (:func:`jobs.doorbell.ring`).
+A transient error is retried with exponential backoff; a permanent one fails
+the job with its one-line reason. A worker blocklisted for a job (its chunks
+kept failing there) leaves the job to other workers.
+
+Worker state (:class:`WorkerContext`) is made when the worker process starts
+and closed when it stops; on SIGTERM the render in progress hands its job
+back at once (running chunks return to pending, not counted as failures) and
+the job is enqueued again for another worker.
 """
 
 from __future__ import annotations
 
+import logging
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
-from celery import Task
+from celery import Celery, Task, signals
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.orm.exc import ObjectDeletedError, StaleDataError
 
-from jobs.celery_app import RENDER_QUEUE, app, celery_priority
+from jobs.celery_app import RENDER_QUEUE, app
 from jobs.chunk_log import ChunkLog
 from jobs.db import make_engine, session_factory
+from jobs.doorbell import ring
+from jobs.leases import LeaseKeeper, WorkerId, blocklisted, claim_job, release_lease
 from jobs.pipeline import assemble_job, cleanup_job, fail_job, ingest_job, render_job
 from jobs.progress import LiveProgress, job_event
+from jobs.reaper import Reaper
 from jobs.settings import Settings, get_settings
-from jobs.tables import Chunk, Job, State
+from jobs.tables import Chunk, Job, State, Worker, as_utc, set_state, utcnow
 from models.errors import MattefarmError
 from workers.pool import RenderPool, connect_ray, pool_shape
 from workers.storage import Storage
 
 MAX_RETRIES = 5
 TERMINAL = (State.DONE, State.FAILED, State.CANCELLED)
+log = logging.getLogger(__name__)
 
 
 @dataclass
 class WorkerContext:
-    """What one worker process keeps between tasks: database, storage, Redis, the Ray pool."""
+    """What one worker process keeps between tasks: database, storage, Redis, its identity,
+    its reaper and the Ray pool (started on the first render)."""
 
     settings: Settings
     sessions: sessionmaker[Session]
     storage: Storage
     live: LiveProgress
-    pool: RenderPool | None = field(default=None)
+    identity: WorkerId
+    celery: Celery
+    pool: RenderPool | None = None
+    reaper: Reaper | None = None
+    current_job: str | None = None
+    stopping: threading.Event = field(default_factory=threading.Event)
+
+    @classmethod
+    def open(cls, settings: Settings, celery: Celery) -> "WorkerContext":
+        """Connect to the database, storage and Redis, and start the reaper."""
+        engine = make_engine(settings.resolved_database_url())
+        ctx = cls(settings, session_factory(engine), Storage(settings.resolved_storage_root()),
+                  LiveProgress.from_url(settings.redis_url), WorkerId.this_process(settings.worker_name), celery)
+        ctx.reaper = Reaper(ctx.sessions, settings, celery, ctx.storage, ctx.live, ctx.identity,
+                            lambda: ",".join(sorted(celery.amqp.queues.consume_from or ())),
+                            lambda: ctx.current_job).start()
+        return ctx
 
     def render_pool(self) -> RenderPool:
-        """The process's actor pool, started on its first render task."""
+        """The process's actor pool, started on its first render task; a pool whose Ray
+        cluster is gone is made again."""
         if self.pool is None:
-            connect_ray(self.settings.ray_address or None)
-            self.pool = RenderPool(pool_shape())
+            connect_ray(self.settings.ray_address or None, namespace=self.settings.ray_namespace)
+            self.pool = RenderPool(pool_shape(), self.settings.max_attempts)
         return self.pool
 
+    def close(self) -> None:
+        """Stop the reaper and the pool, and leave Ray."""
+        if self.reaper is not None:
+            self.reaper.stop()
+        if self.pool is not None:
+            import ray
 
-_context: list[WorkerContext] = []  # one per worker process, made by its first task
+            try:
+                self.pool.shutdown()
+            finally:
+                ray.shutdown()
+            self.pool = None
+
+
+class _Process:
+    """The worker process's context: made by :func:`_open_context`, closed by :func:`_close_context`."""
+
+    context: WorkerContext | None = None
 
 
 def worker_context() -> WorkerContext:
-    """This process's context, created from the settings on first use."""
-    if not _context:
-        settings = get_settings()
-        engine = make_engine(settings.resolved_database_url())
-        _context.append(WorkerContext(settings, session_factory(engine), Storage(settings.resolved_storage_root()),
-                                      LiveProgress.from_url(settings.redis_url)))
-    return _context[0]
+    """This process's context (made at process start; made now when a task runs outside a
+    worker, e.g. eagerly in a test)."""
+    if _Process.context is None:
+        _Process.context = WorkerContext.open(get_settings(), app)
+    return _Process.context
+
+
+@signals.worker_process_init.connect
+def _open_context(sender: Any = None, **_: Any) -> None:
+    """A worker process starts (solo or prefork child): make its context."""
+    worker_context()
+
+
+@signals.worker_shutting_down.connect
+def _shutting_down(**_: Any) -> None:
+    """SIGTERM or SIGINT: the render in progress hands its job back at once."""
+    if _Process.context is not None:
+        _Process.context.stopping.set()
+
+
+@signals.worker_process_shutdown.connect
+@signals.worker_shutdown.connect
+def _close_context(**_: Any) -> None:
+    """The worker process stops: close its context."""
+    context, _Process.context = _Process.context, None
+    if context is not None:
+        context.close()
 
 
 @dataclass
@@ -86,23 +154,26 @@ class LiveMirror:
 
 class StopCheck:
     """Polled by the render loop: True once the job's run is over (cancelled, paused, resumed,
-    retried or deleted); reads SQL at most every ``every_s`` seconds."""
+    retried, recovered or deleted), its lease was lost, or the worker is stopping; reads SQL
+    at most every ``every_s`` seconds."""
 
-    def __init__(self, sessions: sessionmaker[Session], job_id: str, run: int | None, every_s: float = 0.25) -> None:
-        self.sessions, self.job_id, self.run, self.every_s = sessions, job_id, run, every_s
+    def __init__(self, ctx: WorkerContext, job_id: str, run: int, lease: LeaseKeeper, every_s: float = 0.25) -> None:
+        self.ctx, self.job_id, self.run, self.lease, self.every_s = ctx, job_id, run, lease, every_s
         self.stopped, self._checked = False, 0.0
 
+    @property
+    def handing_back(self) -> bool:
+        """Whether the stop is the worker's own (shutting down), not the job's."""
+        return self.ctx.stopping.is_set()
+
     def __call__(self) -> bool:
+        if self.ctx.stopping.is_set() or self.lease.lost.is_set():
+            self.stopped = True
         if not self.stopped and time.monotonic() - self._checked >= self.every_s:
             self._checked = time.monotonic()
-            with self.sessions() as session:
+            with self.ctx.sessions() as session:
                 self.stopped = _active_job(session, self.job_id, self.run) is None
         return self.stopped
-
-
-def enqueue_job(job: Job) -> None:
-    """Start a committed job's first stage under its current run."""
-    ingest.apply_async((job.id, job.run), priority=celery_priority(job.priority))
 
 
 def _active_job(session: Session, job_id: str, run: int | None) -> Job | None:
@@ -130,6 +201,7 @@ class StageTask(Task):
             job = _active_job(session, args[0], args[1] if len(args) > 1 else None) if args else None
             if job is None:
                 return
+            log.error("%s failed on job %s:\n%s", self.name, args[0], einfo)
             _fail(ctx, session, job, MattefarmError(f"{self.name} stopped on an unexpected error ({exc!r})",
                                                     "see the worker's log; retry the job once the cause is fixed"))
 
@@ -143,62 +215,111 @@ def _fail(ctx: WorkerContext, session: Session, job: Job, error: MattefarmError)
 def _handle_error(task: Task, ctx: WorkerContext, session: Session, job: Job, error: MattefarmError) -> None:
     """Retry a transient error with backoff, else fail the job and tell its listeners."""
     if error.transient and task.request.retries < MAX_RETRIES:
+        session.rollback()
         raise task.retry(exc=error, countdown=2 ** task.request.retries)
     _fail(ctx, session, job, error)
 
 
-def _run_stage(task: Task, job_id: str, run: int | None,
-               step: Callable[[WorkerContext, Session, Job], bool]) -> int | None:
-    """Open the job, run one stage's ``step`` on it, tell listeners.
+Step = Callable[[WorkerContext, Session, Job, StopCheck], bool]
+"""A stage's work on a claimed job; returns whether the job goes on to its next stage."""
 
-    ``step`` returns whether the next stage should follow. Returns the Celery
-    priority to enqueue that stage with (after the commit), or None: the job is
-    gone, ended, paused or in a later run, the step said stop, or it failed
-    (retried or failed with its reason). A step whose rows were changed under it
-    by a later run (a retry replaces a cancelled job's chunks) just stops.
+
+def _run_stage(task: Task, job_id: str, run: int | None, step: Step) -> None:
+    """Claim the job's lease, run one stage's ``step`` under it, release it, ring the next stage.
+
+    Does nothing when the job is gone, ended, paused, in a later run, or held by
+    another worker. A step whose rows were changed under it by a later run just
+    stops. When the worker is shutting down, the job is handed back and rung again.
     """
     ctx = worker_context()
+    owner = str(ctx.identity)
     with ctx.sessions() as session:
         job = _active_job(session, job_id, run)
         if job is None:
-            return None
+            return
+        run = job.run
+        if not claim_job(session, job_id, run, owner, ctx.settings.lease_s):
+            log.info("job %s is held by another worker: message dropped", job_id)
+            return
+        session.refresh(job)
+        if job.state == State.PENDING and job.plan is not None:  # resumed or retried: it runs again
+            set_state(job, State.RUNNING)
+            session.commit()
+        ctx.current_job = job_id
         try:
-            go_on = step(ctx, session, job)
-        except MattefarmError as error:
-            if _still_current(ctx, job_id, run):  # an error of an earlier run fails nothing
-                _handle_error(task, ctx, session, job, error)
-            return None
-        except (StaleDataError, ObjectDeletedError):
-            session.rollback()
-            if not _still_current(ctx, job_id, run):
-                return None
-            raise
+            with LeaseKeeper(ctx.sessions, job_id, run, owner, ctx.settings.lease_s / 4) as lease:
+                stop = StopCheck(ctx, job_id, run, lease)
+                go_on = _step(task, ctx, session, job, run, step, stop)
+        finally:
+            ctx.current_job = None
+            with ctx.sessions() as own:
+                release_lease(own, job_id, owner)
+        if go_on is None:
+            return
+        session.refresh(job)
         ctx.live.publish(job_event(job, "state"))
-        return celery_priority(job.priority) if go_on else None
+        if (go_on or stop.handing_back) and job.state not in TERMINAL:
+            ring(session, job, ctx.celery)
 
 
-def _ingest(ctx: WorkerContext, session: Session, job: Job) -> bool:
+def _step(task: Task, ctx: WorkerContext, session: Session, job: Job, run: int, step: Step,
+          stop: StopCheck) -> bool | None:
+    """Run ``step``; None when it failed (retried or the job failed) or lost its run."""
+    try:
+        go_on = step(ctx, session, job, stop)
+    except MattefarmError as error:
+        if _still_current(ctx, job.id, run):  # an error of an earlier run fails nothing
+            _handle_error(task, ctx, session, job, error)
+        return None
+    except (StaleDataError, ObjectDeletedError):
+        session.rollback()
+        if not _still_current(ctx, job.id, run):
+            return None
+        raise
+    if not _still_current(ctx, job.id, run) and job.state not in TERMINAL:
+        session.rollback()
+        return None
+    return go_on
+
+
+def _ingest(ctx: WorkerContext, session: Session, job: Job, stop: StopCheck) -> bool:
     ingest_job(session, job, ctx.storage)
     ctx.live.rebuild(job)
     return True
 
 
-def _render(ctx: WorkerContext, session: Session, job: Job, run: int | None) -> bool:
-    """Render the job's chunks until done or until ``run`` is over (:class:`StopCheck`)."""
+def _decline(ctx: WorkerContext, session: Session, job: Job) -> bool:
+    """A blocklisted worker leaves the job to others; the job fails when every live render
+    worker is blocklisted for it. Returns False (no next stage from here)."""
+    limit = ctx.settings.blocklist_after
+    fresh = utcnow().timestamp() - ctx.settings.lease_s
+    rows = session.scalars(select(Worker).where(Worker.stopped_at.is_(None))).all()
+    workers = [w for w in rows if RENDER_QUEUE in w.queues.split(",") and as_utc(w.heartbeat_at).timestamp() >= fresh]
+    names = {w.name for w in workers} | {ctx.identity.name}
+    if all(blocklisted(job, name, limit) for name in names):
+        raise MattefarmError(f"every render worker failed this job {limit} times ({', '.join(sorted(names))})",
+                             "see the chunk logs; retry the job once the workers are mended")
+    log.warning("worker %s is blocklisted for job %s: left to other workers", ctx.identity.name, job.id)
+    return False
+
+
+def _render(ctx: WorkerContext, session: Session, job: Job, stop: StopCheck) -> bool:
+    """Render the job's chunks until done or until the run is over (:class:`StopCheck`)."""
     if job.plan is None:
-        return False
-    stop = StopCheck(ctx.sessions, job.id, run)
+        return True  # not ingested (a duplicate message): ring for what it needs next
+    if blocklisted(job, ctx.identity.name, ctx.settings.blocklist_after):
+        return _decline(ctx, session, job)
     render_job(session, job, ctx.storage, ctx.render_pool(), listener=LiveMirror(ctx.live), should_stop=stop,
-               log=ChunkLog(ctx.storage, job.id))
+               log=ChunkLog(ctx.storage, job.id), lease=(str(ctx.identity), stop.run))
     if not stop.stopped:
         return True
     session.refresh(job)
     if job.state == State.CANCELLED:
         cleanup_job(job, ctx.storage)
-    return False  # paused or a later run: finished chunks stay; resume or retry enqueued the job again
+    return False  # paused, a later run, or handed back: finished chunks stay
 
 
-def _assemble(ctx: WorkerContext, session: Session, job: Job) -> bool:
+def _assemble(ctx: WorkerContext, session: Session, job: Job, stop: StopCheck) -> bool:
     assemble_job(session, job, ctx.storage)
     if not ctx.settings.keep_intermediates:
         cleanup_job(job, ctx.storage)
@@ -208,17 +329,13 @@ def _assemble(ctx: WorkerContext, session: Session, job: Job) -> bool:
 @app.task(name="mattefarm.ingest", bind=True, base=StageTask)
 def ingest(self: Task, job_id: str, run: int | None = None) -> None:
     """Probe, analyse, plan and split; then enqueue the render."""
-    priority = _run_stage(self, job_id, run, _ingest)
-    if priority is not None:
-        render.apply_async((job_id, run), queue=RENDER_QUEUE, priority=priority)
+    _run_stage(self, job_id, run, _ingest)
 
 
 @app.task(name="mattefarm.render", bind=True, base=StageTask)
 def render(self: Task, job_id: str, run: int | None = None) -> None:
     """Render the chunks not done on this worker's actor pool; then enqueue the assembly."""
-    priority = _run_stage(self, job_id, run, lambda ctx, session, job: _render(ctx, session, job, run))
-    if priority is not None:
-        assemble.apply_async((job_id, run), priority=priority)
+    _run_stage(self, job_id, run, _render)
 
 
 @app.task(name="mattefarm.assemble", bind=True, base=StageTask)

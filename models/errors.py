@@ -5,6 +5,11 @@ Every layer raises subclasses of :class:`MattefarmError`. An error is either
 with ``str(error)`` as its reason) or *transient* (a worker died, storage
 hiccupped: the stage may be retried). ``str(error)`` is one line that names
 the problem and what to do about it, fit to show a user as is.
+
+Each class carries what it means to the API (``http_status``) and to the CLI
+(``exit_code``), so both map errors in one place: 422 and exit 2 for input,
+409 for a control that does not fit the job's state, 503 and exit 75
+(``EX_TEMPFAIL``, sysexits.h) for a transient outage, 500 and exit 1 otherwise.
 """
 
 from __future__ import annotations
@@ -19,6 +24,8 @@ class MattefarmError(Exception):
     """
 
     transient: bool = False
+    http_status: int = 500
+    exit_code: int = 1
 
     def __init__(self, problem: str, hint: str | None = None) -> None:
         self.problem = problem
@@ -28,6 +35,16 @@ class MattefarmError(Exception):
 
 class InputError(MattefarmError):
     """The user's input (video, plate, option) cannot be used. Permanent."""
+
+    http_status = 422
+    exit_code = 2
+
+
+class ConflictError(MattefarmError):
+    """A control that does not fit the job's state (cancel a finished job, resume a running one)."""
+
+    http_status = 409
+    exit_code = 2
 
 
 class ModelError(MattefarmError):
@@ -46,6 +63,13 @@ class TransientError(MattefarmError):
     """A failure that may pass on retry (a worker process died, storage was busy)."""
 
     transient = True
+    http_status = 503
+    exit_code = 75
+
+
+class ChunkDead(MattefarmError):
+    """A chunk failed ``max_attempts`` times on transient errors (OpenCue's DEAD state).
+    Permanent: the job fails; a retry revives the chunk."""
 
 
 class Cancelled(MattefarmError):

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 from fractions import Fraction
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 import av
 import numpy as np
@@ -18,7 +18,11 @@ from models.errors import InputError
 from workers.frames import planes_frame, working_format
 
 OutputCodec = Literal["h264", "prores4444", "ffv1"]
-OUTPUT_CODECS: tuple[OutputCodec, ...] = ("h264", "prores4444", "ffv1")
+OUTPUT_CODECS: tuple[OutputCodec, ...] = get_args(OutputCodec)
+X264Preset = Literal["ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow",
+                     "placebo"]
+"""libx264's speed presets (``x264_preset_names`` in x264.h)."""
+X264_PRESETS: tuple[X264Preset, ...] = get_args(X264Preset)
 StreamKind = Literal["image", "matte"]
 
 # The container each codec is delivered in, and the suffixes accepted for it.

@@ -7,7 +7,9 @@ frame for a shot time ``t`` is the last one starting at or before
 
 from __future__ import annotations
 
+import os
 from fractions import Fraction
+from pathlib import Path
 
 import av
 import cv2
@@ -28,13 +30,45 @@ def read_image(path: str, what: str, hint: str) -> np.ndarray:
     """
     image = cv2.imread(path, cv2.IMREAD_COLOR)
     if image is None:
-        raise InputError(f"{what} {path} is missing or not a readable image", hint)
+        raise InputError(f"{what} {Path(path).name} is missing or not a readable image", hint)
     return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+
+
+PLATE_HINT = "pass a still image (JPEG, PNG, TIFF, WebP, EXR) or a video as the plate"
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".tif", ".tiff", ".bmp", ".webp", ".exr")
+"""Plate files read as stills (by OpenCV); any other plate is read as a video (by PyAV)."""
 
 
 def load_image_plate(path: str) -> np.ndarray:
     """Read a still plate as ``(h, w, 3)`` uint8 RGB (:func:`read_image`)."""
-    return read_image(path, "the background plate", "pass a JPEG/PNG/TIFF or a video")
+    return read_image(path, "the background plate", PLATE_HINT)
+
+
+def plate_kind(path: str) -> str:
+    """``image`` or ``video``, by the file's suffix (:data:`IMAGE_SUFFIXES`)."""
+    return "image" if Path(path).suffix.lower() in IMAGE_SUFFIXES else "video"
+
+
+def check_plate(path: str) -> str:
+    """Check that a plate file exists and that its first frame reads; returns its kind.
+
+    Messages name the file, never the folder it lies in (an API's server path).
+
+    Raises:
+        InputError: missing, a folder, or not a readable image or video.
+    """
+    name = Path(path).name or path
+    if os.path.isdir(path):
+        raise InputError(f"the background plate {name} is a folder, not an image or a video", PLATE_HINT)
+    if not os.path.isfile(path):
+        raise InputError(f"the background plate {name} does not exist", PLATE_HINT)
+    kind = plate_kind(path)
+    reader = PlateReader(path, kind, 64, 64)
+    try:
+        reader.frame_at(0.0)
+    finally:
+        reader.close()
+    return kind
 
 
 def to_coded_orientation(plate: np.ndarray, rotation: int) -> np.ndarray:
@@ -73,9 +107,11 @@ class PlateReader:
         try:
             self._container = av.open(self.path)
         except av.FFmpegError as exc:
-            raise InputError(f"the background plate {self.path} is not a readable image or video", "pass another plate") from exc
+            raise InputError(f"the background plate {Path(self.path).name} is not a readable image or video",
+                             PLATE_HINT) from exc
         if not self._container.streams.video:
-            raise InputError(f"the background plate {self.path} has no video stream", "pass an image or a video")
+            self._container.close()
+            raise InputError(f"the background plate {Path(self.path).name} has no video stream", PLATE_HINT)
         stream = self._container.streams.video[0]
         stream.thread_type = "AUTO"
         self._stream = stream
@@ -120,7 +156,7 @@ class PlateReader:
             self._current, self._current_t, self._next = pixels, nt, None
             self._fitted = None
         if self._current is None:
-            raise InputError(f"the background plate {self.path} has no decodable frame", "pass another plate")
+            raise InputError(f"the background plate {Path(self.path).name} has no decodable frame", PLATE_HINT)
         if self._fitted is None:
             self._fitted = self._fit(self._current)
         return self._fitted

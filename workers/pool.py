@@ -1,81 +1,144 @@
-"""A pool of render actors sized from the Ray cluster, and the chunk scheduler.
+"""A pool of render actors spread over the Ray cluster's nodes, and the chunk scheduler.
 
-With no address ``ray.init()`` starts a local cluster; ``RAY_ADDRESS`` (or an
-explicit address) joins a running one. One actor per GPU when the cluster has
-GPUs; on CPU, ``workers`` actors sharing the CPU cores.
+With no address a process starts a private local Ray instance (``address="local"``),
+never the machine's current cluster; an explicit address (``MATTEFARM_RAY_ADDRESS``,
+``--ray-address``) joins a running one. Every Mattefarm process works in its
+deployment's Ray namespace. The pool places its actors node by node (one per
+GPU on GPU nodes, else one per two CPU cores), so a joined cluster renders on
+every node, and each chunk is told where it ran.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import signal
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import ray
 from ray.exceptions import ActorDiedError, ActorUnavailableError, RayActorError, RayTaskError
 from ray.util.queue import Queue
+from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
-from models.errors import MattefarmError, MediaError, TransientError
+from models.errors import ChunkDead, MattefarmError, MediaError, TransientError
 from workers.actor import RenderActor
 from workers.specs import ChunkSpec, RenderResult
 
+log = logging.getLogger(__name__)
+DEFAULT_NAMESPACE = "mattefarm"
 
-def connect_ray(address: str | None = None, num_cpus: int | None = None) -> None:
-    """Join the cluster at ``address`` (or ``RAY_ADDRESS``), else start a local one.
 
-    Idempotent: a process already connected keeps its connection.
+def connect_ray(address: str | None = None, num_cpus: int | None = None, namespace: str = DEFAULT_NAMESPACE) -> None:
+    """Join the cluster at ``address``, else start a private local Ray instance.
+
+    ``RAY_ADDRESS`` and the machine's current-cluster file are ignored: with no
+    address the process never joins a cluster someone else started with
+    ``ray start`` (FIELD-NOTES: such a process died when that cluster stopped).
+    The process keeps its own SIGTERM handler (Ray's would ``sys.exit`` from
+    wherever the main thread is). Idempotent: a connected process keeps its
+    connection.
+
+    Args:
+        address: ``host:port`` of a Ray head (or ``ray://`` client URL); empty: local.
+        num_cpus: CPUs of a local instance (default: the machine's).
+        namespace: the Ray namespace (one per deployment, so named actors never clash).
     """
     if ray.is_initialized():
         return
     os.environ.setdefault("RAY_AUTH_MODE", "disabled")
-    address = address or os.environ.get("RAY_ADDRESS") or None
-    kwargs: dict = {"include_dashboard": False, "logging_level": logging.WARNING, "log_to_driver": False}
-    if address is None and num_cpus is not None:
-        kwargs["num_cpus"] = num_cpus
+    kwargs: dict = {"include_dashboard": False, "logging_level": logging.WARNING, "log_to_driver": False,
+                    "namespace": namespace}
+    if not address:
+        address = "local"
+        if num_cpus is not None:
+            kwargs["num_cpus"] = num_cpus
+    handler = signal.getsignal(signal.SIGTERM)
     ray.init(address=address, **kwargs)
+    if handler is not None:
+        signal.signal(signal.SIGTERM, handler)
 
 
 @dataclass(frozen=True)
-class PoolShape:
-    """How many actors and what each asks of the cluster.
+class ActorSlot:
+    """Where one render actor lives and what it asks of its node.
 
     Attributes:
-        actors: actor count. gpus: GPUs per actor (1 or 0). cpus: CPUs per actor.
-        threads: onnxruntime intra-op threads per actor.
+        node_id: the Ray node's id (hex). node_host: its host name (or address).
+        gpus: GPUs for the actor (1 or 0). cpus: CPUs for it. threads: onnxruntime
+        intra-op threads.
     """
 
-    actors: int
+    node_id: str
+    node_host: str
     gpus: int
     cpus: float
     threads: int
 
 
-def pool_shape(workers: int | None = None) -> PoolShape:
-    """Size the pool from the cluster's resources.
+@dataclass(frozen=True)
+class PoolShape:
+    """The pool's actors, one slot each (see :func:`pool_shape`)."""
 
-    One actor per GPU if the cluster has any (``workers`` caps the count);
-    otherwise ``workers`` CPU actors (default: one per two cores), each given
-    half its share of the cores as onnxruntime threads: the other half runs the
-    actor's decoder and encoder threads, which overlap the keyer
-    (:mod:`workers.overlap`). On 2 cores, 1 keyer thread renders 1080p at 24 fps
-    where 2 threads give 23.
-    """
-    resources = ray.cluster_resources()
-    gpus = int(resources.get("GPU", 0))
-    cpus = max(1, int(resources.get("CPU", 1)))
+    slots: tuple[ActorSlot, ...]
+
+    @property
+    def actors(self) -> int:
+        """Actor count."""
+        return len(self.slots)
+
+
+def _node_slots(node: dict, workers: int | None) -> list[ActorSlot]:
+    """The actors one node holds: one per GPU (``workers`` caps them), else ``workers`` or
+    one per two cores, each given half its share of the cores as onnxruntime threads (the
+    other half runs the actor's decoder and encoder threads, :mod:`workers.overlap`; on 2
+    cores, 1 keyer thread renders 1080p at 24 fps where 2 threads give 23)."""
+    resources = node.get("Resources", {})
+    gpus, cpus = int(resources.get("GPU", 0)), int(resources.get("CPU", 0))
+    host = node.get("NodeManagerHostname") or node.get("NodeManagerAddress", "")
     if gpus:
         count = min(gpus, workers) if workers else gpus
-        return PoolShape(count, 1, 1, max(1, cpus // count))
+        return [ActorSlot(node["NodeID"], host, 1, 1, max(1, cpus // count))] * count
     count = workers or max(1, cpus // 2)
-    return PoolShape(count, 0, min(1.0, cpus / count), max(1, cpus // count // 2))
+    return [ActorSlot(node["NodeID"], host, 0, min(1.0, cpus / count), max(1, cpus // count // 2))] * count
+
+
+def pool_shape(workers: int | None = None) -> PoolShape:
+    """Size the pool from the cluster's alive nodes, spread over all of them.
+
+    Every node with CPUs or GPUs gets its actors (:func:`_node_slots`); ``workers``
+    caps the actor count, taken round-robin over the nodes so a small pool still
+    spans them.
+
+    Raises:
+        TransientError: the cluster has no node with CPUs or GPUs.
+    """
+    nodes = [n for n in ray.nodes() if n.get("Alive") and (n.get("Resources", {}).get("CPU", 0) or
+                                                            n.get("Resources", {}).get("GPU", 0))]
+    if not nodes:
+        raise TransientError("the Ray cluster has no node with CPUs or GPUs", "start a render node and retry")
+    per_node = [_node_slots(n, workers) for n in sorted(nodes, key=lambda n: n["NodeID"])]
+    slots = [s for round_ in _round_robin(per_node) for s in round_]
+    return PoolShape(tuple(slots[:workers] if workers else slots))
+
+
+def _round_robin(per_node: list[list[ActorSlot]]) -> list[list[ActorSlot]]:
+    """Rounds of at most one slot per node: ``[[a0, b0], [a1, b1], ...]``."""
+    depth = max(len(slots) for slots in per_node)
+    return [[slots[i] for slots in per_node if i < len(slots)] for i in range(depth)]
 
 
 @dataclass
 class PoolEvents:
-    """Callbacks the scheduler calls on the driver as chunks progress."""
+    """Callbacks the scheduler calls on the driver as chunks progress.
 
-    on_start: Callable[[ChunkSpec, int], None] = lambda spec, attempt: None
+    ``on_start(spec, attempt, slot)``: a chunk was handed to the actor in ``slot``
+    (``attempt`` counts from 1 over the chunk's whole life, see :meth:`RenderPool.run`);
+    ``on_progress(job_id, index, frames done)``; ``on_done(spec, result)``;
+    ``on_error(spec, error, final)``: ``final`` False means the chunk is tried again.
+    """
+
+    on_start: Callable[[ChunkSpec, int, ActorSlot], None] = lambda spec, attempt, slot: None
     on_progress: Callable[[str, int, int], None] = lambda job_id, index, done: None
     on_done: Callable[[ChunkSpec, RenderResult], None] = lambda spec, result: None
     on_error: Callable[[ChunkSpec, MattefarmError, bool], None] = lambda spec, error, final: None
@@ -94,49 +157,72 @@ def _unwrap(exc: Exception) -> MattefarmError:
     return MediaError(f"the render failed: {exc!r}", "see the chunk log")
 
 
+_HELPER_DIED = (ActorDiedError, ActorUnavailableError, RayActorError)
+
+
 class RenderPool:
     """Render actors and a scheduler that keeps each busy with one chunk at a time.
 
+    A render actor that dies is replaced on its node and its chunk tried again;
+    the progress queue's actor is replaced too when it dies (progress of the
+    chunks then in flight is reported when they finish). Neither fails a job.
+
     Args:
-        shape: actor count and resources (see :func:`pool_shape`).
-        max_attempts: tries per chunk when a worker dies (transient errors).
+        shape: the actors' slots (see :func:`pool_shape`).
+        max_attempts: tries per chunk over its whole life when workers die (transient errors).
     """
 
     def __init__(self, shape: PoolShape, max_attempts: int = 3) -> None:
         self.shape, self.max_attempts = shape, max_attempts
-        self.actors = [self._new_actor() for _ in range(shape.actors)]
+        self.slots = list(shape.slots)
+        self.actors = [self._new_actor(slot) for slot in self.slots]
         self.progress = Queue(maxsize=0)
 
-    def _new_actor(self) -> ray.actor.ActorHandle:
-        options = {"num_gpus": self.shape.gpus, "num_cpus": self.shape.cpus}
-        return RenderActor.options(**options).remote(self.shape.threads)
+    @staticmethod
+    def _new_actor(slot: ActorSlot) -> ray.actor.ActorHandle:
+        strategy = NodeAffinitySchedulingStrategy(slot.node_id, soft=True)
+        return RenderActor.options(num_gpus=slot.gpus, num_cpus=slot.cpus,
+                                   scheduling_strategy=strategy).remote(slot.threads)
+
+    def _replace_actor(self, index: int, kill: bool = False) -> None:
+        if kill:
+            ray.kill(self.actors[index])
+        self.actors[index] = self._new_actor(self.slots[index])
 
     def _drain_progress(self, events: PoolEvents) -> None:
-        for job_id, index, done in self.progress.get_nowait_batch(self.progress.qsize()):
+        """Pass queued progress reports on; a dead queue actor is replaced with a fresh queue."""
+        try:
+            reports = self.progress.get_nowait_batch(self.progress.qsize())
+        except _HELPER_DIED:
+            log.warning("the progress queue's actor died: starting a new one")
+            self.progress = Queue(maxsize=0)
+            return
+        for job_id, index, done in reports:
             events.on_progress(job_id, index, done)
 
-    def run(self, specs: Sequence[ChunkSpec], events: PoolEvents, task: str = "render") -> list[RenderResult]:
+    def run(self, specs: Sequence[ChunkSpec], events: PoolEvents, task: str = "render",
+            attempts: dict[int, int] | None = None) -> list[RenderResult]:
         """Render every spec (``task`` ``analyse``: run the face analysis pass instead); return results in chunk order.
 
         A permanent error stops dispatching and is raised after in-flight chunks
-        finish; a dead worker is replaced and its chunk retried up to
-        ``max_attempts`` times. ``events.should_stop()`` returning true cancels
-        in-flight tasks and returns what finished. An exception from a callback
-        cancels the in-flight tasks too, then propagates.
+        finish; a dead worker is replaced and its chunk retried until it has had
+        ``max_attempts`` tries, counting the ``attempts`` it had before this call
+        (chunk index -> tries so far; default none). ``events.should_stop()``
+        returning true cancels in-flight tasks and returns what finished. An
+        exception from a callback cancels the in-flight tasks too, then propagates.
         """
         running: dict[ray.ObjectRef, tuple[ChunkSpec, int]] = {}
         try:
-            return self._schedule(specs, events, task, running)
+            return self._schedule(specs, events, task, running, dict(attempts or {}))
         except BaseException:
             if running:
                 self._cancel(running)
             raise
 
     def _schedule(self, specs: Sequence[ChunkSpec], events: PoolEvents, task: str,
-                  running: dict[ray.ObjectRef, tuple[ChunkSpec, int]]) -> list[RenderResult]:
+                  running: dict[ray.ObjectRef, tuple[ChunkSpec, int]], attempts: dict[int, int]) -> list[RenderResult]:
         """The scheduling loop of :meth:`run`; ``running`` holds the in-flight tasks."""
         pending = list(specs)
-        attempts = {s.index: 0 for s in specs}
         idle = list(range(len(self.actors)))
         results: dict[int, RenderResult] = {}
         failure: MattefarmError | None = None
@@ -146,8 +232,8 @@ class RenderPool:
                 break
             while pending and idle and failure is None:
                 spec, slot = pending.pop(0), idle.pop(0)
-                attempts[spec.index] += 1
-                events.on_start(spec, attempts[spec.index])
+                attempts[spec.index] = attempts.get(spec.index, 0) + 1
+                events.on_start(spec, attempts[spec.index], self.slots[slot])
                 ref = getattr(self.actors[slot], task).remote(spec, self.progress.actor)
                 running[ref] = (spec, slot)
             if not running:
@@ -156,6 +242,7 @@ class RenderPool:
             self._drain_progress(events)
             for ref in ready:
                 spec, slot = running.pop(ref)
+                idle.append(slot)
                 try:
                     result = ray.get(ref)
                 except Exception as exc:  # noqa: BLE001 - every Ray failure is classified
@@ -163,17 +250,17 @@ class RenderPool:
                     retry = error.transient and attempts[spec.index] < self.max_attempts
                     events.on_error(spec, error, not retry)
                     if error.transient:
-                        self.actors[slot] = self._new_actor()
+                        self._replace_actor(slot)
                     if retry:
                         pending.insert(0, spec)
                     elif failure is None:
-                        failure = error
-                    idle.append(slot)
+                        failure = error if not error.transient else ChunkDead(
+                            f"chunk {spec.index} failed {attempts[spec.index]} times, the last: {error.problem}",
+                            "retry the job once the workers are healthy")
                     continue
                 self._drain_progress(events)
                 results[spec.index] = result
                 events.on_done(spec, result)
-                idle.append(slot)
             if failure is not None and not running:
                 break
         if failure is not None:
@@ -192,8 +279,7 @@ class RenderPool:
         _, stuck = ray.wait(list(running), num_returns=len(running), timeout=grace_s)
         for ref in stuck:
             _, slot = running[ref]
-            ray.kill(self.actors[slot])
-            self.actors[slot] = self._new_actor()
+            self._replace_actor(slot, kill=True)
         self._drain_progress(PoolEvents())
         running.clear()
 
@@ -201,4 +287,7 @@ class RenderPool:
         """Kill the actors and the progress queue."""
         for actor in self.actors:
             ray.kill(actor)
-        self.progress.shutdown()
+        try:
+            self.progress.shutdown()
+        except _HELPER_DIED:
+            pass

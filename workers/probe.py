@@ -135,8 +135,16 @@ class MediaProbe:
 
 
 def _open(path: str) -> av.container.InputContainer:
+    """Open a media file; messages name the file only (never a server's folders).
+
+    Raises:
+        InputError: missing, a folder, or not readable as media (not a video, or truncated).
+    """
+    name = Path(path).name or path
+    if Path(path).is_dir():
+        raise InputError(f"{name} is a folder, not a video file", "pass the path of a video file")
     if not Path(path).is_file():
-        raise InputError(f"{path} does not exist", "check the path")
+        raise InputError(f"{name} does not exist", "check the path of the video")
     try:
         return av.open(path)
     except av.FFmpegError as exc:
@@ -214,8 +222,11 @@ def probe_video(path: str | Path) -> MediaProbe:
     """
     path = str(path)
     with _open(path) as container:
+        if not container.streams.video and container.streams.audio:
+            raise InputError(f"{Path(path).name} has only audio, no video stream", "pass a video file")
         if not container.streams.video:
-            raise InputError(f"{Path(path).name} has no video stream", "pass a video file, not audio only")
+            raise InputError(f"{Path(path).name} has no video stream: it is not a video, or its header is "
+                             "damaged or truncated", "re-export or re-copy the file, or pass another video")
         video = container.streams.video[0]
         packets, spans = _demux_tables(container, video)
         audio = tuple(_audio_info(s, spans) for s in container.streams.audio)

@@ -8,16 +8,17 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 
-from api.deps import ServicesDep, SessionDep, check_token
+from api.auth import PrincipalDep, farm_is_open
+from api.deps import ServicesDep, SessionDep
 from api.routes.jobs import TERMINAL, public_job, read_jobs, require_job
 from api.schemas import JobPublic
 
 templates = Jinja2Templates(directory=Path(__file__).resolve().parents[1] / "templates")
-router = APIRouter(include_in_schema=False, dependencies=[Depends(check_token)])
+router = APIRouter(include_in_schema=False)
 
 
 def duration(seconds: float | None) -> str:
@@ -39,15 +40,21 @@ templates.env.globals.update(duration=duration, percent=percent, terminal=sorted
 
 
 @router.get("/", response_class=HTMLResponse)
-def jobs_page(request: Request, services: ServicesDep, session: SessionDep) -> HTMLResponse:
-    """Every job, newest first."""
-    page = read_jobs(services=services, session=session, state=None, offset=0, limit=200)
+def jobs_page(request: Request, services: ServicesDep, session: SessionDep, principal: PrincipalDep) -> HTMLResponse:
+    """Every job the user may see, newest first."""
+    page = read_jobs(services=services, session=session, principal=principal, state=None, offset=0, limit=200)
     shots = {job.id: job.shot for job in page.jobs}
-    return templates.TemplateResponse(request, "jobs.html", {"page": page, "shots": shots})
+    return templates.TemplateResponse(request, "jobs.html", {"page": page, "shots": shots, **_who(request, principal)})
 
 
 @router.get("/jobs/{job_id}", response_class=HTMLResponse)
-def job_page(request: Request, services: ServicesDep, session: SessionDep, job_id: str) -> HTMLResponse:
+def job_page(request: Request, services: ServicesDep, session: SessionDep, principal: PrincipalDep,
+             job_id: str) -> HTMLResponse:
     """One job: facts, chunk strip, chunk table, controls."""
-    job = public_job(require_job(session, job_id), services)
-    return templates.TemplateResponse(request, "job.html", {"job": job, "shot": job.shot})
+    job = public_job(require_job(session, job_id, principal), services)
+    return templates.TemplateResponse(request, "job.html", {"job": job, "shot": job.shot, **_who(request, principal)})
+
+
+def _who(request: Request, principal: PrincipalDep) -> dict[str, object]:
+    """The signed-in user for the page header, and whether the farm is open (a warning there)."""
+    return {"user": principal.name, "open_farm": farm_is_open(request)}

@@ -10,25 +10,31 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Annotated, Any, BinaryIO, TypeVar
 
-from fastapi import APIRouter, Depends, Form, HTTPException, Query, UploadFile
+from fastapi import APIRouter, Form, HTTPException, Query, UploadFile
 from fastapi.responses import FileResponse, PlainTextResponse, Response, StreamingResponse
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import func, select
 
-from api.deps import ServicesDep, SessionDep, check_token
+from api.auth import PrincipalDep
+from api.deps import ServicesDep, SessionDep
 from api.schemas import BatchCreate, BatchPublic, JobCreate, JobPublic, JobsPublic
+from jobs.celery_app import app as celery_app
+from jobs.doorbell import ring
 from jobs.options import RenderOptions
 from jobs.pipeline import create_job as record_job
 from jobs.progress import job_event
 from jobs.chunk_log import ChunkLog
 from jobs.controls import cancel_job, pause_job, resume_job, retry_job, set_priority
 from jobs.tables import Batch, Job, State
+from jobs.users import Principal
 from workers.contact_sheet import contact_sheet, encode_jpeg
 from workers.encode import ALLOWED_SUFFIXES
+from workers.plates import check_plate
 
-router = APIRouter(prefix="/v1/jobs", tags=["jobs"], dependencies=[Depends(check_token)])
+router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
 TERMINAL = {State.DONE.value, State.FAILED.value, State.CANCELLED.value}
 _BLOCK = 1 << 20
+OFFSET_LIMIT = 1_000_000_000
 Options = TypeVar("Options", bound=JobCreate)
 
 
@@ -51,11 +57,17 @@ def _save_upload(upload: UploadFile, services: ServicesDep, key: str) -> str:
     return services.storage.path(key)
 
 
+NAME_LIMIT = 120
+"""Longest stored file name (characters): file systems refuse names over 255 bytes."""
+
+
 def safe_name(filename: str) -> str:
     """A client's file name made safe as a storage key: its base name, with characters other
-    than letters, digits, ``.``, ``-`` and ``_`` replaced by ``_``."""
-    name = re.sub(r"[^A-Za-z0-9._-]", "_", Path(filename).name).lstrip(".")
-    return name or "upload"
+    than letters, digits, ``.``, ``-`` and ``_`` replaced by ``_``, at most :data:`NAME_LIMIT`
+    characters (the stem is cut, the suffix kept)."""
+    name = re.sub(r"[^A-Za-z0-9._-]", "_", Path(filename.replace("\x00", "")).name).lstrip(".") or "upload"
+    stem, suffix = Path(name).stem, Path(name).suffix[:16]
+    return stem[: NAME_LIMIT - len(suffix)] + suffix
 
 
 def _allowed_source(uri: str, roots: list[str]) -> str:
@@ -66,10 +78,12 @@ def _allowed_source(uri: str, roots: list[str]) -> str:
     """
     path = Path(uri).expanduser().resolve()
     if not any(path.is_relative_to(Path(root).expanduser().resolve()) for root in roots):
-        raise HTTPException(403, f"{uri} is not under a configured source root: upload the file, "
-                                 "or add its folder to MATTEFARM_SOURCE_ROOTS")
+        raise HTTPException(403, "source_uri is not under a configured source root: upload the file as the "
+                                 "'video' part, or ask the farm's operator to add its folder to the source roots")
+    if path.is_dir():
+        raise HTTPException(422, "source_uri names a folder, not a video file")
     if not path.is_file():
-        raise HTTPException(404, f"{uri} does not exist on the farm's storage")
+        raise HTTPException(404, f"source_uri {path.name} does not exist on the farm's storage")
     return str(path)
 
 
@@ -83,6 +97,8 @@ def _parse_options(options: str, schema: type[Options]) -> Options:
         return schema.model_validate(json.loads(options or "{}"))
     except json.JSONDecodeError as exc:
         raise HTTPException(422, f"the options part is not JSON ({exc.msg} at character {exc.pos})") from exc
+    except RecursionError as exc:
+        raise HTTPException(422, "the options part nests too deeply") from exc
 
 
 def _prepare_job(services: ServicesDep, request: JobCreate, job_id: str, video: UploadFile | None,
@@ -91,6 +107,7 @@ def _prepare_job(services: ServicesDep, request: JobCreate, job_id: str, video: 
 
     Raises:
         HTTPException: no footage, a path outside the source roots, an upload too large.
+        InputError: the plate is not a readable image or video.
         pydantic.ValidationError: inconsistent render options.
     """
     if source_uri is not None:
@@ -99,6 +116,8 @@ def _prepare_job(services: ServicesDep, request: JobCreate, job_id: str, video: 
         source = _save_upload(video, services, f"uploads/{job_id}/{safe_name(video.filename)}")
     else:
         raise HTTPException(422, "send the footage as the 'video' part, or a 'source_uri' in the options")
+    if stills["plate"] is not None:
+        check_plate(stills["plate"])
     codec = request.render.get("codec", "h264")
     suffix = ALLOWED_SUFFIXES.get(codec, (".mp4",))[0]
     stem = Path(source).stem
@@ -114,16 +133,14 @@ def _save_stills(services: ServicesDep, key: str, parts: dict[str, UploadFile | 
             if part is not None and part.filename else None for name, part in parts.items()}
 
 
-def _enqueue(jobs: list[Job]) -> None:
-    from jobs.tasks import enqueue_job  # the Celery app connects to the broker on first use
-
+def _enqueue(session: SessionDep, jobs: list[Job]) -> None:
     for job in jobs:
-        enqueue_job(job)
+        ring(session, job, celery_app)
 
 
 @router.post("", status_code=202, summary="Submit a job (multipart: video, plate, face, reference, options JSON)")
 def create_job(
-    *, services: ServicesDep, session: SessionDep, options: Annotated[str, Form()] = "{}",
+    *, services: ServicesDep, session: SessionDep, principal: PrincipalDep, options: Annotated[str, Form()] = "{}",
     video: UploadFile | None = None, plate: UploadFile | None = None, face: UploadFile | None = None,
     reference: UploadFile | None = None,
 ) -> JobPublic:
@@ -133,20 +150,20 @@ def create_job(
     try:
         stills = _save_stills(services, job_id, {"plate": plate, "face": face, "reference": reference})
         source, output, render = _prepare_job(services, request, job_id, video, request.source_uri, stills)
-    except (HTTPException, ValidationError):
+    except BaseException:  # a refused request leaves no upload behind
         services.storage.delete(f"uploads/{job_id}")
         raise
-    job = record_job(session, source, output, render, job_id=job_id, priority=request.priority, owner=request.owner)
-    _enqueue([job])
+    job = record_job(session, source, output, render, job_id=job_id, priority=request.priority, owner=owner_of(principal, request.owner))
+    _enqueue(session, [job])
     return JobPublic.of(job, None, datetime.now(timezone.utc))
 
 
-batches = APIRouter(prefix="/v1/batches", tags=["batches"], dependencies=[Depends(check_token)])
+batches = APIRouter(prefix="/v1/batches", tags=["batches"])
 
 
 @batches.post("", status_code=202, summary="Submit many shots with shared options (multipart: videos, plate, face, reference, options)")
 def create_batch(
-    *, services: ServicesDep, session: SessionDep, options: Annotated[str, Form()] = "{}",
+    *, services: ServicesDep, session: SessionDep, principal: PrincipalDep, options: Annotated[str, Form()] = "{}",
     videos: list[UploadFile] | None = None, plate: UploadFile | None = None, face: UploadFile | None = None,
     reference: UploadFile | None = None,
 ) -> BatchPublic:
@@ -156,44 +173,56 @@ def create_batch(
     shots += [(None, uri) for uri in request.source_uris]
     if not shots:
         raise HTTPException(422, "send the footage as 'videos' parts, or 'source_uris' in the options")
-    batch = Batch(id=uuid.uuid4().hex, name=request.name, owner=request.owner, options=request.model_dump())
+    batch = Batch(id=uuid.uuid4().hex, name=request.name, owner=owner_of(principal, request.owner), options=request.model_dump())
     prepared: list[tuple[str, tuple[str, str, RenderOptions]]] = []
+    job_ids = [uuid.uuid4().hex for _ in shots]
     try:
         stills = _save_stills(services, batch.id, {"plate": plate, "face": face, "reference": reference})
-        for video, uri in shots:
-            job_id = uuid.uuid4().hex
+        for job_id, (video, uri) in zip(job_ids, shots):
             prepared.append((job_id, _prepare_job(services, request, job_id, video, uri, stills)))
-    except (HTTPException, ValidationError):
-        for key in [batch.id, *(job_id for job_id, _ in prepared)]:
+    except BaseException:  # a refused request leaves no upload behind
+        for key in [batch.id, *job_ids]:
             services.storage.delete(f"uploads/{key}")
         raise
     session.add(batch)
     jobs = [Job(id=job_id, input_uri=source, output_uri=output, options=render.model_dump(), priority=request.priority,
-                owner=request.owner, batch=batch) for job_id, (source, output, render) in prepared]
+                owner=batch.owner, batch=batch) for job_id, (source, output, render) in prepared]
     session.add_all(jobs)
     session.commit()
-    _enqueue(jobs)
+    _enqueue(session, jobs)
     return BatchPublic.of(batch, [public_job(j, services) for j in batch.jobs])
 
 
 @batches.get("/{batch_id}", summary="A batch: its aggregate state and its jobs")
-def read_batch(*, services: ServicesDep, session: SessionDep, batch_id: str) -> BatchPublic:
+def read_batch(*, services: ServicesDep, session: SessionDep, principal: PrincipalDep, batch_id: str) -> BatchPublic:
     """The batch with every job's state and progress."""
-    batch = session.get(Batch, batch_id)
-    if batch is None:
-        raise HTTPException(404, f"there is no batch {batch_id}")
+    batch = session.get(Batch, batch_id) if ID_PATTERN.fullmatch(batch_id) else None
+    if batch is None or not principal.may_see(batch):
+        raise HTTPException(404, "there is no such batch")
     return BatchPublic.of(batch, [public_job(j, services) for j in batch.jobs])
 
 
-def require_job(session: SessionDep, job_id: str) -> Job:
-    """The job row.
+def owner_of(principal: Principal, requested: str) -> str:
+    """Who owns what a request submits: the signed-in user; on an open farm, the ``owner`` it names."""
+    return principal.name if principal.name else requested
+
+
+ID_PATTERN = re.compile(r"[A-Za-z0-9_-]{1,64}")
+"""What a job or batch id can look like (ids are UUIDs in hex); anything else names no row."""
+
+
+def require_job(session: SessionDep, job_id: str, principal: Principal) -> Job:
+    """The job row, if ``principal`` may see it.
 
     Raises:
-        HTTPException: 404 when there is no such job.
+        HTTPException: 404 when there is no such job (an id of another form included), or
+            it is another user's (whose jobs a user who is not an admin cannot tell from none).
     """
-    job = session.get(Job, job_id)
+    job = session.get(Job, job_id) if ID_PATTERN.fullmatch(job_id) else None
+    if job is not None and not principal.may_see(job):
+        job = None
     if job is None:
-        raise HTTPException(404, f"there is no job {job_id}")
+        raise HTTPException(404, f"there is no job {job_id}" if ID_PATTERN.fullmatch(job_id) else "there is no such job")
     return job
 
 
@@ -204,11 +233,13 @@ def public_job(job: Job, services: ServicesDep) -> JobPublic:
 
 @router.get("", summary="List jobs, newest first")
 def read_jobs(
-    *, services: ServicesDep, session: SessionDep, state: State | None = None,
-    offset: Annotated[int, Query(ge=0)] = 0, limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    *, services: ServicesDep, session: SessionDep, principal: PrincipalDep, state: State | None = None,
+    offset: Annotated[int, Query(ge=0, le=OFFSET_LIMIT)] = 0, limit: Annotated[int, Query(ge=1, le=500)] = 50,
 ) -> JobsPublic:
     """A page of jobs, optionally of one state."""
     query = select(Job)
+    if not principal.admin:
+        query = query.where(Job.owner == principal.name)
     if state is not None:
         query = query.where(Job.state == state)
     total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
@@ -217,9 +248,9 @@ def read_jobs(
 
 
 @router.get("/{job_id}", summary="A job: state, stage, chunks, progress, timings")
-def read_job(*, services: ServicesDep, session: SessionDep, job_id: str) -> JobPublic:
+def read_job(*, services: ServicesDep, session: SessionDep, principal: PrincipalDep, job_id: str) -> JobPublic:
     """One job with its chunks and live progress."""
-    return public_job(require_job(session, job_id), services)
+    return public_job(require_job(session, job_id, principal), services)
 
 
 def _sse(event: dict[str, Any]) -> str:
@@ -227,14 +258,14 @@ def _sse(event: dict[str, Any]) -> str:
 
 
 @router.get("/{job_id}/events", summary="Server-Sent Events of a job until it ends")
-def job_events(*, services: ServicesDep, session: SessionDep, job_id: str) -> StreamingResponse:
+def job_events(*, services: ServicesDep, session: SessionDep, principal: PrincipalDep, job_id: str) -> StreamingResponse:
     """A ``snapshot`` event, then ``state``, ``chunk`` and ``progress`` events as they happen."""
-    require_job(session, job_id)
+    require_job(session, job_id, principal)
     subscription = services.live.subscribe(job_id)  # before the snapshot: nothing is missed
 
     def snapshot() -> dict[str, Any]:
         with services.sessions() as fresh:
-            job = require_job(fresh, job_id)
+            job = require_job(fresh, job_id, principal)
             return {"type": "snapshot", **public_job(job, services).model_dump(mode="json")}
 
     def stream() -> Iterator[str]:
@@ -260,42 +291,40 @@ def job_events(*, services: ServicesDep, session: SessionDep, job_id: str) -> St
     return StreamingResponse(stream(), media_type="text/event-stream", headers={"Cache-Control": "no-cache"})
 
 
-def _control(services: ServicesDep, session: SessionDep, job_id: str, change: Callable[[Job], None],
-             enqueue: bool = False) -> JobPublic:
+def _control(services: ServicesDep, session: SessionDep, principal: Principal, job_id: str,
+             change: Callable[[Job], None], enqueue: bool = False) -> JobPublic:
     """Apply a control to the job, commit, tell listeners, and enqueue it again if asked."""
-    job = require_job(session, job_id)
+    job = require_job(session, job_id, principal)
     change(job)
     session.commit()
     services.live.publish(job_event(job, "state"))
     if enqueue:
-        from jobs.tasks import enqueue_job
-
-        enqueue_job(job)
+        ring(session, job, celery_app)
     return public_job(job, services)
 
 
 @router.post("/{job_id}/cancel", summary="Cancel a job: dispatching stops, running chunks are cancelled")
-def cancel(*, services: ServicesDep, session: SessionDep, job_id: str) -> JobPublic:
+def cancel(*, services: ServicesDep, session: SessionDep, principal: PrincipalDep, job_id: str) -> JobPublic:
     """The render task sees the cancellation within a quarter of a second and stops its chunks on the actors."""
-    return _control(services, session, job_id, cancel_job)
+    return _control(services, session, principal, job_id, cancel_job)
 
 
 @router.post("/{job_id}/pause", summary="Pause a job: running chunks go back to pending, finished ones stay")
-def pause(*, services: ServicesDep, session: SessionDep, job_id: str) -> JobPublic:
+def pause(*, services: ServicesDep, session: SessionDep, principal: PrincipalDep, job_id: str) -> JobPublic:
     """Hold the job until it is resumed."""
-    return _control(services, session, job_id, pause_job)
+    return _control(services, session, principal, job_id, pause_job)
 
 
 @router.post("/{job_id}/resume", summary="Resume a paused job")
-def resume(*, services: ServicesDep, session: SessionDep, job_id: str) -> JobPublic:
+def resume(*, services: ServicesDep, session: SessionDep, principal: PrincipalDep, job_id: str) -> JobPublic:
     """Queue the job again; only chunks not done are rendered."""
-    return _control(services, session, job_id, resume_job, enqueue=True)
+    return _control(services, session, principal, job_id, resume_job, enqueue=True)
 
 
 @router.post("/{job_id}/retry", summary="Retry a failed or cancelled job (only its unfinished chunks)")
-def retry(*, services: ServicesDep, session: SessionDep, job_id: str) -> JobPublic:
+def retry(*, services: ServicesDep, session: SessionDep, principal: PrincipalDep, job_id: str) -> JobPublic:
     """Queue the job again from where it stopped."""
-    return _control(services, session, job_id, retry_job, enqueue=True)
+    return _control(services, session, principal, job_id, retry_job, enqueue=True)
 
 
 class JobPatch(BaseModel):
@@ -307,38 +336,38 @@ class JobPatch(BaseModel):
 
 
 @router.patch("/{job_id}", summary="Change a job's priority (0-100, higher first)")
-def update_job(*, services: ServicesDep, session: SessionDep, job_id: str, patch: JobPatch) -> JobPublic:
+def update_job(*, services: ServicesDep, session: SessionDep, principal: PrincipalDep, job_id: str, patch: JobPatch) -> JobPublic:
     """The new priority applies to the job's next stages."""
-    return _control(services, session, job_id, lambda job: set_priority(job, patch.priority))
+    return _control(services, session, principal, job_id, lambda job: set_priority(job, patch.priority))
 
 
-def _finished(session: SessionDep, job_id: str) -> Job:
-    job = require_job(session, job_id)
+def _finished(session: SessionDep, job_id: str, principal: Principal) -> Job:
+    job = require_job(session, job_id, principal)
     if job.state != State.DONE:
         raise HTTPException(409, f"job {job_id} is {job.state.value}: its files exist once it is done")
     return job
 
 
 @router.get("/{job_id}/output", summary="Download the output (HTTP Range supported)")
-def read_output(*, session: SessionDep, job_id: str) -> FileResponse:
+def read_output(*, session: SessionDep, principal: PrincipalDep, job_id: str) -> FileResponse:
     """The finished output file."""
-    job = _finished(session, job_id)
+    job = _finished(session, job_id, principal)
     return FileResponse(job.output_uri, filename=Path(job.output_uri).name)
 
 
 @router.get("/{job_id}/matte", summary="Download the matte (when the job asked for one)")
-def read_matte(*, session: SessionDep, job_id: str) -> FileResponse:
+def read_matte(*, session: SessionDep, principal: PrincipalDep, job_id: str) -> FileResponse:
     """The finished matte video."""
-    matte = RenderOptions.model_validate(_finished(session, job_id).options).matte_out
+    matte = RenderOptions.model_validate(_finished(session, job_id, principal).options).matte_out
     if matte is None:
         raise HTTPException(404, f"job {job_id} delivers no matte: submit with options matte=true")
     return FileResponse(matte, filename=Path(matte).name)
 
 
 @router.get("/{job_id}/preview.jpg", summary="Contact sheet: source | matte | result")
-def read_preview(*, services: ServicesDep, session: SessionDep, job_id: str) -> Response:
+def read_preview(*, services: ServicesDep, session: SessionDep, principal: PrincipalDep, job_id: str) -> Response:
     """Four frames spread over the shot, made once and kept beside the output."""
-    job = _finished(session, job_id)
+    job = _finished(session, job_id, principal)
     key = f"outputs/{job_id}/preview.jpg"
     if not services.storage.exists(key):
         matte = RenderOptions.model_validate(job.options).matte_out
@@ -349,19 +378,19 @@ def read_preview(*, services: ServicesDep, session: SessionDep, job_id: str) -> 
 
 
 @router.get("/{job_id}/chunks/{index}/log", summary="The tail of one chunk's log")
-def read_chunk_log(*, services: ServicesDep, session: SessionDep, job_id: str, index: int,
+def read_chunk_log(*, services: ServicesDep, session: SessionDep, principal: PrincipalDep, job_id: str, index: int,
                    lines: Annotated[int, Query(ge=1, le=10_000)] = 200) -> PlainTextResponse:
     """Attempts, workers, timings and errors of the chunk, oldest first."""
-    job = require_job(session, job_id)
+    job = require_job(session, job_id, principal)
     if not any(c.index == index for c in job.chunks):
         raise HTTPException(404, f"job {job_id} has no chunk {index}")
     return PlainTextResponse(ChunkLog(services.storage, job_id).tail(index, lines) or "")
 
 
 @router.delete("/{job_id}", status_code=204, summary="Delete a finished job and its files")
-def delete_job(*, services: ServicesDep, session: SessionDep, job_id: str) -> None:
+def delete_job(*, services: ServicesDep, session: SessionDep, principal: PrincipalDep, job_id: str) -> None:
     """Remove the job's row, uploads, outputs and live counters (a running job must be cancelled first)."""
-    job = require_job(session, job_id)
+    job = require_job(session, job_id, principal)
     if job.state.value not in TERMINAL:
         raise HTTPException(409, f"job {job_id} is {job.state.value}: cancel it first")
     for prefix in (f"uploads/{job_id}", f"outputs/{job_id}", f"jobs/{job_id}", f"logs/{job_id}"):

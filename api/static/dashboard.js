@@ -1,6 +1,9 @@
 // Mattefarm dashboard: the job list refreshes itself; a job page follows the job's Server-Sent Events.
 "use strict";
 
+// State-changing calls signed in by the session cookie carry this header (see api/auth.py).
+const SIGNED = {"X-Requested-With": "mattefarm"};
+
 function refreshEvery(ms) {
   setInterval(async () => {
     const response = await fetch(location.pathname, {headers: {"Accept": "text/html"}});
@@ -60,7 +63,8 @@ function showJob(e) {
 }
 
 async function call(method, url, body) {
-  const response = await fetch(url, {method, headers: {"Content-Type": "application/json"}, body: body && JSON.stringify(body)});
+  const response = await fetch(url, {method, headers: {"Content-Type": "application/json", ...SIGNED},
+                                     body: body && JSON.stringify(body)});
   if (!response.ok) alert((await response.json()).detail);
   return response;
 }
@@ -117,7 +121,7 @@ function submitForm() {
     body.append("plate", fields.get("plate"));
     body.append("options", JSON.stringify(options));
     form.querySelector("button").disabled = true;
-    const response = await fetch("/v1/jobs", {method: "POST", body});
+    const response = await fetch("/v1/jobs", {method: "POST", body, headers: SIGNED});
     const answer = await response.json();
     if (response.ok) location.href = `/jobs/${answer.id}`;
     else { alert(answer.detail); form.querySelector("button").disabled = false; }

@@ -60,3 +60,64 @@ def test_a_real_clip_submitted_in_the_browser_fills_its_chunk_strip_to_done(tmp_
         job = httpx.get(f"{service.url}/v1/jobs/{job_id}", timeout=10).json()
         assert job["state"] == "done" and job["frames_done"] == job["frames_total"] == 732
     shutil.copy(tmp_path / "job_page.png", tmp_path.parent / "mattefarm_job_page.png")
+
+
+@pytest.mark.slow
+def test_with_tokens_on_the_dashboard_signs_in_and_shows_only_ones_own_jobs(tmp_path: Path) -> None:
+    """Users exist: the browser is sent to the sign-in, the session cookie then carries the
+    pages, their fetches and the job's event stream; another user's job stays hidden."""
+    import subprocess
+    import sys
+
+    from playwright.sync_api import sync_playwright
+
+    from tests.conftest import REPO
+
+    assert CHROMIUM, "chromium is not installed: apt-get install chromium (.ci/run does)"
+    with Service(tmp_path / "home", f"sqlite:///{tmp_path / 'service.db'}") as service:
+        tokens = {}
+        for user in ("alice", "bob"):
+            made = subprocess.run([sys.executable, "-m", "api.cli", "token", "create", user], env=service.env, cwd=REPO,
+                                  capture_output=True, text=True, timeout=60, check=True)
+            tokens[user] = made.stdout.strip().splitlines()[-1]
+        assert httpx.get(f"{service.url}/metrics", timeout=10).status_code == 401
+        hidden = httpx.post(f"{service.url}/v1/jobs", headers={"Authorization": f"Bearer {tokens['bob']}"}, timeout=60,
+                            data={"options": '{"render": {"codec": "prores4444"}}'},
+                            files={"video": ("bobs_shot.flv", open(media("greenscreen/cremad_1001_DFA_SAD_XX.flv"), "rb"))})
+        assert hidden.status_code == 202, hidden.text
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+            page = browser.new_page(viewport={"width": 1400, "height": 760})
+            page.goto(service.url)
+            assert "/login" in page.url
+            page.fill("input[name=token]", "mf_00000000_" + "x" * 43)
+            page.click("form.login button")
+            assert page.locator("#login-error").is_visible()
+            page.fill("input[name=token]", tokens["alice"])
+            page.click("form.login button")
+            page.wait_for_url(f"{service.url}/", timeout=10_000)
+            assert "alice" in page.inner_text("header") and page.locator("#open-farm").count() == 0
+            page.set_input_files("input[name=video]", media("greenscreen/cremad_1001_DFA_HAP_XX.flv"))
+            page.set_input_files("input[name=plate]", media(PLATE))
+            page.fill("input[name=chunk_seconds]", "0.5")
+            page.click("form#submit-form button")
+            page.wait_for_url("**/jobs/*", timeout=60_000)
+            page.wait_for_function("document.getElementById('state').textContent === 'done'", timeout=180_000)
+            page.fill("#priority", "80")
+            page.dispatch_event("#priority", "change")
+            page.screenshot(path=str(tmp_path / "signed_in_job.png"), full_page=True)
+            job_id = page.url.rsplit("/", 1)[1]
+            page.goto(service.url)
+            listing = page.inner_text("#jobs")
+            assert "cremad_1001_DFA_HAP_XX.flv" in listing and "bobs_shot" not in listing
+            assert page.goto(f"{service.url}/jobs/{hidden.json()['id']}").status == 404
+            page.goto(f"{service.url}/logout")
+            assert "/login" in page.url
+            browser.close()
+        alice = {"Authorization": f"Bearer {tokens['alice']}"}
+        deadline = time.monotonic() + 10
+        while httpx.get(f"{service.url}/v1/jobs/{job_id}", headers=alice, timeout=10).json()["priority"] != 80:
+            assert time.monotonic() < deadline, "the priority control (a cookie-signed PATCH) landed"
+            time.sleep(0.2)
+        job = httpx.get(f"{service.url}/v1/jobs/{job_id}", headers=alice, timeout=10).json()
+        assert job["owner"] == "alice" and job["state"] == "done"

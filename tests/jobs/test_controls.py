@@ -9,7 +9,8 @@ import pytest
 
 from jobs.controls import cancel_job, pause_job, resume_job, retry_job
 from jobs.db import make_engine, session_factory
-from jobs.tables import Chunk, IllegalTransition, Job, State, set_state
+from jobs.tables import Chunk, Job, State, set_state
+from models.errors import ConflictError
 
 
 def _job(tmp_path: Path):  # noqa: ANN202 - (session, job)
@@ -33,7 +34,7 @@ def test_each_control_starts_a_new_run_and_resume_retries_a_chunk_that_failed_at
             set_state(chunk, State.PENDING)
     pause_job(job)
     assert (job.state, job.run) == (State.PAUSED, 1)
-    with pytest.raises(IllegalTransition):
+    with pytest.raises(ConflictError):
         pause_job(job)
     resume_job(job)
     assert (job.state, job.run) == (State.PENDING, 2)

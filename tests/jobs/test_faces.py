@@ -8,9 +8,10 @@ import av
 import cv2
 import numpy as np
 import pytest
+from pydantic import ValidationError
 
 from jobs.db import make_engine, session_factory
-from jobs.options import RenderOptions
+from jobs.options import RenderOptions, option_errors
 from jobs.pipeline import create_job, run_job
 from jobs.tables import Job, State
 from models.errors import InputError, ModelError
@@ -143,8 +144,10 @@ def test_a_reference_image_picks_the_person_it_shows(ray_pool, chaplin_home: Pat
 
 
 def test_a_reference_image_needs_reference_mode() -> None:
-    with pytest.raises(ValueError, match="--face-mode reference"):
+    with pytest.raises(ValidationError) as raised:
         RenderOptions(background=media(ROCKET), face=media(PORTRAIT), reference_image=media(PORTRAIT))
+    assert "--face-mode reference" in option_errors(raised.value, "cli")[0][1]
+    assert "'render.face_mode' reference" in option_errors(raised.value, "api")[0][1]
 
 
 def test_a_rotated_phone_clip_is_analysed_upright(ray_pool, tmp_path: Path) -> None:
