@@ -134,7 +134,8 @@ def cmd_render(args: argparse.Namespace) -> int:
     with sessions() as session:
         job, reused = open_cli_job(session, args.input, args.output, options, owner, settings.lease_s, storage)
         if reused:
-            console.print(f"resuming job {job.id}: {reused} of {len(job.chunks)} chunks were rendered before it stopped")
+            console.print(f"resuming job {job.id}: {reused} of {len(job.chunks)} chunks were rendered before it stopped",
+                          soft_wrap=True)
         started = time.monotonic()
         columns = [TextColumn("[bold]rendering"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[fps]} fps"),
                    TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn()]

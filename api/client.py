@@ -11,7 +11,7 @@ from typing import Any
 
 import httpx
 
-from models.errors import MattefarmError
+from models.errors import InputError, MattefarmError
 
 
 TERMINAL_STATES = ("done", "failed", "cancelled")
@@ -31,7 +31,13 @@ class MattefarmClient:
     def __init__(self, server: str, token: str | None = None, timeout_s: float = 60.0) -> None:
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         self.server = server.rstrip("/")
-        self.http = httpx.Client(base_url=self.server, headers=headers, timeout=timeout_s)
+        hint = "pass --server http://HOST:PORT (or set MATTEFARM_SERVER)"
+        if not self.server.startswith(("http://", "https://")):
+            raise InputError(f"the server URL {server!r} is not an http:// or https:// URL", hint)
+        try:
+            self.http = httpx.Client(base_url=self.server, headers=headers, timeout=timeout_s)
+        except httpx.InvalidURL as exc:
+            raise InputError(f"the server URL {server!r} is not valid ({exc})", hint) from exc
 
     def _call(self, method: str, path: str, **kwargs: Any) -> Any:
         try:

@@ -297,9 +297,10 @@ def _return_stopped_chunks(session: Session, job: Job, owner: str | None, record
     if owner is not None:
         query = query.where(Chunk.lease_owner == owner)
     stopped = session.scalars(query.execution_options(populate_existing=True)).all()
-    for chunk in stopped:
+    for chunk in stopped:  # a stop is not a failure: the attempt it cut short is not counted
         set_state(chunk, State.PENDING)
         chunk.frames_done, chunk.lease_owner, chunk.heartbeat_at = 0, None, None
+        chunk.attempts = max(0, chunk.attempts - 1)
         recorder.note(chunk.index, "stopped: the job was cancelled, paused or handed back")
     session.commit()
 
@@ -372,9 +373,14 @@ def fail_job(session: Session, job: Job, error: MattefarmError) -> None:
     session.commit()
 
 
+def intermediates(job_id: str) -> str:
+    """The storage prefix of a job's intermediate files (split, rendered chunks, plate, face data)."""
+    return f"jobs/{job_id}"
+
+
 def cleanup_job(job: Job, storage: Storage) -> None:
     """Remove the job's intermediate files (split, rendered chunks, plate)."""
-    storage.delete(f"jobs/{job.id}")
+    storage.delete(intermediates(job.id))
 
 
 def run_job(

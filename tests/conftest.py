@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import shutil
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -39,3 +41,24 @@ def ray_pool() -> Iterator[object]:
 def home(tmp_path: Path) -> Path:
     """A fresh Mattefarm home (SQLite database and storage) for one test."""
     return tmp_path / "home"
+
+
+def _install_chromium() -> None:
+    """Install Debian's chromium (as .ci/run once did), so README's test command brings what the
+    browser tests need on a fresh machine of this kind (root, apt-get; no browser download)."""
+    if os.geteuid() != 0 or shutil.which("apt-get") is None:
+        return
+    subprocess.run(["apt-get", "update", "-qq"], check=False, capture_output=True, timeout=600)
+    subprocess.run(["apt-get", "install", "-y", "-qq", "--no-install-recommends", "chromium"], check=False,
+                   capture_output=True, timeout=900, env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"})
+
+
+@pytest.fixture(scope="session")
+def chromium() -> str:
+    """The path of a chromium for Playwright to drive, installed first if missing."""
+    found = shutil.which("chromium") or shutil.which("chromium-browser")
+    if found is None:
+        _install_chromium()
+        found = shutil.which("chromium") or shutil.which("chromium-browser")
+    assert found, "chromium is missing and could not be installed: apt-get install chromium"
+    return found

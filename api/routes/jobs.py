@@ -22,6 +22,7 @@ from jobs.celery_app import app as celery_app
 from jobs.doorbell import ring
 from jobs.options import RenderOptions
 from jobs.pipeline import create_job as record_job
+from jobs.pipeline import intermediates
 from jobs.progress import job_event
 from jobs.chunk_log import ChunkLog
 from jobs.controls import cancel_job, pause_job, resume_job, retry_job, set_priority
@@ -305,8 +306,11 @@ def _control(services: ServicesDep, session: SessionDep, principal: Principal, j
 
 @router.post("/{job_id}/cancel", summary="Cancel a job: dispatching stops, running chunks are cancelled")
 def cancel(*, services: ServicesDep, session: SessionDep, principal: PrincipalDep, job_id: str) -> JobPublic:
-    """The render task sees the cancellation within a quarter of a second and stops its chunks on the actors."""
-    return _control(services, session, principal, job_id, cancel_job)
+    """The render task sees the cancellation within a quarter of a second and stops its chunks on the actors;
+    the job's intermediate files are removed (by the render too, once it has stopped)."""
+    job = _control(services, session, principal, job_id, cancel_job)
+    services.storage.delete(intermediates(job_id))
+    return job
 
 
 @router.post("/{job_id}/pause", summary="Pause a job: running chunks go back to pending, finished ones stay")
@@ -393,7 +397,7 @@ def delete_job(*, services: ServicesDep, session: SessionDep, principal: Princip
     job = require_job(session, job_id, principal)
     if job.state.value not in TERMINAL:
         raise HTTPException(409, f"job {job_id} is {job.state.value}: cancel it first")
-    for prefix in (f"uploads/{job_id}", f"outputs/{job_id}", f"jobs/{job_id}", f"logs/{job_id}"):
+    for prefix in (f"uploads/{job_id}", f"outputs/{job_id}", intermediates(job_id), f"logs/{job_id}"):
         services.storage.delete(prefix)
     services.live.forget(job_id)
     session.delete(job)

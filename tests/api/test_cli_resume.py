@@ -59,7 +59,7 @@ def test_a_killed_render_run_again_resumes_where_it_stopped(tmp_path: Path) -> N
     again = _render(home, clip, output)
     out, err = again.communicate(timeout=300)
     assert again.returncode == 0, err
-    assert f"{len(done_before)} of 8 chunks were rendered before it stopped" in err
+    assert f"{len(done_before)} of 8 chunks were rendered before it stopped" in " ".join(err.split())
     assert _rows(home, "SELECT state FROM jobs") == [("done",)], "one row, taken over and ended"
     attempts = dict(_rows(home, "SELECT \"index\", attempts FROM chunks"))
     assert all(attempts[i] == 1 for i in done_before), "finished chunks were not rendered again"

@@ -12,17 +12,15 @@ import pytest
 from tests.api.test_service import PLATE, Service
 from tests.conftest import media
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 CLIP = "extra/autoeditor_man_on_green_screen.mp4"  # a real green-screen shot, 732 frames with audio
 
 
 @pytest.mark.slow
-def test_a_real_clip_submitted_in_the_browser_fills_its_chunk_strip_to_done(tmp_path: Path) -> None:
+def test_a_real_clip_submitted_in_the_browser_fills_its_chunk_strip_to_done(chromium: str, tmp_path: Path) -> None:
     from playwright.sync_api import sync_playwright
 
-    assert CHROMIUM, "chromium is not installed: apt-get install chromium (.ci/run does)"
     with Service(tmp_path / "home", f"sqlite:///{tmp_path / 'service.db'}") as service, sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        browser = playwright.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
         page = browser.new_page(viewport={"width": 1400, "height": 760})
         page.goto(service.url)
         page.set_input_files("input[name=video]", media(CLIP))
@@ -63,7 +61,7 @@ def test_a_real_clip_submitted_in_the_browser_fills_its_chunk_strip_to_done(tmp_
 
 
 @pytest.mark.slow
-def test_with_tokens_on_the_dashboard_signs_in_and_shows_only_ones_own_jobs(tmp_path: Path) -> None:
+def test_with_tokens_on_the_dashboard_signs_in_and_shows_only_ones_own_jobs(chromium: str, tmp_path: Path) -> None:
     """Users exist: the browser is sent to the sign-in, the session cookie then carries the
     pages, their fetches and the job's event stream; another user's job stays hidden."""
     import subprocess
@@ -73,7 +71,6 @@ def test_with_tokens_on_the_dashboard_signs_in_and_shows_only_ones_own_jobs(tmp_
 
     from tests.conftest import REPO
 
-    assert CHROMIUM, "chromium is not installed: apt-get install chromium (.ci/run does)"
     with Service(tmp_path / "home", f"sqlite:///{tmp_path / 'service.db'}") as service:
         tokens = {}
         for user in ("alice", "bob"):
@@ -86,7 +83,7 @@ def test_with_tokens_on_the_dashboard_signs_in_and_shows_only_ones_own_jobs(tmp_
                             files={"video": ("bobs_shot.flv", open(media("greenscreen/cremad_1001_DFA_SAD_XX.flv"), "rb"))})
         assert hidden.status_code == 202, hidden.text
         with sync_playwright() as playwright:
-            browser = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+            browser = playwright.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
             page = browser.new_page(viewport={"width": 1400, "height": 760})
             page.goto(service.url)
             assert "/login" in page.url

@@ -123,6 +123,37 @@ def test_worker_killed_mid_render_then_a_new_worker_finishes_the_job(reference, 
         assert all(c["node_id"] and c["node_host"] for c in done["chunks"]), "chunk rows name their Ray node"
 
 
+def _freeze_in_assembly(service: Service, job_id: str) -> Path | None:
+    """Stop the worker's process group (SIGSTOP) the moment the job's assembly file appears;
+    returns that file, or None (and lets the worker go on) when the assembly was already over."""
+    outputs = service.farm.parent / "storage" / "outputs" / job_id
+    deadline = time.monotonic() + 120
+    while not (parts := list(outputs.glob("*.part-*"))):
+        assert time.monotonic() < deadline, service.log_tail()
+        time.sleep(0.002)
+    os.killpg(service.procs["worker"].pid, signal.SIGSTOP)
+    if parts[0].exists():
+        return parts[0]
+    os.killpg(service.procs["worker"].pid, signal.SIGCONT)
+    return None
+
+
+def test_worker_killed_during_assembly_leaves_no_part_file(reference, tmp_path: Path) -> None:  # noqa: ANN001
+    with _service(tmp_path) as service:
+        for _ in range(3):  # each try catches the assembly unless it ends within the poll's 2 ms
+            job = submit(service.url, None, {"source_uri": _clip(service.farm), "render": RENDER})
+            part = _freeze_in_assembly(service, job["id"])
+            if part is not None:
+                break
+            _wait_for(service, job["id"], lambda j: j["state"] in TERMINAL)
+        assert part is not None, "the worker was caught assembling"
+        service.kill("worker")  # frozen mid-assembly, now killed
+        fault_at = time.monotonic()
+        service.start("worker")
+        _finish(service, job["id"], fault_at, reference, tmp_path, "assembly-kill")
+        assert not part.exists() and not list(part.parent.glob("*.part-*")), "the stale part file is removed"
+
+
 def test_api_and_worker_killed_together_then_restarted(reference, tmp_path: Path) -> None:  # noqa: ANN001
     with _service(tmp_path) as service:
         job = submit(service.url, None, {"source_uri": _clip(service.farm), "render": RENDER})
@@ -170,6 +201,24 @@ def test_progress_queue_and_render_actors_killed_mid_render(reference, tmp_path:
         assert max(c["attempts"] for c in done["chunks"]) == 2, "the killed actor's chunk was tried again"
         second = submit(service.url, None, {"source_uri": _clip(service.farm), "render": RENDER})
         _finish(service, second["id"], time.monotonic(), reference, tmp_path, "next-job-after-actors-kill")
+
+
+def test_sigterm_hands_the_job_back_and_the_worker_exits_cleanly(reference, tmp_path: Path) -> None:  # noqa: ANN001
+    with _service(tmp_path) as service:
+        job = submit(service.url, None, {"source_uri": _clip(service.farm), "render": RENDER})
+        _wait_for(service, job["id"], _mid_render)
+        worker = service.procs.pop("worker")
+        worker.send_signal(signal.SIGTERM)
+        fault_at = time.monotonic()
+        assert worker.wait(timeout=60) == 0
+        stopped_in = time.monotonic() - fault_at
+        handed = _wait_for(service, job["id"], lambda j: all(c["state"] != "running" for c in j["chunks"]))
+        assert handed["state"] == "running" and 0 < handed["frames_done"] < FRAMES, "handed back part way"
+        assert "Traceback" not in service.worker_log(), service.worker_log()[-3000:]
+        service.start("worker")
+        done = _finish(service, job["id"], fault_at, reference, tmp_path, "sigterm")
+        assert max(c["attempts"] for c in done["chunks"]) == 1, "a hand-back is not a failed attempt"
+        print(f"the worker stopped {stopped_in:.1f} s after SIGTERM")
 
 
 def test_live_progress_flushed_mid_render(reference, tmp_path: Path) -> None:  # noqa: ANN001

@@ -186,6 +186,10 @@ CLI_CASES: list[tuple[str, list[str], int, str]] = [
     ("crf 99", ["render", CLIP, "-o", "{tmp}/o.mp4", "--background", PLATE, "--crf", "99"], 2, "--crf"),
     ("probe a folder", ["probe", "{tmp}"], 2, "is a folder"),
     ("server down", ["status", "--server", "http://127.0.0.1:9"], 1, "cannot reach the Mattefarm API"),
+    ("server URL without a scheme", ["status", "--server", "render-head:8000"], 2, "not an http:// or https:// URL"),
+    ("server URL broken", ["cancel", "abc", "--server", "http://[::1"], 2, "is not valid"),
+    ("token for a bad name", ["token", "create", "two words"], 2, "is not a user name"),
+    ("revoke an unknown token", ["token", "revoke", "feedface"], 2, "there is no token feedface"),
 ]
 
 

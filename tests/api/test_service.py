@@ -63,8 +63,8 @@ class Service:
         self.starts = 0
 
     def start(self, name: str) -> None:
-        """Start (or start again) the ``worker`` or the ``api``."""
-        args = ["worker", "--queues", "cpu,render"] if name == "worker" else ["serve", "--port", str(self.port)]
+        """Start (or start again) the ``api`` or a worker (any other name: ``worker``, ``worker2``...)."""
+        args = ["serve", "--port", str(self.port)] if name == "api" else ["worker", "--queues", "cpu,render"]
         self.starts += 1
         log = open(self.logs / f"{name}.{self.starts}.log", "wb")  # noqa: SIM115 - closed with the process
         self.procs[name] = subprocess.Popen([sys.executable, "-m", "api.cli", *args], env=self.env, cwd=REPO, stdout=log,
@@ -99,7 +99,7 @@ class Service:
 
     def worker_log(self) -> str:
         """Every worker start's log, in order."""
-        return "".join(f.read_text(errors="replace") for f in sorted(self.logs.glob("worker.*.log")))
+        return "".join(f.read_text(errors="replace") for f in sorted(self.logs.glob("worker*.log")))
 
     def __exit__(self, *exc: object) -> None:
         for p in self.procs.values():
@@ -246,17 +246,21 @@ def test_cli_submit_wait_shows_progress_and_cancel_stops_a_job(tmp_path: Path) -
         assert job_id[:12] in listing.stderr
 
 
+JOBS = 50
+
+
 @pytest.mark.slow
-def test_twenty_jobs_at_once_each_finish_exactly_once(tmp_path: Path) -> None:
+def test_fifty_jobs_at_once_on_two_workers_each_finish_exactly_once(tmp_path: Path) -> None:
     from concurrent.futures import ThreadPoolExecutor
 
     with Service(tmp_path / "home", f"sqlite:///{tmp_path / 'service.db'}") as service:
-        shots = [make_clip(ClipSpec(f"shot{i:02d}", frames=30 + i, x264="keyint=10"), str(service.farm / f"shot_{i:02d}.mp4"))
-                 for i in range(20)]
+        service.start("worker2")  # two workers race for every message: the leases let one of them have it
+        shots = [make_clip(ClipSpec(f"shot{i:02d}", frames=30 + i % 20, x264="keyint=10"),
+                           str(service.farm / f"shot_{i:02d}.mp4")) for i in range(JOBS)]
         options = [{"source_uri": s, "render": {"chunk_frames": 12, "screen": "green"}} for s in shots]
         with ThreadPoolExecutor(8) as pool:
             jobs = list(pool.map(lambda o: submit(service.url, None, o), options))
-        deadline = time.monotonic() + 300
+        deadline = time.monotonic() + 600
         while True:
             states = [httpx.get(f"{service.url}/v1/jobs/{j['id']}", timeout=10).json() for j in jobs]
             if all(s["state"] in ("done", "failed", "cancelled") for s in states):
@@ -268,15 +272,21 @@ def test_twenty_jobs_at_once_each_finish_exactly_once(tmp_path: Path) -> None:
             assert all(c["attempts"] == 1 and c["state"] == "done" for c in state["chunks"])
             output = tmp_path / f"out{i}.mp4"
             output.write_bytes(httpx.get(f"{service.url}/v1/jobs/{state['id']}/output", timeout=30).content)
-            assert probe_video(str(output)).frame_count == 30 + i
+            assert probe_video(str(output)).frame_count == 30 + i % 20
+            logs = [httpx.get(f"{service.url}/v1/jobs/{state['id']}/chunks/{c['index']}/log", timeout=10).text
+                    for c in state["chunks"]]
+            assert [log.count(" done: ") for log in logs] == [1] * len(logs), "each chunk completed once"
         log = service.worker_log()
         for stage in ("ingest", "render", "assemble"):
-            assert log.count(f"Task mattefarm.{stage}[") == 2 * 20, f"each {stage} task received and finished once"
+            assert log.count(f"Task mattefarm.{stage}[") == 2 * JOBS, f"each {stage} task received and finished once"
+        assert len({w for w in ("worker.1.log", "worker2.3.log") if "mattefarm.render[" in
+                    (service.logs / w).read_text()}) == 2, "both workers rendered"
         listing = httpx.get(f"{service.url}/", timeout=10).text
-        assert all(f"shot_{i:02d}.mp4" in listing for i in range(20)), "the dashboard lists every job"
+        assert all(f"shot_{i:02d}.mp4" in listing for i in range(JOBS)), "the dashboard lists every job"
         metrics = httpx.get(f"{service.url}/metrics", timeout=10).text
         chunks = sum(len(s["chunks"]) for s in states)
-        for line in ('mattefarm_jobs{state="done"} 20.0', f"mattefarm_frames_rendered_total {sum(range(30, 50))}.0",
+        frames = sum(30 + i % 20 for i in range(JOBS))
+        for line in (f'mattefarm_jobs{{state="done"}} {JOBS}.0', f"mattefarm_frames_rendered_total {frames}.0",
                      f'mattefarm_chunk_seconds_bucket{{le="+Inf"}} {chunks}.0', 'mattefarm_queue_depth{queue="render"} 0.0'):
             assert line in metrics, metrics
 

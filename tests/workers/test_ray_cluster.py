@@ -38,8 +38,8 @@ class RayNode:
     """One ``ray start --block`` process (a head, or a node joining ``address``) in its own group."""
 
     def __init__(self, log: Path, cpus: int, port: int | None = None, address: str | None = None) -> None:
-        args = [RAY, "start", "--block", f"--num-cpus={cpus}", "--disable-usage-stats", "--include-dashboard=false"]
-        args += [f"--address={address}"] if address else ["--head", f"--port={port}"]
+        args = [RAY, "start", "--block", f"--num-cpus={cpus}", "--disable-usage-stats"]
+        args += [f"--address={address}"] if address else ["--head", f"--port={port}", "--include-dashboard=false"]
         # Nodes sharing one machine each need their own agent ports (the defaults are fixed numbers).
         args += [f"--{name}={_free_port()}" for name in ("dashboard-agent-listen-port", "dashboard-agent-grpc-port",
                                                         "runtime-env-agent-port", "metrics-export-port")]
@@ -121,7 +121,7 @@ def test_the_default_pool_renders_on_every_node_of_a_joined_cluster(tmp_path: Pa
         engine = create_engine(f"sqlite:///{tmp_path / 'cli' / 'mattefarm.db'}")
         with engine.connect() as connection:
             rows = connection.execute(text("SELECT node_id, node_host, state FROM chunks")).all()
-        assert len(rows) == 12 and {state for _, _, state in rows} == {"done"}
+        assert len(rows) == 12 and {state for _, _, state in rows} == {"done"}, rows
         assert len({node for node, _, _ in rows}) == 2, "chunks ran on both nodes"
         assert all(host for _, host, _ in rows)
     finally:
