@@ -16,27 +16,25 @@ import sys
 import time
 from pathlib import Path
 
+from typing import TYPE_CHECKING
+
 from pydantic import ValidationError
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
-from rich.table import Table
 
 from api.face_args import add_face_args, face_options
 from api.keyer_args import add_keyer_arg, keyer_overrides
 from api.service_cli import SERVICE_COMMANDS, add_ray_address, add_service_commands
-from jobs.db import make_engine, session_factory
-from jobs.options import SCREEN_HELP, RenderOptions, option_errors
-from jobs.leases import LeaseKeeper, WorkerId
-from jobs.pipeline import run_job
-from jobs.resume import open_cli_job
-from jobs.plan import chunk_length, plan_chunks
-from jobs.settings import Settings
+from models.choices import OUTPUT_CODECS, PROVIDER_CHOICES, SCREEN_HELP, X264_PRESETS
 from models.errors import MattefarmError
-from models.keyer_params import KeyerParams
-from models.providers import PROVIDER_CHOICES
-from workers.encode import OUTPUT_CODECS, X264_PRESETS
-from workers.probe import probe_video
+from workers.paths import check_source_path
 
+if TYPE_CHECKING:
+    from rich.table import Table
+
+    from jobs.options import RenderOptions
+
+# Commands import what they use when they run (Ray, onnxruntime, PyAV, SQLAlchemy), so
+# '--help', a bad option or a missing file answer at once.
 console = Console(stderr=True)
 
 
@@ -90,6 +88,8 @@ def cmd_sheet(args: argparse.Namespace) -> int:
 
 
 def _options(args: argparse.Namespace) -> RenderOptions:
+    from jobs.options import RenderOptions
+
     options = RenderOptions(
         background=args.background, matte_out=args.matte_out, codec=args.codec, crf=args.crf, preset=args.preset,
         chunk_frames=args.chunk_frames, chunk_seconds=args.chunk_seconds, workers=args.workers,
@@ -100,6 +100,8 @@ def _options(args: argparse.Namespace) -> RenderOptions:
 
 
 def _summary(job, seconds: float) -> Table:  # type: ignore[no-untyped-def]
+    from rich.table import Table
+
     table = Table(title=f"job {job.id}", show_header=False)
     fps = job.frames_done / seconds if seconds else 0.0
     for name, value in [
@@ -120,12 +122,20 @@ def _summary(job, seconds: float) -> Table:  # type: ignore[no-untyped-def]
 
 def cmd_render(args: argparse.Namespace) -> int:
     """``mattefarm render``: run a keying job to the end in this process."""
-    from workers.pool import RenderPool, connect_ray, pool_shape  # Ray is imported only when rendering
-
+    check_source_path(args.input)  # before anything heavy: a missing file answers at once
     options = _options(args)
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+    from jobs.db import make_engine, session_factory
+    from jobs.leases import LeaseKeeper, WorkerId
+    from jobs.pipeline import run_job
+    from jobs.resume import open_cli_job
+    from jobs.settings import Settings
+    from workers.pool import RenderPool, connect_ray, pool_shape
+    from workers.storage import Storage
+
     settings = Settings(**({"database_url": args.db} if args.db else {}),
                         **({"ray_address": args.ray_address} if args.ray_address is not None else {}))
-    from workers.storage import Storage
 
     storage = Storage(settings.resolved_storage_root())
     engine = make_engine(settings.resolved_database_url())
@@ -158,6 +168,12 @@ def cmd_render(args: argparse.Namespace) -> int:
 
 def cmd_probe(args: argparse.Namespace) -> int:
     """``mattefarm probe``: print streams, timing, keyframes and the chunk plan."""
+    from rich.table import Table
+
+    from jobs.plan import chunk_length, plan_chunks
+    from models.keyer_params import KeyerParams
+    from workers.probe import probe_video
+
     probe = probe_video(args.input)
     v = probe.video
     table = Table(title=Path(args.input).name, show_header=False)
@@ -199,6 +215,8 @@ def main(argv: list[str] | None = None) -> int:
         _error(error)
         return error.exit_code
     except ValidationError as error:
+        from jobs.options import option_errors
+
         for where, message in option_errors(error, "cli"):
             _error(f"{where}: {message}" if where else message)
         return 2

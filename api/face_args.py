@@ -5,8 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from models.face_solve import FACE_MODES
-from workers.faces import SWAPPERS
+from models.choices import FACE_MODES, SWAPPERS
 
 
 def add_face_args(parser: argparse.ArgumentParser) -> None:

@@ -14,15 +14,19 @@ import threading
 import time
 from typing import Any
 
+from typing import TYPE_CHECKING
+
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from api.client import TERMINAL_STATES as TERMINAL
-from api.client import ApiError, MattefarmClient
 from api.face_args import add_face_args, face_options
 from api.keyer_args import add_keyer_arg, keyer_overrides
-from workers.encode import OUTPUT_CODECS, X264_PRESETS
+from models.choices import OUTPUT_CODECS, X264_PRESETS
+
+if TYPE_CHECKING:
+    from rich.progress import Progress, TaskID
+
+    from api.client import MattefarmClient
 
 DEFAULT_SERVER = os.environ.get("MATTEFARM_SERVER", "http://127.0.0.1:8000")
 
@@ -99,11 +103,16 @@ def cmd_worker(args: argparse.Namespace, console: Console) -> int:
 
 
 def _client(args: argparse.Namespace) -> MattefarmClient:
+    from api.client import MattefarmClient  # httpx only for the commands that talk to a server
+
     return MattefarmClient(args.server, args.token)
 
 
 def _follow(client: MattefarmClient, job: dict[str, Any], bar: Progress, task: TaskID, ends: dict[str, str]) -> None:
     """Update one progress bar from the job's events until it ends."""
+    from api.client import TERMINAL_STATES as TERMINAL
+    from api.client import ApiError
+
     try:
         for event in client.events(job["id"]):
             bar.update(task, completed=event.get("frames_done", 0), total=event.get("frames_total") or None,
@@ -115,7 +124,19 @@ def _follow(client: MattefarmClient, job: dict[str, Any], bar: Progress, task: T
 
 
 def cmd_submit(args: argparse.Namespace, console: Console) -> int:
-    """Upload each file as a job; with ``--wait``, a live progress bar per job until all end."""
+    """Upload each file as a job; with ``--wait``, a live progress bar per job until all end.
+
+    Every source and the plate are checked here before anything is uploaded.
+    """
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from workers.paths import check_source_path
+    from workers.plates import check_plate
+
+    for path in args.files:
+        check_source_path(path)
+    if args.background:
+        check_plate(args.background)
     client = _client(args)
     render: dict[str, Any] = {"codec": args.codec, "screen": args.screen}
     given = (("chunk_frames", args.chunk_frames), ("chunk_seconds", args.chunk_seconds), ("crf", args.crf),

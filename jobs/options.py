@@ -9,13 +9,10 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from models.face_solve import FaceMode
 from models.errors import InputError
 from models.keyer_params import KeyerParams
-from models.providers import ProviderChoice
-from workers.encode import ALLOWED_SUFFIXES, OutputCodec, X264Preset
+from models.choices import ALLOWED_SUFFIXES, SCREEN_HELP, FaceMode, OutputCodec, ProviderChoice, Swapper, X264Preset
 
-SCREEN_HELP = "auto, green, blue or #RRGGBB"
 OptionStyle = Literal["cli", "api"]
 API_PARTS = {"background": "the 'plate' part", "face": "the 'face' part", "reference_image": "the 'reference' part",
              "matte_out": "'matte'"}
@@ -77,7 +74,7 @@ class RenderOptions(BaseModel):
     reference_face: int = Field(0, ge=0)
     reference_image: str | None = None
     source_face_index: int | None = Field(None, ge=0)
-    swapper: Literal["builtin", "inswapper_128"] = "builtin"
+    swapper: Swapper = "builtin"
     no_key: bool = False
 
     @field_validator("screen")

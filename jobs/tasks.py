@@ -80,8 +80,8 @@ class WorkerContext:
         return ctx
 
     def render_pool(self) -> RenderPool:
-        """The process's actor pool, started on its first render task; a pool whose Ray
-        cluster is gone is made again."""
+        """The process's actor pool, started on its first render task (its dead actors are
+        replaced by the pool itself)."""
         if self.pool is None:
             connect_ray(self.settings.ray_address or None, namespace=self.settings.ray_namespace)
             self.pool = RenderPool(pool_shape(), self.settings.max_attempts)

@@ -17,7 +17,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from models.providers import ProviderChoice, create_session
+from models.choices import ProviderChoice
+from models.providers import create_session
 
 STRIDES = (8, 16, 32)
 KEYPOINTS = ("right eye", "left eye", "nose tip", "right mouth corner", "left mouth corner")

@@ -16,7 +16,8 @@ import cv2
 import numpy as np
 
 from models.face_detect import Face
-from models.providers import ProviderChoice, create_session
+from models.choices import ProviderChoice
+from models.providers import create_session
 
 CROP = 192
 POINTS = 468

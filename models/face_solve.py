@@ -25,17 +25,15 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, field
-from typing import Literal
 
 import numpy as np
 
+from models.choices import FaceMode
 from models.errors import InputError
 from models.face_analysis import FaceTable
 from models.face_identity import mean_appearance, similarity
 from models.face_track import FaceTracker, jitter, smooth_zero_phase
 
-FaceMode = Literal["reference", "largest", "all"]
-FACE_MODES: tuple[FaceMode, ...] = ("reference", "largest", "all")
 
 
 @dataclass(frozen=True)

@@ -27,7 +27,8 @@ from models.keyer_graph import build_keyer_model
 from models.keyer_params import KeyerOutput, KeyerParams
 from models.fused_composite import CompositeConstants, fused_composite, luma_guide
 from models.fused_matte import MatteConstants, fused_matte
-from models.providers import ProviderChoice, create_session, provider_name, requested_providers
+from models.choices import ProviderChoice
+from models.providers import create_session, provider_name, requested_providers
 from models.screen import ScreenAnalysis
 from models.yuv import YuvMatrix
 

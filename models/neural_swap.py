@@ -32,7 +32,8 @@ from onnx import numpy_helper
 from models.errors import ModelError
 from models.face_landmarks import LEFT_MOUTH, NOSE_TIP, RIGHT_MOUTH
 from models.face_swap import LEFT_EYE, RIGHT_EYE
-from models.providers import ProviderChoice, create_session
+from models.choices import ProviderChoice
+from models.providers import create_session
 
 ARCFACE_112 = np.float32([[38.2946, 51.6963], [73.5318, 51.5014], [56.0252, 71.7366],
                           [41.5493, 92.3655], [70.7299, 92.2041]])

@@ -9,15 +9,13 @@ FIELD-NOTES.md). So the provider that really runs is read back from
 from __future__ import annotations
 
 import logging
-from typing import Literal
 
 import onnx
 import onnxruntime as ort
 
+from models.choices import ProviderChoice
 from models.errors import ModelError
 
-ProviderChoice = Literal["auto", "cuda", "cpu"]
-PROVIDER_CHOICES: tuple[ProviderChoice, ...] = ("auto", "cuda", "cpu")
 
 log = logging.getLogger(__name__)
 

@@ -9,29 +9,17 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 from fractions import Fraction
-from typing import Any, Literal, get_args
+from typing import Any, Literal
 
 import av
 import numpy as np
 
+from models.choices import OUTPUT_CODECS, OutputCodec
 from models.errors import InputError
 from workers.frames import planes_frame, working_format
 
-OutputCodec = Literal["h264", "prores4444", "ffv1"]
-OUTPUT_CODECS: tuple[OutputCodec, ...] = get_args(OutputCodec)
-X264Preset = Literal["ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow",
-                     "placebo"]
-"""libx264's speed presets (``x264_preset_names`` in x264.h)."""
-X264_PRESETS: tuple[X264Preset, ...] = get_args(X264Preset)
 StreamKind = Literal["image", "matte"]
 
-# The container each codec is delivered in, and the suffixes accepted for it.
-DEFAULT_SUFFIX: dict[str, str] = {"h264": ".mp4", "prores4444": ".mov", "ffv1": ".mkv"}
-ALLOWED_SUFFIXES: dict[str, tuple[str, ...]] = {
-    "h264": (".mp4", ".mov", ".mkv"),
-    "prores4444": (".mov", ".mkv"),
-    "ffv1": (".mkv",),
-}
 # Rendered chunks are stored in a container that keeps the time base exactly
 # (MOV) where the codec allows, else Matroska (FFV1; its output is MKV anyway).
 CHUNK_FORMAT: dict[str, str] = {"h264": "mov", "prores4444": "mov", "ffv1": "matroska"}

@@ -19,15 +19,14 @@ from models.face_landmarks import FaceMesh
 from models.face_replace import FramePlanes, Swapper, hold_matte, replace_faces
 from models.face_solve import SolvedFaces
 from models.face_swap import BuiltinSwapper, SourceFace
-from models.providers import ProviderChoice
+from models.choices import SWAPPERS, ProviderChoice, Swapper
 from models.yuv import YuvMatrix, planes_to_rgb
 from workers.model_files import fetch_model
 from workers.plates import read_image
 from workers.storage import Storage
 
-SWAPPER_MODELS: dict[str, tuple[str, ...]] = {"builtin": (), "inswapper_128": ("inswapper_128", "arcface_w600k_r50")}
-"""The registry models each swapper needs."""
-SWAPPERS = tuple(SWAPPER_MODELS)
+SWAPPER_MODELS: dict[Swapper, tuple[str, ...]] = {"builtin": (), "inswapper_128": ("inswapper_128", "arcface_w600k_r50")}
+"""The registry models each swapper needs (one entry per :data:`models.choices.SWAPPERS`)."""
 
 
 def require_swapper_models(name: str) -> None:

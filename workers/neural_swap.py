@@ -5,7 +5,7 @@ from __future__ import annotations
 from models.face_replace import Swapper
 from models.face_swap import SourceFace
 from models.neural_swap import ArcFace, InSwapper, load_emap, source_latent
-from models.providers import ProviderChoice
+from models.choices import ProviderChoice
 from workers.model_files import fetch_model
 
 

@@ -18,6 +18,7 @@ from typing import Any
 import av
 
 from models.errors import InputError
+from workers.paths import check_source_path
 
 
 @dataclass(frozen=True)
@@ -140,11 +141,7 @@ def _open(path: str) -> av.container.InputContainer:
     Raises:
         InputError: missing, a folder, or not readable as media (not a video, or truncated).
     """
-    name = Path(path).name or path
-    if Path(path).is_dir():
-        raise InputError(f"{name} is a folder, not a video file", "pass the path of a video file")
-    if not Path(path).is_file():
-        raise InputError(f"{name} does not exist", "check the path of the video")
+    check_source_path(path)
     try:
         return av.open(path)
     except av.FFmpegError as exc:

@@ -29,7 +29,7 @@ from jobs.controls import cancel_job, pause_job, resume_job, retry_job, set_prio
 from jobs.tables import Batch, Job, State
 from jobs.users import Principal
 from workers.contact_sheet import contact_sheet, encode_jpeg
-from workers.encode import ALLOWED_SUFFIXES
+from models.choices import ALLOWED_SUFFIXES
 from workers.plates import check_plate
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])

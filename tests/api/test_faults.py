@@ -222,7 +222,7 @@ def test_sigterm_hands_the_job_back_and_the_worker_exits_cleanly(reference, tmp_
 
 
 def test_live_progress_flushed_mid_render(reference, tmp_path: Path) -> None:  # noqa: ANN001
-    with _service(tmp_path) as service:
+    with _service(tmp_path, MATTEFARM_BROKER_URL=REDIS_URL) as service:  # one database, as by default: both lost
         job = submit(service.url, None, {"source_uri": _clip(service.farm), "render": RENDER})
         _wait_for(service, job["id"], _mid_render)
         redis.Redis.from_url(REDIS_URL).flushdb()
