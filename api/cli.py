@@ -14,6 +14,8 @@ import logging
 import os
 import sys
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from typing import TYPE_CHECKING
@@ -22,10 +24,10 @@ from pydantic import ValidationError
 from rich.console import Console
 
 from api.face_args import add_face_args, face_options
-from api.keyer_args import add_keyer_arg, keyer_overrides
+from api.keyer_args import add_keyer_arg, keyer_controls_help, keyer_overrides
 from api.service_cli import SERVICE_COMMANDS, add_ray_address, add_service_commands
 from models.choices import OUTPUT_CODECS, PROVIDER_CHOICES, SCREEN_HELP, X264_PRESETS
-from models.errors import MattefarmError
+from models.errors import InputError, MattefarmError
 from workers.paths import check_source_path
 
 if TYPE_CHECKING:
@@ -36,6 +38,8 @@ if TYPE_CHECKING:
 # Commands import what they use when they run (Ray, onnxruntime, PyAV, SQLAlchemy), so
 # '--help', a bad option or a missing file answer at once.
 console = Console(stderr=True)
+LINE_EVERY_S = 5.0
+"""Seconds between progress lines when the output is not a terminal."""
 
 
 def _chunk_args(parser: argparse.ArgumentParser) -> None:
@@ -46,9 +50,19 @@ def _chunk_args(parser: argparse.ArgumentParser) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``mattefarm``."""
-    parser = argparse.ArgumentParser(prog="mattefarm", description="Distributed green-screen keying, frame-accurate.")
+    parser = argparse.ArgumentParser(
+        prog="mattefarm", formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Offline video post-production in chunks, frame-accurate: green/blue-screen keying (matte, "
+                    "despill, composite over a plate) and face replacement (an actor's face swapped for a source "
+                    "identity), on one machine or a render farm.",
+        epilog="examples:\n"
+               "  mattefarm render shot.mp4 -o out.mp4 --background plate.jpg --matte-out matte.mp4\n"
+               "  mattefarm render shot.mp4 -o out.mp4 --no-key --face actor.jpg   # face replacement only\n"
+               "  mattefarm submit shot_*.mp4 --background plate.jpg --wait        # to a farm (MATTEFARM_SERVER)\n"
+               "  mattefarm COMMAND --help                                          # a command's options")
     sub = parser.add_subparsers(dest="command", required=True)
-    render = sub.add_parser("render", help="key a shot and composite it over a plate")
+    render = sub.add_parser("render", help="key a shot over a plate and/or replace faces, on this machine",
+                            formatter_class=argparse.RawDescriptionHelpFormatter, epilog=keyer_controls_help())
     render.add_argument("input", help="source video (green/blue screen)")
     render.add_argument("-o", "--output", required=True, help="output file (.mp4 for h264, .mov for prores4444, .mkv for ffv1)")
     render.add_argument("--background", metavar="PLATE", help="background plate: image or video")
@@ -62,6 +76,7 @@ def build_parser() -> argparse.ArgumentParser:
     render.add_argument("--screen", default="auto", help=f"screen colour: {SCREEN_HELP} (default auto)")
     render.add_argument("--providers", choices=PROVIDER_CHOICES, default="auto", help="onnxruntime execution provider")
     add_keyer_arg(render)
+    render.add_argument("--force", action="store_true", help="overwrite an existing output (refused otherwise)")
     render.add_argument("--db", metavar="URL", help="database URL (default: SQLite in ~/.mattefarm, or MATTEFARM_DATABASE_URL)")
     add_ray_address(render)
     add_face_args(render)
@@ -96,6 +111,9 @@ def _options(args: argparse.Namespace) -> RenderOptions:
         screen=args.screen, providers=args.providers, keyer=keyer_overrides(args.keyer), **face_options(args),
     )
     options.check_output(args.output)
+    for path in filter(None, (args.output, args.matte_out)):
+        if Path(path).exists() and not args.force:
+            raise InputError(f"{path} exists", "pass --force to overwrite it, or another output path")
     return options
 
 
@@ -124,8 +142,6 @@ def cmd_render(args: argparse.Namespace) -> int:
     """``mattefarm render``: run a keying job to the end in this process."""
     check_source_path(args.input)  # before anything heavy: a missing file answers at once
     options = _options(args)
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
-
     from jobs.db import make_engine, session_factory
     from jobs.leases import LeaseKeeper, WorkerId
     from jobs.pipeline import run_job
@@ -147,23 +163,51 @@ def cmd_render(args: argparse.Namespace) -> int:
             console.print(f"resuming job {job.id}: {reused} of {len(job.chunks)} chunks were rendered before it stopped",
                           soft_wrap=True)
         started = time.monotonic()
-        columns = [TextColumn("[bold]rendering"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[fps]} fps"),
-                   TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn()]
-        with Progress(*columns, console=console, transient=True) as bar:
-            task = bar.add_task("render", total=None, fps="-")
 
-            def progress(done: int, total: int) -> None:
-                elapsed = time.monotonic() - started
-                bar.update(task, completed=done, total=total, fps=f"{done / elapsed:.1f}" if elapsed else "-")
+        def make_pool() -> RenderPool:
+            connect_ray(settings.ray_address or None, namespace=settings.ray_namespace)
+            return RenderPool(pool_shape(options.workers), settings.max_attempts)
 
-            def make_pool() -> RenderPool:
-                connect_ray(settings.ray_address or None, namespace=settings.ray_namespace)
-                return RenderPool(pool_shape(options.workers), settings.max_attempts)
-
-            with LeaseKeeper(sessions, job.id, job.run, owner, settings.lease_s / 4):
-                run_job(session, job, storage, make_pool, progress, settings.keep_intermediates)
+        with _progress_display() as (progress, on_stage), LeaseKeeper(sessions, job.id, job.run, owner,
+                                                                       settings.lease_s / 4):
+            run_job(session, job, storage, make_pool, progress, settings.keep_intermediates, on_stage)
         console.print(_summary(job, time.monotonic() - started))
     return 0
+
+
+@contextmanager
+def _progress_display() -> Iterator[tuple[Callable[[int, int], None], Callable[[str], None]]]:
+    """``(progress, on_stage)`` callbacks of a render: a live bar on a terminal (its label the stage
+    now: probing, splitting, rendering, assembling), else one line per stage and a progress
+    line every :data:`LINE_EVERY_S` seconds (for logs and CI)."""
+    started = time.monotonic()
+    if not console.is_terminal:
+        last = [0.0, -1.0]  # time and frame count of the last line
+
+        def line(done: int, total: int) -> None:
+            now = time.monotonic()
+            if done != last[1] and (now - last[0] >= LINE_EVERY_S or done == total):
+                last[0], last[1] = now, done
+                fps = done / (now - started) if now > started else 0.0
+                eta = f", ETA {(total - done) / fps:.0f} s" if fps and total else ""
+                console.print(f"rendering: {done}/{total} frames ({100 * done // max(total, 1)} %), {fps:.1f} fps{eta}",
+                              soft_wrap=True, highlight=False)
+
+        yield line, lambda stage: console.print(f"{stage} ...", soft_wrap=True, highlight=False)
+        return
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+    columns = [TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+               TextColumn("{task.fields[fps]} fps"), TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn()]
+    with Progress(*columns, console=console, transient=True) as bar:
+        task = bar.add_task("starting", total=None, fps="-")
+
+        def progress(done: int, total: int) -> None:
+            elapsed = time.monotonic() - started
+            bar.update(task, description="rendering", completed=done, total=total,
+                       fps=f"{done / elapsed:.1f}" if elapsed else "-")
+
+        yield progress, lambda stage: bar.update(task, description=stage)
 
 
 def cmd_probe(args: argparse.Namespace) -> int:
@@ -172,6 +216,7 @@ def cmd_probe(args: argparse.Namespace) -> int:
 
     from jobs.plan import chunk_length, plan_chunks
     from models.keyer_params import KeyerParams
+    from workers.colour import colour_tag_names
     from workers.probe import probe_video
 
     probe = probe_video(args.input)
@@ -183,7 +228,7 @@ def cmd_probe(args: argparse.Namespace) -> int:
         ("time base", v.time_base), ("frames", str(probe.frame_count)), ("duration", f"{probe.duration_s:.3f} s"),
         ("keyframes", f"{len(probe.keyframes)}: {list(probe.keyframes[:12])}{' ...' if len(probe.keyframes) > 12 else ''}"),
         ("rotation", f"{v.rotation} deg"),
-        ("colour", f"primaries {v.color_primaries} trc {v.color_trc} matrix {v.colorspace} range {v.color_range}"),
+        ("colour", colour_tag_names(v.color_primaries, v.color_trc, v.colorspace, v.color_range)),
     ]
     rows += [(f"audio #{a.index}", f"{a.codec} {a.sample_rate} Hz {a.channels} ch {a.duration_s:.3f} s") for a in probe.audio]
     for name, value in rows:

@@ -50,7 +50,9 @@ class MattefarmClient:
                 detail = response.json().get("detail", response.text)
             except json.JSONDecodeError:
                 detail = response.text
-            raise ApiError(f"{method} {path} failed ({response.status_code}): {detail}")
+            error = ApiError(f"{method} {path} failed ({response.status_code}): {detail}")
+            error.exit_code = 2 if response.status_code < 500 else 1  # the request's fault, or the server's
+            raise error
         return response.json() if response.content else None
 
     def submit(self, video: str, plate: str | None, options: dict[str, Any], face: str | None = None,

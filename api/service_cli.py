@@ -20,7 +20,7 @@ from rich.console import Console
 from rich.table import Table
 
 from api.face_args import add_face_args, face_options
-from api.keyer_args import add_keyer_arg, keyer_overrides
+from api.keyer_args import add_keyer_arg, keyer_controls_help, keyer_overrides
 from models.choices import OUTPUT_CODECS, X264_PRESETS
 
 if TYPE_CHECKING:
@@ -47,7 +47,8 @@ def add_service_commands(sub: argparse._SubParsersAction, chunk_args: Any) -> No
     worker.add_argument("--queues", default="cpu,render", help="queues to take tasks from (default cpu,render)")
     worker.add_argument("--concurrency", type=int, default=1, help="tasks at once (one render pool per process)")
     add_ray_address(worker)
-    submit = sub.add_parser("submit", help="submit shots to a Mattefarm server")
+    submit = sub.add_parser("submit", help="submit shots to a Mattefarm server (MATTEFARM_SERVER)",
+                            formatter_class=argparse.RawDescriptionHelpFormatter, epilog=keyer_controls_help())
     submit.add_argument("files", nargs="+", metavar="FILE", help="source videos (one job each)")
     submit.add_argument("--background", metavar="PLATE", help="background plate: image or video")
     submit.add_argument("--matte", action="store_true", help="also deliver the matte")
@@ -181,25 +182,37 @@ def cmd_status(args: argparse.Namespace, console: Console) -> int:
     """A table of jobs, or one job with its chunks."""
     client = _client(args)
     if args.job is None:
-        table = Table()
+        table = Table(expand=False)
         table.add_column("job", no_wrap=True, min_width=12)
+        table.add_column("shot", overflow="fold", min_width=8)
         for name in ("state", "stage", "progress", "fps", "ETA s", "priority", "owner", "submitted"):
-            table.add_column(name)
+            table.add_column(name, overflow="fold")
         for job in client.jobs()["jobs"]:
-            table.add_row(job["id"][:12], job["state"], job["stage"], _progress_text(job),
+            table.add_row(job["id"][:12], job["shot"], job["state"], job["stage"], _progress_text(job),
                           f"{job['fps']:.1f}" if job["fps"] else "-", f"{job['eta_s']:.0f}" if job["eta_s"] else "-",
-                          str(job["priority"]), job["owner"], job["created_at"][:19])
-        console.print(table)
+                          str(job["priority"]), job["owner"], job["created_at"][:19].replace("T", " "))
+        _print_wide(console, table)
         return 0
     job = client.job(args.job)
-    console.print(f"job {job['id']}: {job['state']} ({job['stage']}), {_progress_text(job)}"
-                  + (f", error: {job['error']}" if job["error"] else ""))
-    table = Table("chunk", "frames", "state", "done", "attempts", "worker", "seconds", "error")
+    console.print(f"job {job['id']} ({job['shot']}): {job['state']} ({job['stage']}), {_progress_text(job)}"
+                  + (f", error: {job['error']}" if job["error"] else ""), soft_wrap=True)
+    table = Table("chunk", "frames", "state", "done", "attempts", "worker", "node", "seconds", "error")
     for c in job["chunks"]:
         table.add_row(str(c["index"]), f"{c['frame_start']}-{c['frame_end'] - 1}", c["state"], str(c["frames_done"]),
-                      str(c["attempts"]), c["worker"] or "-", f"{c['seconds']:.1f}" if c["seconds"] else "-", c["error"] or "")
-    console.print(table)
+                      str(c["attempts"]), c["worker"] or "-", c["node_host"] or "-",
+                      f"{c['seconds']:.1f}" if c["seconds"] else "-", c["error"] or "")
+    _print_wide(console, table)
     return 0
+
+
+def _print_wide(console: Console, table: Table) -> None:
+    """Print a table whole: on a terminal it fits the width (cells fold, nothing is cut);
+    piped, it is as wide as its content needs (no 80-column default)."""
+    if console.is_terminal:
+        console.print(table)
+        return
+    wide = Console(file=console.file, width=console.measure(table).maximum + 4, no_color=True)
+    wide.print(table)
 
 
 def cmd_control(args: argparse.Namespace, console: Console) -> int:

@@ -41,6 +41,12 @@ from workers.storage import Storage
 
 ProgressFn = Callable[[int, int], None]
 """Called with ``(frames done, frames total)`` of the job."""
+StageFn = Callable[[str], None]
+"""Told what the job does now, in words (``probing``, ``analysing the screen``, ``splitting``, ...)."""
+
+
+def _quiet(step: str) -> None:
+    """A :data:`StageFn` that tells no one."""
 
 
 def create_job(
@@ -86,7 +92,7 @@ def _shift_s(probe: MediaProbe) -> Fraction:
     return min(starts)
 
 
-def ingest_job(session: Session, job: Job, storage: Storage) -> None:
+def ingest_job(session: Session, job: Job, storage: Storage, on_stage: StageFn = _quiet) -> None:
     """Probe, analyse the screen, plan and split; store the plan and chunk rows; the job runs.
 
     Raises:
@@ -101,12 +107,16 @@ def ingest_job(session: Session, job: Job, storage: Storage) -> None:
     set_state(job, State.RUNNING)
     job.stage = Stage.INGEST
     session.commit()
+    on_stage("probing")
     probe = probe_video(job.input_uri)
+    on_stage("checking the plate")
     plate = _store_plate(job, options, storage)
     faces = store_source_face(job, options, storage, probe.frame_count)
     params = KeyerParams.from_overrides(options.keyer)
+    on_stage("analysing the screen")
     screen = None if options.no_key else analyse_screen(probe, options.screen, params.screen_balance)
     plans = plan_chunks(probe, chunk_length(probe, options.chunk_frames, options.chunk_seconds), params.preroll_frames)
+    on_stage(f"splitting into {len(plans)} chunks")
     split = split_chunks(probe, plans, storage, f"jobs/{job.id}/split")
     job.chunks = [
         Chunk(index=p.index, frame_start=p.frame_start, frame_end=p.frame_end, preroll_start=p.preroll_start,
@@ -257,7 +267,7 @@ def _analysis_events(recorder: _Recorder, should_stop: Callable[[], bool] | None
 def render_job(
     session: Session, job: Job, storage: Storage, pool: RenderPool, progress: ProgressFn | None = None,
     listener: ChunkListener | None = None, should_stop: Callable[[], bool] | None = None, log: ChunkLog | None = None,
-    lease: tuple[str, int] | None = None,
+    lease: tuple[str, int] | None = None, on_stage: StageFn = _quiet,
 ) -> None:
     """Render every chunk not yet done on the pool, recording each in SQL as it finishes.
 
@@ -276,11 +286,13 @@ def render_job(
         raise ChunkDead(f"chunk {dead[0]} is dead ({job.chunks[dead[0]].error})", "retry the job to revive it")
     recorder = _Recorder(session, job, progress, listener, log, lease)
     if faces_pending(job):
+        on_stage("analysing faces")
         specs = [chunk_spec(job, c, storage) for c in job.chunks]
         if not analyse_and_solve(session, job, storage, pool, specs, _analysis_events(recorder, should_stop)):
             return
     job.stage = Stage.RENDER
     session.commit()
+    on_stage("starting the render actors")
     todo = [chunk_spec(job, c, storage) for c in job.chunks if c.state != State.DONE]
     events = PoolEvents(recorder.on_start, recorder.on_progress, recorder.on_done, recorder.on_error)
     if should_stop is not None:
@@ -340,8 +352,9 @@ def _assemble_part(job: Job, storage: Storage, key_of: Callable[[ChunkSpec], str
     return part
 
 
-def assemble_job(session: Session, job: Job, storage: Storage) -> None:
+def assemble_job(session: Session, job: Job, storage: Storage, on_stage: StageFn = _quiet) -> None:
     """Concatenate, mux audio, verify; the outputs appear only when all passed."""
+    on_stage("assembling")
     job.stage = Stage.ASSEMBLE
     session.commit()
     options = RenderOptions.model_validate(job.options)
@@ -385,17 +398,20 @@ def cleanup_job(job: Job, storage: Storage) -> None:
 
 def run_job(
     session: Session, job: Job, storage: Storage, make_pool: Callable[[], RenderPool],
-    progress: ProgressFn | None = None, keep_intermediates: bool = False,
+    progress: ProgressFn | None = None, keep_intermediates: bool = False, on_stage: StageFn = _quiet,
 ) -> None:
     """Run all stages of a job in this process; on error the job is failed and the error re-raised.
+
+    ``on_stage`` is told what the job does as it goes (probing, splitting, rendering, assembling).
 
     Intermediate files are removed once the job ends (unless ``keep_intermediates``); an
     interrupted run (Ctrl-C) keeps them, so running it again resumes (:mod:`jobs.resume`).
     """
     try:
-        ingest_job(session, job, storage)
-        render_job(session, job, storage, make_pool(), progress)
-        assemble_job(session, job, storage)
+        ingest_job(session, job, storage, on_stage)
+        on_stage("starting Ray")
+        render_job(session, job, storage, make_pool(), progress, on_stage=on_stage)
+        assemble_job(session, job, storage, on_stage)
     except MattefarmError as error:
         fail_job(session, job, error)
         _end(session, job, storage, keep_intermediates)

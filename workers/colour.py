@@ -18,3 +18,25 @@ def sws_colorspace(avcol_spc: int, height: int) -> int:
     if avcol_spc in _SWS_BY_AVCOL_SPC:
         return _SWS_BY_AVCOL_SPC[avcol_spc]
     return 1 if height >= 720 else 5
+
+
+# AVColorSpace names (libavutil/pixfmt.h, av_color_space_name); PyAV's Colorspace enum
+# holds only swscale's subset.
+_MATRIX_NAMES = {0: "gbr (RGB)", 1: "bt709", 2: "unspecified", 4: "fcc", 5: "bt470bg", 6: "smpte170m (BT.601)",
+                 7: "smpte240m", 8: "ycgco", 9: "bt2020nc", 10: "bt2020c", 11: "smpte2085", 14: "ictcp"}
+_RANGE_NAMES = {0: "unspecified", 1: "tv (limited)", 2: "pc (full)"}
+
+
+def colour_tag_names(primaries: int, trc: int, matrix: int, colour_range: int) -> str:
+    """The four colour tags of a stream in FFmpeg's words, e.g. ``primaries bt709, transfer
+    bt709, matrix bt709, range tv (limited)`` (from PyAV's enums and libavutil/pixfmt.h)."""
+    from av.video.reformatter import ColorPrimaries, ColorTrc
+
+    def name(enum: type, value: int) -> str:
+        try:
+            return enum(value).name.lower()
+        except ValueError:
+            return f"value {value}"
+
+    return (f"primaries {name(ColorPrimaries, primaries)}, transfer {name(ColorTrc, trc)}, "
+            f"matrix {_MATRIX_NAMES.get(matrix, f'value {matrix}')}, range {_RANGE_NAMES.get(colour_range, f'value {colour_range}')}")

@@ -243,7 +243,10 @@ def test_cli_submit_wait_shows_progress_and_cancel_stops_a_job(tmp_path: Path) -
         status = _cli(service, "status", job_id)
         assert "cancelled" in status.stderr and "running" not in status.stderr
         listing = _cli(service, "status")
-        assert job_id[:12] in listing.stderr
+        assert job_id[:12] in listing.stderr and "long.mp4" in listing.stderr, listing.stderr
+        assert "…" not in listing.stderr, "a piped table is not cut to 80 columns"
+        invalid = _cli(service, "submit", long_clip, "--background", media(PLATE), "--crf", "99", "--screen", "purple")
+        assert invalid.returncode == 2 and "render.crf" in invalid.stderr and "render.screen" in invalid.stderr
 
 
 JOBS = 50
