@@ -179,9 +179,11 @@ def cmd_render(args: argparse.Namespace) -> int:
 def _progress_display() -> Iterator[tuple[Callable[[int, int], None], Callable[[str], None]]]:
     """``(progress, on_stage)`` callbacks of a render: a live bar on a terminal (its label the stage
     now: probing, splitting, rendering, assembling), else one line per stage and a progress
-    line every :data:`LINE_EVERY_S` seconds (for logs and CI)."""
+    line every :data:`LINE_EVERY_S` seconds on standard output (for logs and CI; standard
+    error keeps only errors and the summary)."""
     started = time.monotonic()
     if not console.is_terminal:
+        out = Console(soft_wrap=True, highlight=False)
         last = [0.0, -1.0]  # time and frame count of the last line
 
         def line(done: int, total: int) -> None:
@@ -190,10 +192,9 @@ def _progress_display() -> Iterator[tuple[Callable[[int, int], None], Callable[[
                 last[0], last[1] = now, done
                 fps = done / (now - started) if now > started else 0.0
                 eta = f", ETA {(total - done) / fps:.0f} s" if fps and total else ""
-                console.print(f"rendering: {done}/{total} frames ({100 * done // max(total, 1)} %), {fps:.1f} fps{eta}",
-                              soft_wrap=True, highlight=False)
+                out.print(f"rendering: {done}/{total} frames ({100 * done // max(total, 1)} %), {fps:.1f} fps{eta}")
 
-        yield line, lambda stage: console.print(f"{stage} ...", soft_wrap=True, highlight=False)
+        yield line, lambda stage: out.print(f"{stage} ...")
         return
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 

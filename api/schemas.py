@@ -7,9 +7,10 @@ from pathlib import PurePath
 from collections.abc import Iterator
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from jobs.options import RenderOptions
+from jobs.webhooks import check_url
 from jobs.tables import Batch, Chunk, Job, as_utc
 
 
@@ -50,6 +51,13 @@ class JobCreate(BaseModel):
     priority: int = Field(50, ge=0, le=100)
     owner: str = Field("", max_length=128)
     source_uri: str | None = Field(None, min_length=1, max_length=PATH_LIMIT)
+    webhook_url: str | None = Field(None, description="told when the job ends (a signed JSON POST); "
+                                                      "default: the user's webhook")
+
+    @field_validator("webhook_url")
+    @classmethod
+    def _webhook(cls, value: str | None) -> str | None:
+        return None if value is None else check_url(value)
 
     @model_validator(mode="before")
     @classmethod

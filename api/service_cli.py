@@ -58,6 +58,8 @@ def add_service_commands(sub: argparse._SubParsersAction, chunk_args: Any) -> No
                         help=f"x264 preset: {', '.join(X264_PRESETS)} (default veryfast)")
     submit.add_argument("--screen", default="auto")
     submit.add_argument("--priority", type=int, default=50, help="0-100, higher first (default 50)")
+    submit.add_argument("--webhook", metavar="URL", help="told when each job ends (a signed JSON POST; "
+                                                         "default: your user's webhook)")
     chunk_args(submit)
     add_keyer_arg(submit)
     add_face_args(submit)
@@ -73,6 +75,7 @@ def add_service_commands(sub: argparse._SubParsersAction, chunk_args: Any) -> No
     create = tokens.add_parser("create", help="a new token for USER (made if missing); printed on the last line")
     create.add_argument("user", metavar="USER")
     create.add_argument("--admin", action="store_true", help="the user sees and controls every job")
+    create.add_argument("--webhook", metavar="URL", help="told when any of the user's jobs ends (signed JSON POST)")
     tokens.add_parser("list", help="every token: id, user, admin, created, last used, revoked")
     revoke = tokens.add_parser("revoke", help="revoke a token by its id (or the token itself)")
     revoke.add_argument("token_id", metavar="TOKEN_ID")
@@ -148,6 +151,8 @@ def cmd_submit(args: argparse.Namespace, console: Console) -> int:
     if args.face:
         render |= face_options(args, with_path=False)
     options = {"render": render, "matte": args.matte, "priority": args.priority, "owner": os.environ.get("USER", "")}
+    if args.webhook:
+        options["webhook_url"] = args.webhook
     jobs = []
     for path in args.files:
         job = client.submit(path, args.background, options, face=args.face, reference=args.reference_image)
@@ -245,7 +250,7 @@ def cmd_token(args: argparse.Namespace, console: Console) -> int:
     settings = Settings(**({"database_url": args.db} if args.db else {}))
     with session_factory(make_engine(settings.resolved_database_url()))() as session:
         if args.token_command == "create":
-            row, token = create_token(session, args.user, args.admin)
+            row, token = create_token(session, args.user, args.admin, args.webhook)
             role = "admin" if row.user.admin else "user"
             console.print(f"token {row.id} for {role} {row.user.name}; it is shown only now:")
             print(token, flush=True)

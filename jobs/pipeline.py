@@ -51,11 +51,12 @@ def _quiet(step: str) -> None:
 
 def create_job(
     session: Session, input_path: str, output_path: str, options: RenderOptions, job_id: str | None = None,
-    priority: int = 50, owner: str = "",
+    priority: int = 50, owner: str = "", webhook_url: str | None = None,
 ) -> Job:
-    """Record a new pending job (nothing is read yet); ``job_id`` defaults to a new UUID (hex)."""
+    """Record a new pending job (nothing is read yet); ``job_id`` defaults to a new UUID (hex);
+    ``webhook_url`` is told when it ends (:mod:`jobs.webhooks`)."""
     job = Job(id=job_id or uuid.uuid4().hex, input_uri=str(input_path), output_uri=str(output_path),
-              options=options.model_dump(), priority=priority, owner=owner)
+              options=options.model_dump(), priority=priority, owner=owner, webhook_url=webhook_url)
     session.add(job)
     session.commit()
     return job

@@ -11,7 +11,8 @@ enqueued: CLI jobs are the CLI's own) and
   starts a new run (the fencing token) and is enqueued again;
 - **rings again for lost messages**: a job nobody holds, enqueued more than
   ``ring_after_s`` ago and waiting in no broker queue, is enqueued again (SQL is
-  the record, the broker only a doorbell).
+  the record, the broker only a doorbell);
+- **sends webhooks** of ended jobs (:mod:`jobs.webhooks`).
 
 Several reapers may sweep at once: each change is a compare-and-set ``UPDATE``,
 so exactly one of them recovers a lease or rings for a job.
@@ -36,6 +37,7 @@ from jobs.leases import ACTIVE, WorkerId, count_failure, lease_expired
 from jobs.progress import LiveProgress, job_event
 from jobs.settings import Settings
 from jobs.tables import Chunk, Job, State, Worker, as_utc, set_state, utcnow
+from jobs.webhooks import deliver_due, record_deliveries
 from workers.storage import Storage
 
 log = logging.getLogger(__name__)
@@ -43,10 +45,11 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class SweepResult:
-    """What one sweep did: job ids whose lease it recovered, and job ids it rang for."""
+    """What one sweep did: job ids whose lease it recovered, job ids it rang for, webhooks delivered."""
 
     recovered: list[str] = field(default_factory=list)
     rung: list[str] = field(default_factory=list)
+    delivered: int = 0
 
 
 class Reaper:
@@ -84,6 +87,8 @@ class Reaper:
             result.rung += self._ring_lost(session, [j for j in jobs if j.id not in result.recovered], now)
             if self.worker is not None:
                 self._report_worker(session, now)
+            record_deliveries(session)
+            result.delivered = deliver_due(session, self.settings.webhook_secret)
         return result
 
     def _recover(self, session: Session, job: Job) -> bool:

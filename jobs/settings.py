@@ -47,6 +47,7 @@ class Settings(BaseSettings):
         blocklist_after: failures of one worker on one job before that worker is
             blocklisted for the job.
         worker_name: this worker's name in leases and blocklists (default: host name).
+        webhook_secret: the key webhook bodies are signed with (HMAC-SHA256); empty: unsigned.
     """
 
     model_config = SettingsConfigDict(env_prefix="MATTEFARM_", extra="ignore")
@@ -69,6 +70,7 @@ class Settings(BaseSettings):
     max_attempts: int = Field(3, ge=1)
     blocklist_after: int = Field(3, ge=1)
     worker_name: str = ""
+    webhook_secret: str = ""
 
     @field_validator("api_tokens", "source_roots", mode="before")
     @classmethod

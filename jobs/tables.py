@@ -10,7 +10,7 @@ import uuid
 from datetime import datetime, timezone
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, DateTime, Enum, ForeignKey, Integer, String, Text, func
+from sqlalchemy import JSON, Boolean, DateTime, Enum, ForeignKey, Integer, String, Text, UniqueConstraint, func
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 
@@ -120,6 +120,8 @@ class Job(Base):
     """When the job's current stage was last enqueued (the broker is only its doorbell)."""
     blocklist: Mapped[dict[str, int]] = mapped_column(JSON, default=dict, server_default="{}")
     """Worker name -> chunk failures on this job; a worker at ``blocklist_after`` takes no more of it."""
+    webhook_url: Mapped[str | None] = mapped_column(Text, nullable=True)
+    """Told when the job ends (:mod:`jobs.webhooks`): the submitter's URL, else its user's."""
     created_at: Mapped[datetime] = _now_column()
     started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
@@ -198,6 +200,8 @@ class User(Base):
 
     name: Mapped[str] = mapped_column(String(64), primary_key=True)
     admin: Mapped[bool] = mapped_column(Boolean, default=False)
+    webhook_url: Mapped[str | None] = mapped_column(Text, nullable=True)
+    """Told when any of the user's jobs ends, unless the job names its own URL."""
     created_at: Mapped[datetime] = _now_column()
 
     tokens: Mapped[list["ApiToken"]] = relationship(back_populates="user", cascade="all, delete-orphan")
@@ -217,6 +221,26 @@ class ApiToken(Base):
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
 
     user: Mapped[User] = relationship(back_populates="tokens")
+
+
+class Delivery(Base):
+    """One webhook call for one end of a job (a run's end: a retried job that ends again is
+    told again), kept until the receiver answered 2xx (an outbox: nothing is lost to a crash)."""
+
+    __tablename__ = "deliveries"
+    __table_args__ = (UniqueConstraint("job_id", "run", "url", name="uq_deliveries_job_run_url"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    job_id: Mapped[str] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"), index=True)
+    run: Mapped[int] = mapped_column(Integer)
+    url: Mapped[str] = mapped_column(Text)
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    """When the next try is due (UTC)."""
+    delivered_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    created_at: Mapped[datetime] = _now_column()
 
 
 def utcnow() -> datetime:

@@ -22,6 +22,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from jobs.tables import ApiToken, Batch, Job, User, as_utc, utcnow
+from jobs.webhooks import check_url
 from models.errors import InputError
 
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@-]{0,63}")
@@ -56,21 +57,30 @@ def users_exist(session: Session) -> bool:
     return session.scalar(select(User.name).limit(1)) is not None
 
 
-def create_token(session: Session, name: str, admin: bool = False) -> tuple[ApiToken, str]:
+def create_token(session: Session, name: str, admin: bool = False, webhook_url: str | None = None,
+                 ) -> tuple[ApiToken, str]:
     """A new token for user ``name``, made if missing (``admin`` also makes an existing user
-    an admin); commits. Returns the row and the token, which is shown only now.
+    an admin; ``webhook_url`` becomes the user's webhook); commits. Returns the row and the
+    token, which is shown only now.
 
     Raises:
-        InputError: the name is not a valid user name.
+        InputError: the name is not a valid user name, or the webhook not an http(s) URL.
     """
     if not NAME.fullmatch(name):
         raise InputError(f"{name!r} is not a user name", "use letters, digits, '.', '_', '@' and '-' (at most 64)")
+    if webhook_url is not None:
+        try:
+            check_url(webhook_url)
+        except ValueError as exc:
+            raise InputError(f"the webhook {webhook_url!r} {exc}") from None
     user = session.get(User, name)
     if user is None:
         user = User(name=name, admin=admin)
         session.add(user)
     elif admin:
         user.admin = True
+    if webhook_url is not None:
+        user.webhook_url = webhook_url
     token_id = secrets.token_hex(4)
     while session.get(ApiToken, token_id) is not None:
         token_id = secrets.token_hex(4)

@@ -26,7 +26,7 @@ from jobs.pipeline import intermediates
 from jobs.progress import job_event
 from jobs.chunk_log import ChunkLog
 from jobs.controls import cancel_job, pause_job, resume_job, retry_job, set_priority
-from jobs.tables import Batch, Job, State
+from jobs.tables import Batch, Job, State, User
 from jobs.users import Principal
 from workers.contact_sheet import contact_sheet, encode_jpeg
 from models.choices import ALLOWED_SUFFIXES
@@ -154,7 +154,8 @@ def create_job(
     except BaseException:  # a refused request leaves no upload behind
         services.storage.delete(f"uploads/{job_id}")
         raise
-    job = record_job(session, source, output, render, job_id=job_id, priority=request.priority, owner=owner_of(principal, request.owner))
+    job = record_job(session, source, output, render, job_id=job_id, priority=request.priority,
+                     owner=owner_of(principal, request.owner), webhook_url=webhook_of(session, principal, request))
     _enqueue(session, [job])
     return JobPublic.of(job, None, datetime.now(timezone.utc))
 
@@ -186,8 +187,9 @@ def create_batch(
             services.storage.delete(f"uploads/{key}")
         raise
     session.add(batch)
+    webhook = webhook_of(session, principal, request)
     jobs = [Job(id=job_id, input_uri=source, output_uri=output, options=render.model_dump(), priority=request.priority,
-                owner=batch.owner, batch=batch) for job_id, (source, output, render) in prepared]
+                owner=batch.owner, batch=batch, webhook_url=webhook) for job_id, (source, output, render) in prepared]
     session.add_all(jobs)
     session.commit()
     _enqueue(session, jobs)
@@ -206,6 +208,14 @@ def read_batch(*, services: ServicesDep, session: SessionDep, principal: Princip
 def owner_of(principal: Principal, requested: str) -> str:
     """Who owns what a request submits: the signed-in user; on an open farm, the ``owner`` it names."""
     return principal.name if principal.name else requested
+
+
+def webhook_of(session: SessionDep, principal: Principal, request: JobCreate) -> str | None:
+    """Where a job's end is told: the URL the request names, else its user's webhook."""
+    if request.webhook_url or not principal.name:
+        return request.webhook_url
+    user = session.get(User, principal.name)
+    return user.webhook_url if user is not None else None
 
 
 ID_PATTERN = re.compile(r"[A-Za-z0-9_-]{1,64}")

@@ -70,10 +70,10 @@ def test_a_piped_render_tells_its_stages_and_an_existing_output_needs_force(tmp_
     first = _run(tmp_path / "home", "render", clip, "-o", str(output), "--background", PLATE, "--screen", "green",
                  "--chunk-frames", "8")
     assert first.returncode == 0, first.stderr
-    lines = first.stderr.splitlines()
+    lines = first.stdout.splitlines()
     for stage in ("probing ...", "analysing the screen ...", "splitting into 3 chunks ...", "assembling ..."):
-        assert stage in lines, first.stderr
-    assert "rendering: 24/24 frames (100 %)" in first.stderr
+        assert stage in lines, first.stdout
+    assert "rendering: 24/24 frames (100 %)" in first.stdout
     before = output.stat().st_mtime_ns
     again = _run(tmp_path / "home", "render", clip, "-o", str(output), "--background", PLATE, "--screen", "green")
     assert again.returncode == 2 and "out.mp4 exists: pass --force" in again.stderr

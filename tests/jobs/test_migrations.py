@@ -23,7 +23,7 @@ def _differences(engine: sa.Engine) -> list:
 
 def test_fresh_sqlite_database_matches_the_tables(tmp_path: Path) -> None:
     engine = make_engine(f"sqlite:///{tmp_path / 'fresh.db'}")
-    assert set(sa.inspect(engine).get_table_names()) == {"jobs", "chunks", "batches", "workers", "users", "api_tokens", "alembic_version"}
+    assert set(sa.inspect(engine).get_table_names()) == {"jobs", "chunks", "batches", "workers", "users", "api_tokens", "deliveries", "alembic_version"}
     assert _differences(engine) == []
 
 
@@ -66,7 +66,7 @@ def test_a_database_from_before_migrations_is_upgraded_with_its_jobs(tmp_path: P
     engine = make_engine(url)
     with engine.connect() as connection:
         assert connection.execute(sa.text("SELECT id, batch_id, run FROM jobs")).all() == [("j1", None, 0)]
-        assert connection.execute(sa.text("SELECT version_num FROM alembic_version")).scalar() == "0005"
+        assert connection.execute(sa.text("SELECT version_num FROM alembic_version")).scalar() == "0006"
 
 
 @pytest.mark.parametrize("step", ["0001", "base"])
