@@ -13,7 +13,7 @@ from fastapi.staticfiles import StaticFiles
 from api.auth import install_auth
 from api.deps import Services
 from api.problems import install_problem_handlers
-from api.routes import dashboard, health, jobs
+from api.routes import dashboard, health, jobs, workers
 from api.routes import session as session_routes
 from jobs.celery_app import app as celery_app
 from jobs.db import make_engine, session_factory
@@ -53,6 +53,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(health.router)
     app.include_router(jobs.router)
     app.include_router(jobs.batches)
+    app.include_router(workers.router)
     app.include_router(dashboard.router)
     app.include_router(session_routes.router)
     app.mount("/static", StaticFiles(directory=Path(__file__).resolve().parent / "static"), name="static")

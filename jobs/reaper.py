@@ -26,6 +26,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 from celery import Celery
 from sqlalchemy import select, update
@@ -62,13 +63,15 @@ class Reaper:
         worker: the worker this reaper runs in (its row is refreshed each sweep), or None (the API).
         queues: that worker's queues (read at each sweep, comma-separated).
         current_job: the job the worker runs now (None: idle).
+        pool: its render pool's actors (node id, host, GPUs, CPUs) and last execution provider.
     """
 
     def __init__(self, sessions: sessionmaker[Session], settings: Settings, app: Celery,
                  storage: Storage | None = None, live: LiveProgress | None = None, worker: WorkerId | None = None,
-                 queues: Callable[[], str] = lambda: "", current_job: Callable[[], str | None] = lambda: None) -> None:
+                 queues: Callable[[], str] = lambda: "", current_job: Callable[[], str | None] = lambda: None,
+                 pool: Callable[[], tuple[list[dict[str, Any]], str | None]] = lambda: ([], None)) -> None:
         self.sessions, self.settings, self.app, self.storage, self.live = sessions, settings, app, storage, live
-        self.worker, self.queues, self.current_job = worker, queues, current_job
+        self.worker, self.queues, self.current_job, self.pool = worker, queues, current_job, pool
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -156,8 +159,16 @@ class Reaper:
                 rung.append(job.id)
         return rung
 
+    def report(self) -> None:
+        """Refresh this worker's row now (a stage started or ended, the pool was made)."""
+        try:
+            with self.sessions() as session:
+                self._report_worker(session, utcnow())
+        except Exception:  # noqa: BLE001 - the next sweep reports again
+            log.warning("could not report worker %s", self.worker, exc_info=True)
+
     def _report_worker(self, session: Session, now: datetime) -> None:
-        """Refresh this worker's row: heartbeat, queues, current job."""
+        """Refresh this worker's row: heartbeat, queues, current job, pool."""
         assert self.worker is not None
         row = session.get(Worker, str(self.worker))
         if row is None:
@@ -165,6 +176,7 @@ class Reaper:
                          heartbeat_at=now)
             session.add(row)
         row.heartbeat_at, row.job_id, row.stopped_at, row.queues = now, self.current_job(), None, self.queues()
+        row.nodes, row.provider = self.pool()
         session.commit()
 
     def _loop(self) -> None:

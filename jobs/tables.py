@@ -185,6 +185,10 @@ class Worker(Base):
     queues: Mapped[str] = mapped_column(String(128), default="")
     job_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
     """The job whose stage it runs now; None: idle."""
+    nodes: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list, server_default="[]")
+    """Its render pool's actors: ``{"node_id", "host", "gpus", "cpus"}`` each (empty before its first render)."""
+    provider: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    """The onnxruntime execution provider its last render ran on (CPU, CUDA)."""
     started_at: Mapped[datetime] = _now_column()
     heartbeat_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     stopped_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)

@@ -66,6 +66,7 @@ class WorkerContext:
     pool: RenderPool | None = None
     reaper: Reaper | None = None
     current_job: str | None = None
+    provider: str | None = None
     stopping: threading.Event = field(default_factory=threading.Event)
 
     @classmethod
@@ -76,8 +77,13 @@ class WorkerContext:
                   LiveProgress.from_url(settings.redis_url), WorkerId.this_process(settings.worker_name), celery)
         ctx.reaper = Reaper(ctx.sessions, settings, celery, ctx.storage, ctx.live, ctx.identity,
                             lambda: ",".join(sorted(celery.amqp.queues.consume_from or ())),
-                            lambda: ctx.current_job).start()
+                            lambda: ctx.current_job, ctx.pool_report).start()
         return ctx
+
+    def pool_report(self) -> tuple[list[dict[str, Any]], str | None]:
+        """This worker's render actors (node, host, GPUs, CPUs) and last execution provider."""
+        slots = self.pool.slots if self.pool is not None else []
+        return [{"node_id": s.node_id, "host": s.node_host, "gpus": s.gpus, "cpus": s.cpus} for s in slots], self.provider
 
     def render_pool(self) -> RenderPool:
         """The process's actor pool, started on its first render task (its dead actors are
@@ -85,7 +91,13 @@ class WorkerContext:
         if self.pool is None:
             connect_ray(self.settings.ray_address or None, namespace=self.settings.ray_namespace)
             self.pool = RenderPool(pool_shape(), self.settings.max_attempts)
+            self.report()
         return self.pool
+
+    def report(self) -> None:
+        """Refresh this worker's row at once (its reaper does it every sweep too)."""
+        if self.reaper is not None:
+            self.reaper.report()
 
     def close(self) -> None:
         """Stop the reaper and the pool, and leave Ray."""
@@ -246,6 +258,7 @@ def _run_stage(task: Task, job_id: str, run: int | None, step: Step) -> None:
             set_state(job, State.RUNNING)
             session.commit()
         ctx.current_job = job_id
+        ctx.report()
         try:
             with LeaseKeeper(ctx.sessions, job_id, run, owner, ctx.settings.lease_s / 4) as lease:
                 stop = StopCheck(ctx, job_id, run, lease)
@@ -254,6 +267,7 @@ def _run_stage(task: Task, job_id: str, run: int | None, step: Step) -> None:
             ctx.current_job = None
             with ctx.sessions() as own:
                 release_lease(own, job_id, owner)
+            ctx.report()
         if go_on is None:
             return
         session.refresh(job)
@@ -311,6 +325,7 @@ def _render(ctx: WorkerContext, session: Session, job: Job, stop: StopCheck) -> 
         return _decline(ctx, session, job)
     render_job(session, job, ctx.storage, ctx.render_pool(), listener=LiveMirror(ctx.live), should_stop=stop,
                log=ChunkLog(ctx.storage, job.id), lease=(str(ctx.identity), stop.run))
+    ctx.provider = job.provider or ctx.provider
     if not stop.stopped:
         return True
     session.refresh(job)

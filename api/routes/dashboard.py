@@ -15,6 +15,7 @@ from fastapi.templating import Jinja2Templates
 from api.auth import PrincipalDep, farm_is_open
 from api.deps import ServicesDep, SessionDep
 from api.routes.jobs import TERMINAL, public_job, read_jobs, require_job
+from api.routes.workers import read_workers
 from api.schemas import JobPublic
 
 templates = Jinja2Templates(directory=Path(__file__).resolve().parents[1] / "templates")
@@ -53,6 +54,13 @@ def job_page(request: Request, services: ServicesDep, session: SessionDep, princ
     """One job: facts, chunk strip, chunk table, controls."""
     job = public_job(require_job(session, job_id, principal), services)
     return templates.TemplateResponse(request, "job.html", {"job": job, "shot": job.shot, **_who(request, principal)})
+
+
+@router.get("/workers", response_class=HTMLResponse)
+def workers_page(request: Request, services: ServicesDep, session: SessionDep, principal: PrincipalDep) -> HTMLResponse:
+    """Every worker: host, queues, state, current job and chunks, heartbeat age, fps, device, Ray nodes."""
+    workers = read_workers(services=services, session=session, principal=principal).workers
+    return templates.TemplateResponse(request, "workers.html", {"workers": workers, **_who(request, principal)})
 
 
 def _who(request: Request, principal: PrincipalDep) -> dict[str, object]:

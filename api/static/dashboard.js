@@ -14,6 +14,16 @@ function refreshEvery(ms) {
   }, ms);
 }
 
+function refreshWorkers(ms) {
+  setInterval(async () => {
+    const response = await fetch(location.pathname, {headers: {"Accept": "text/html"}});
+    if (!response.ok) return;
+    const page = new DOMParser().parseFromString(await response.text(), "text/html");
+    document.getElementById("workers").replaceWith(page.getElementById("workers"));
+    document.getElementById("worker-count").textContent = page.getElementById("worker-count").textContent;
+  }, ms);
+}
+
 function seconds(s) {
   if (s === null || s === undefined) return "–";
   s = Math.round(s);

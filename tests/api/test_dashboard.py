@@ -118,3 +118,44 @@ def test_with_tokens_on_the_dashboard_signs_in_and_shows_only_ones_own_jobs(chro
             time.sleep(0.2)
         job = httpx.get(f"{service.url}/v1/jobs/{job_id}", headers=alice, timeout=10).json()
         assert job["owner"] == "alice" and job["state"] == "done"
+
+
+@pytest.mark.slow
+def test_the_workers_page_shows_two_workers_and_their_current_chunks(chromium: str, tmp_path: Path) -> None:
+    from playwright.sync_api import sync_playwright
+
+    from tests.api.test_service import submit
+    from tests.clips import ClipSpec, make_clip
+
+    with Service(tmp_path / "home", f"sqlite:///{tmp_path / 'service.db'}") as service:
+        service.start("worker2")
+        jobs = []
+        for i in range(2):  # x264's slowest preset holds both jobs running for minutes (cancelled below)
+            clip = make_clip(ClipSpec(f"busy{i}", width=640, height=360, frames=600, x264="keyint=50"),
+                             str(service.farm / f"busy{i}.mp4"))
+            jobs.append(submit(service.url, None, {"source_uri": clip, "render": {"chunk_frames": 50, "screen": "green",
+                                                                                  "preset": "placebo"}}))
+        deadline = time.monotonic() + 180
+        while True:
+            workers = httpx.get(f"{service.url}/v1/workers", timeout=10).json()["workers"]
+            busy = [w for w in workers if w["state"] == "busy" and w["chunks"]]
+            if len(busy) == 2:
+                break
+            assert time.monotonic() < deadline, f"{workers}\n{service.log_tail()}"
+            time.sleep(0.5)
+        assert {w["job_id"] for w in busy} == {j["id"] for j in jobs} and len({w["pid"] for w in busy}) == 2
+        assert all(w["device"] == "CPU" and w["nodes"] and w["queues"] == "cpu,render" for w in busy)
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
+            page = browser.new_page(viewport={"width": 1400, "height": 500})
+            page.goto(f"{service.url}/workers")
+            rows = page.locator("#workers tbody tr")
+            assert rows.count() == 2
+            text = page.inner_text("#workers")
+            assert text.count("busy") == 2 and "busy0.mp4" in text and "busy1.mp4" in text
+            assert page.locator(".chunks-now .mono").count() >= 2, "each row shows its chunk now"
+            page.screenshot(path=str(tmp_path / "workers.png"), full_page=True)
+            browser.close()
+        for job in jobs:
+            httpx.post(f"{service.url}/v1/jobs/{job['id']}/cancel", timeout=10)
+    shutil.copy(tmp_path / "workers.png", tmp_path.parent / "mattefarm_workers.png")

@@ -66,7 +66,7 @@ def test_a_database_from_before_migrations_is_upgraded_with_its_jobs(tmp_path: P
     engine = make_engine(url)
     with engine.connect() as connection:
         assert connection.execute(sa.text("SELECT id, batch_id, run FROM jobs")).all() == [("j1", None, 0)]
-        assert connection.execute(sa.text("SELECT version_num FROM alembic_version")).scalar() == "0006"
+        assert connection.execute(sa.text("SELECT version_num FROM alembic_version")).scalar() == "0007"
 
 
 @pytest.mark.parametrize("step", ["0001", "base"])
