@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     from rich.table import Table
 
     from jobs.options import RenderOptions
+    from jobs.tables import Job
 
 # Commands import what they use when they run (Ray, onnxruntime, PyAV, SQLAlchemy), so
 # '--help', a bad option or a missing file answer at once.
@@ -117,18 +118,20 @@ def _options(args: argparse.Namespace) -> RenderOptions:
     return options
 
 
-def _summary(job, seconds: float) -> Table:  # type: ignore[no-untyped-def]
+def _summary(job: Job, seconds: float) -> Table:
+    """The table printed after a render: output, frames, chunks, time, provider, screen, faces."""
     from rich.table import Table
 
+    plan = job.plan or {}
     table = Table(title=f"job {job.id}", show_header=False)
     fps = job.frames_done / seconds if seconds else 0.0
     for name, value in [
         ("output", job.output_uri), ("frames", str(job.frames_done)), ("chunks", str(len(job.chunks))),
         ("seconds", f"{seconds:.1f}"), ("fps", f"{fps:.1f}"), ("execution provider", job.provider or "-"),
-        ("screen colour", job.plan["screen"]["screen_colour"] if job.plan["screen"] else "- (no key)"),
+        ("screen colour", plan["screen"]["screen_colour"] if plan.get("screen") else "- (no key)"),
     ]:
         table.add_row(name, value)
-    faces = job.plan.get("faces")
+    faces = plan.get("faces")
     if faces and faces.get("stats"):
         stats = faces["stats"]
         table.add_row("faces", f"{stats['targets']} target(s) of {stats['tracks']} track(s), swapped in "

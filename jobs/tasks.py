@@ -26,6 +26,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
 from celery import Celery, Task, signals
@@ -306,9 +307,9 @@ def _decline(ctx: WorkerContext, session: Session, job: Job) -> bool:
     """A blocklisted worker leaves the job to others; the job fails when every live render
     worker is blocklisted for it. Returns False (no next stage from here)."""
     limit = ctx.settings.blocklist_after
-    fresh = utcnow().timestamp() - ctx.settings.lease_s
+    fresh = utcnow() - timedelta(seconds=ctx.settings.lease_s)
     rows = session.scalars(select(Worker).where(Worker.stopped_at.is_(None))).all()
-    workers = [w for w in rows if RENDER_QUEUE in w.queues.split(",") and as_utc(w.heartbeat_at).timestamp() >= fresh]
+    workers = [w for w in rows if RENDER_QUEUE in w.queues.split(",") and (as_utc(w.heartbeat_at) or fresh) > fresh]
     names = {w.name for w in workers} | {ctx.identity.name}
     if all(blocklisted(job, name, limit) for name in names):
         raise MattefarmError(f"every render worker failed this job {limit} times ({', '.join(sorted(names))})",
