@@ -125,6 +125,8 @@ def concat_chunks(
     out_tb = Fraction(settings.time_base)
     with av.open(chunks[0].path) as first, av.open(output_path, "w", format=fmt) as out:
         vstream = out.add_stream_from_template(first.streams.video[0], opaque=True)
+        if fmt in ("mov", "mp4"):  # the template leaves the tag to the muxer, which calls ProRes 4444 'apch'
+            vstream.codec_tag = first.streams.video[0].codec_tag
         vstream.time_base = out_tb
         vstream.codec_context.framerate = Fraction(settings.frame_rate)
         if rotation:

@@ -30,7 +30,7 @@ from jobs.split import split_chunks
 from jobs.tables import Chunk, Job, Stage, State, set_state, utcnow
 from models.errors import ChunkDead, InputError, MattefarmError
 from models.keyer_params import KeyerParams
-from workers.colour import sws_colorspace
+from workers.colour import output_tags, sws_colorspace
 from workers.frames import full_range_format
 from workers.encode import EncodeSettings
 from workers.plates import check_plate
@@ -63,13 +63,17 @@ def create_job(
 
 
 def _encode_settings(probe: MediaProbe, options: RenderOptions) -> EncodeSettings:
+    """How every output stream of the job is encoded: codec, size, timing and the source's colour
+    tags (its unspecified ones made explicit, :func:`workers.colour.output_tags`)."""
     video = probe.video
+    full_range = full_range_format(video.pix_fmt)
+    primaries, trc, matrix, colour_range = output_tags(video.color_primaries, video.color_trc, video.colorspace,
+                                                       video.color_range, video.height, full_range)
     return EncodeSettings(
         codec=options.codec, width=video.width, height=video.height, time_base=video.time_base,
         frame_rate=video.frame_rate, crf=options.crf, preset=options.preset,
-        color_primaries=video.color_primaries, color_trc=video.color_trc, colorspace=video.colorspace,
-        color_range=video.color_range, sws_colorspace=sws_colorspace(video.colorspace, video.height),
-        full_range=full_range_format(video.pix_fmt),
+        color_primaries=primaries, color_trc=trc, colorspace=matrix, color_range=colour_range,
+        sws_colorspace=sws_colorspace(video.colorspace, video.height), full_range=full_range,
     )
 
 

@@ -43,13 +43,14 @@ def home(tmp_path: Path) -> Path:
     return tmp_path / "home"
 
 
-def _install_chromium() -> None:
-    """Install Debian's chromium (as .ci/run once did), so README's test command brings what the
-    browser tests need on a fresh machine of this kind (root, apt-get; no browser download)."""
+def _apt_install(package: str) -> None:
+    """Install a Debian package (as .ci/run once did for chromium), so README's test command
+    brings what the tests need on a fresh machine of this kind (root, apt-get; no downloads
+    of browsers or binaries from elsewhere)."""
     if os.geteuid() != 0 or shutil.which("apt-get") is None:
         return
     subprocess.run(["apt-get", "update", "-qq"], check=False, capture_output=True, timeout=600)
-    subprocess.run(["apt-get", "install", "-y", "-qq", "--no-install-recommends", "chromium"], check=False,
+    subprocess.run(["apt-get", "install", "-y", "-qq", "--no-install-recommends", package], check=False,
                    capture_output=True, timeout=900, env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"})
 
 
@@ -58,7 +59,17 @@ def chromium() -> str:
     """The path of a chromium for Playwright to drive, installed first if missing."""
     found = shutil.which("chromium") or shutil.which("chromium-browser")
     if found is None:
-        _install_chromium()
+        _apt_install("chromium")
         found = shutil.which("chromium") or shutil.which("chromium-browser")
     assert found, "chromium is missing and could not be installed: apt-get install chromium"
+    return found
+
+
+@pytest.fixture(scope="session")
+def ffprobe() -> str:
+    """The FFmpeg CLI's ffprobe (a tool that is not ours, to read outputs' tags), installed if missing."""
+    if shutil.which("ffprobe") is None:
+        _apt_install("ffmpeg")
+    found = shutil.which("ffprobe")
+    assert found, "ffprobe is missing and could not be installed: apt-get install ffmpeg"
     return found

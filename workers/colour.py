@@ -13,6 +13,25 @@ _SWS_BY_AVCOL_SPC = {1: 1, 4: 4, 5: 5, 6: 5, 7: 7, 9: 9, 10: 9}
 UNSPECIFIED = 2
 
 
+def output_tags(primaries: int, trc: int, matrix: int, colour_range: int, height: int,
+                full_range: bool) -> tuple[int, int, int, int]:
+    """The colour tags every output is written with: the source's, and for each tag it leaves
+    unspecified the standard's default for its size, written explicitly (the convention
+    :func:`sws_colorspace` decodes with): BT.709 from 720 lines up; below, SMPTE 170M
+    (BT.601 525-line) up to 480 lines and BT.470BG (BT.601 625-line) above; TV range unless
+    the pixel format is full range. FFmpeg enum values (libavutil/pixfmt.h).
+
+    Returns:
+        ``(primaries, transfer, matrix, range)``.
+    """
+    if height >= 720:
+        defaults = (1, 1, 1)
+    else:
+        defaults = (6, 6, 6) if height <= 480 else (5, 6, 5)
+    tags = [value if value != UNSPECIFIED else default for value, default in zip((primaries, trc, matrix), defaults)]
+    return tags[0], tags[1], tags[2], colour_range or (2 if full_range else 1)
+
+
 def sws_colorspace(avcol_spc: int, height: int) -> int:
     """The swscale matrix constant for a stream's colour matrix tag and frame height."""
     if avcol_spc in _SWS_BY_AVCOL_SPC:

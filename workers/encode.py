@@ -85,9 +85,8 @@ def configure_stream(stream: av.VideoStream, settings: EncodeSettings, kind: Str
     cc.time_base = Fraction(settings.time_base)
     cc.framerate = Fraction(settings.frame_rate)
     stream.options = options
-    if kind == "image" and settings.codec != "ffv1":
-        cc.color_primaries, cc.color_trc = settings.color_primaries, settings.color_trc
-        cc.colorspace, cc.color_range = settings.colorspace, settings.color_range
+    cc.color_primaries, cc.color_trc = settings.color_primaries, settings.color_trc  # every stream, matte too
+    cc.colorspace, cc.color_range = settings.colorspace, settings.color_range
     cc.flags |= av.codec.context.Flags.global_header
     return in_format
 
