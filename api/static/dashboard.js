@@ -4,23 +4,14 @@
 // State-changing calls signed in by the session cookie carry this header (see api/auth.py).
 const SIGNED = {"X-Requested-With": "mattefarm"};
 
-function refreshEvery(ms) {
+// A page's table (and its count) redrawn from the page itself every `ms` milliseconds.
+function refreshTable(ms, tableId, countId) {
   setInterval(async () => {
     const response = await fetch(location.pathname, {headers: {"Accept": "text/html"}});
     if (!response.ok) return;
     const page = new DOMParser().parseFromString(await response.text(), "text/html");
-    document.getElementById("jobs").replaceWith(page.getElementById("jobs"));
-    document.getElementById("job-count").textContent = page.getElementById("job-count").textContent;
-  }, ms);
-}
-
-function refreshWorkers(ms) {
-  setInterval(async () => {
-    const response = await fetch(location.pathname, {headers: {"Accept": "text/html"}});
-    if (!response.ok) return;
-    const page = new DOMParser().parseFromString(await response.text(), "text/html");
-    document.getElementById("workers").replaceWith(page.getElementById("workers"));
-    document.getElementById("worker-count").textContent = page.getElementById("worker-count").textContent;
+    document.getElementById(tableId).replaceWith(page.getElementById(tableId));
+    document.getElementById(countId).textContent = page.getElementById(countId).textContent;
   }, ms);
 }
 

@@ -12,14 +12,14 @@ from typing import Any
 
 import pytest
 import redis
+import schemathesis
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from schemathesis import GenerationMode
 
 from jobs.celery_app import QUEUES, queue_keys
 from tests.api.test_service import REDIS_URL
 
-schemathesis = pytest.importorskip("schemathesis")
-from hypothesis import HealthCheck, given, settings  # noqa: E402 - after the import check
-from hypothesis import strategies as st  # noqa: E402
-from schemathesis import GenerationMode  # noqa: E402
 
 BROKER_URL = "redis://127.0.0.1:6379/9"
 
