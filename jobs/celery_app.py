@@ -23,6 +23,8 @@ from jobs.settings import Settings, get_settings
 
 CPU_QUEUE, RENDER_QUEUE = "cpu", "render"
 QUEUES = (CPU_QUEUE, RENDER_QUEUE)
+STAGE_QUEUES: dict[str, str] = {"ingest": CPU_QUEUE, "render": RENDER_QUEUE, "assemble": CPU_QUEUE}
+"""Stage task name (``mattefarm.<stage>``) -> the queue it runs on."""
 PRIORITY_LEVELS = 10
 PRIORITY_SEPARATOR = "\x06\x16"  # kombu's Redis transport: "queue" + separator + level for levels above 0
 
@@ -46,7 +48,7 @@ def make_celery(settings: Settings) -> Celery:
         worker_prefetch_multiplier=1,
         task_ignore_result=True,
         task_default_queue=CPU_QUEUE,
-        task_routes={"mattefarm.render": {"queue": RENDER_QUEUE}},
+        task_routes={f"mattefarm.{stage}": {"queue": queue} for stage, queue in STAGE_QUEUES.items()},
         broker_transport_options={
             "visibility_timeout": settings.render_timeout_s + 3600,
             "priority_steps": list(range(PRIORITY_LEVELS)),

@@ -17,14 +17,10 @@ import redis
 from celery import Celery
 from sqlalchemy.orm import Session
 
-from jobs.celery_app import CPU_QUEUE, QUEUES, RENDER_QUEUE, celery_priority, queue_keys
+from jobs.celery_app import QUEUES, STAGE_QUEUES, celery_priority, queue_keys
 from jobs.tables import Job, State, utcnow
 
 log = logging.getLogger(__name__)
-
-STAGE_TASKS: dict[str, str] = {"ingest": CPU_QUEUE, "render": RENDER_QUEUE, "assemble": CPU_QUEUE}
-"""Stage task name (``mattefarm.<name>``) -> the queue it runs on."""
-
 
 def next_stage(job: Job) -> str:
     """The stage a job needs next: ``ingest`` without a plan, ``render`` while a chunk is not
@@ -47,7 +43,7 @@ def ring(session: Session, job: Job, app: Celery, countdown: float | None = None
     session.commit()
     stage = next_stage(job)
     try:
-        app.send_task(f"mattefarm.{stage}", (job.id, job.run), queue=STAGE_TASKS[stage],
+        app.send_task(f"mattefarm.{stage}", (job.id, job.run), queue=STAGE_QUEUES[stage],
                       priority=celery_priority(job.priority), countdown=countdown)
     except Exception:  # noqa: BLE001 - any broker failure: the reaper rings again
         log.warning("could not enqueue job %s (%s); the reaper will ring again", job.id, stage, exc_info=True)

@@ -28,7 +28,7 @@ from jobs.plan import chunk_length, frame_times, plan_chunks
 from jobs.leases import count_failure
 from jobs.split import split_chunks
 from jobs.tables import Chunk, Job, Stage, State, set_state, utcnow
-from models.errors import ChunkDead, InputError, MattefarmError
+from models.errors import ChunkDead, MattefarmError
 from models.keyer_params import KeyerParams
 from workers.colour import output_tags, sws_colorspace
 from workers.frames import full_range_format

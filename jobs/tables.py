@@ -30,6 +30,9 @@ class State(str, enum.Enum):
     DEAD = "dead"  # a chunk that failed ``max_attempts`` times (OpenCue's DEAD); retry revives it
 
 
+ENDED: tuple[State, ...] = (State.DONE, State.FAILED, State.CANCELLED)
+"""The states a job ends in (its outputs, failure or cancellation are final until a retry)."""
+
 ALLOWED: dict[State, set[State]] = {
     State.PENDING: {State.RUNNING, State.FAILED, State.CANCELLED, State.PAUSED},
     State.RUNNING: {State.DONE, State.FAILED, State.CANCELLED, State.PENDING, State.PAUSED, State.DEAD},

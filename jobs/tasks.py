@@ -43,13 +43,12 @@ from jobs.pipeline import assemble_job, cleanup_job, fail_job, ingest_job, rende
 from jobs.progress import LiveProgress, job_event
 from jobs.reaper import Reaper
 from jobs.settings import Settings, get_settings
-from jobs.tables import Chunk, Job, State, Worker, as_utc, set_state, utcnow
+from jobs.tables import ENDED, Chunk, Job, State, Worker, as_utc, set_state, utcnow
 from models.errors import MattefarmError
 from workers.pool import RenderPool, connect_ray, pool_shape
 from workers.storage import Storage
 
 MAX_RETRIES = 5
-TERMINAL = (State.DONE, State.FAILED, State.CANCELLED)
 log = logging.getLogger(__name__)
 
 
@@ -193,7 +192,7 @@ def _active_job(session: Session, job_id: str, run: int | None) -> Job | None:
     """The job if it exists and is to be worked on now: not ended, not paused, and still in
     ``run`` (None, from a message of a release before runs: any run)."""
     job = session.get(Job, job_id)
-    if job is None or job.state in (*TERMINAL, State.PAUSED) or run not in (None, job.run):
+    if job is None or job.state in (*ENDED, State.PAUSED) or run not in (None, job.run):
         return None
     return job
 
@@ -273,7 +272,7 @@ def _run_stage(task: Task, job_id: str, run: int | None, step: Step) -> None:
             return
         session.refresh(job)
         ctx.live.publish(job_event(job, "state"))
-        if (go_on or stop.handing_back) and job.state not in TERMINAL:
+        if (go_on or stop.handing_back) and job.state not in ENDED:
             ring(session, job, ctx.celery)
 
 
@@ -291,7 +290,7 @@ def _step(task: Task, ctx: WorkerContext, session: Session, job: Job, run: int, 
         if not _still_current(ctx, job.id, run):
             return None
         raise
-    if not _still_current(ctx, job.id, run) and job.state not in TERMINAL:
+    if not _still_current(ctx, job.id, run) and job.state not in ENDED:
         session.rollback()
         return None
     return go_on

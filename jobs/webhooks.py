@@ -28,10 +28,9 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from jobs.tables import Delivery, Job, State, as_utc, utcnow
+from jobs.tables import ENDED, Delivery, Job, State, as_utc, utcnow
 
 log = logging.getLogger(__name__)
-ENDED = (State.DONE, State.FAILED, State.CANCELLED)
 MAX_BACKOFF_S = 600.0
 SEND_TIMEOUT_S = 10.0
 URL_LIMIT = 2048

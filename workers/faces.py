@@ -18,14 +18,15 @@ from models.face_detect import FaceDetector
 from models.face_landmarks import FaceMesh
 from models.face_replace import FramePlanes, Swapper, hold_matte, replace_faces
 from models.face_solve import SolvedFaces
+from models.choices import SWAPPERS, ProviderChoice
+from models.choices import Swapper as SwapperName
 from models.face_swap import BuiltinSwapper, SourceFace
-from models.choices import SWAPPERS, ProviderChoice, Swapper
 from models.yuv import YuvMatrix, planes_to_rgb
 from workers.model_files import fetch_model
 from workers.plates import read_image
 from workers.storage import Storage
 
-SWAPPER_MODELS: dict[Swapper, tuple[str, ...]] = {"builtin": (), "inswapper_128": ("inswapper_128", "arcface_w600k_r50")}
+SWAPPER_MODELS: dict[SwapperName, tuple[str, ...]] = {"builtin": (), "inswapper_128": ("inswapper_128", "arcface_w600k_r50")}
 """The registry models each swapper needs (one entry per :data:`models.choices.SWAPPERS`)."""
 
 

@@ -26,14 +26,14 @@ from jobs.pipeline import intermediates
 from jobs.progress import job_event
 from jobs.chunk_log import ChunkLog
 from jobs.controls import cancel_job, pause_job, resume_job, retry_job, set_priority
-from jobs.tables import Batch, Job, State, User
+from jobs.tables import ENDED, Batch, Job, State, User
 from jobs.users import Principal
 from workers.contact_sheet import contact_sheet, encode_jpeg
 from models.choices import ALLOWED_SUFFIXES
 from workers.plates import check_plate
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
-TERMINAL = {State.DONE.value, State.FAILED.value, State.CANCELLED.value}
+TERMINAL = {state.value for state in ENDED}
 _BLOCK = 1 << 20
 OFFSET_LIMIT = 1_000_000_000
 Options = TypeVar("Options", bound=JobCreate)

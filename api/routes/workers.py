@@ -76,7 +76,7 @@ def read_workers(*, services: ServicesDep, session: SessionDep, principal: Princ
             job = None
         running = session.scalars(select(Chunk).where(Chunk.lease_owner == worker.identity,
                                                       Chunk.state == State.RUNNING)).all() if job else []
-        live = services.live.frames(job.id) or {} if job else {}
+        live = (services.live.frames(job.id) or {}) if job else {}
         chunks = [WorkerChunk(index=c.index, frames_done=live.get(c.index, c.frames_done), frames=c.frame_count,
                               node_host=c.node_host) for c in running]
         spans = [(now - started).total_seconds() for c in running if (started := as_utc(c.started_at))]

@@ -20,7 +20,7 @@ import redis
 from rich.console import Console
 from rich.table import Table
 
-from tests.api.test_faults import TERMINAL, _digests, _output
+from tests.api.test_faults import TERMINAL, _output
 from tests.api.test_service import Service, _wait_for, submit
 from tests.clips import ClipSpec, make_clip
 
