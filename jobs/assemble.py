@@ -48,6 +48,13 @@ def output_format(path: str) -> str:
     return {"mp4": "mp4", "m4v": "mp4", "mov": "mov", "mkv": "matroska"}.get(suffix, "matroska")
 
 
+def _pts(packet: av.Packet, path: str) -> int:
+    """A chunk packet's PTS (every frame our encoder writes has one)."""
+    if packet.pts is None:
+        raise MediaError(f"{path} holds a packet without a PTS", "re-render the chunk")
+    return packet.pts
+
+
 def _video_packets(chunks: list[ChunkTiming], out_tb: Fraction) -> Iterator[av.Packet]:
     """Packets of every chunk in order, PTS set from the plan and DTS kept increasing."""
     last_dts: int | None = None
@@ -58,13 +65,15 @@ def _video_packets(chunks: list[ChunkTiming], out_tb: Fraction) -> Iterator[av.P
             if len(packets) != len(chunk.output_pts):
                 raise MediaError(f"{chunk.path} holds {len(packets)} frames, {len(chunk.output_pts)} expected", "re-render the chunk")
             tb = stream.time_base
-            rank = {id(p): i for i, p in enumerate(sorted(packets, key=lambda p: p.pts))}
-            first_in = min(p.pts for p in packets)
+            if tb is None:
+                raise MediaError(f"{chunk.path} has no video time base", "re-render the chunk")
+            rank = {id(p): i for i, p in enumerate(sorted(packets, key=lambda p: _pts(p, chunk.path)))}
+            first_in = min(_pts(p, chunk.path) for p in packets)
             ends = (*chunk.output_pts[1:], chunk.end_pts)
             for packet in packets:
                 pts = chunk.output_pts[rank[id(packet)]]
                 packet.duration = ends[rank[id(packet)]] - pts
-                dts_in = packet.dts if packet.dts is not None else packet.pts
+                dts_in = packet.dts if packet.dts is not None else _pts(packet, chunk.path)
                 dts = chunk.output_pts[0] + round((dts_in - first_in) * tb / out_tb)
                 if last_dts is not None and dts <= last_dts:
                     dts = last_dts + 1
@@ -89,15 +98,21 @@ def _audio_packets(source: av.container.InputContainer, streams: dict[int, av.st
         yield packet.stream.index, packet
 
 
+def _seconds(ts: int | None, packet: av.Packet) -> Fraction:
+    """A timestamp of ``packet`` in seconds (the packets merged always carry one)."""
+    if ts is None:
+        raise MediaError("a packet to mux has no timestamp", "re-render the job")
+    return ts * packet.time_base
+
+
 def _interleave(video: Iterator[av.Packet], audio: Iterator[tuple[int, av.Packet]]) -> Iterator[tuple[int | None, av.Packet]]:
     """Merge video and audio packets by DTS time (None marks video)."""
     v, a = next(video, None), next(audio, None)
     while v is not None or a is not None:
-        take_video = a is None or (v is not None and v.dts * v.time_base <= (a[1].dts or a[1].pts) * a[1].time_base)
-        if take_video:
+        if v is not None and (a is None or _seconds(v.dts, v) <= _seconds(a[1].dts or a[1].pts, a[1])):
             yield None, v
             v = next(video, None)
-        else:
+        elif a is not None:  # always: v is None or a's packet comes first
             yield a
             a = next(audio, None)
 
@@ -133,22 +148,25 @@ def concat_chunks(
             vstream.set_display_rotation(rotation)
         audio_copy: dict[int, av.stream.Stream] = {}
         transcode: list[int] = []
+        encoders: dict[int, av.AudioStream] = {}
         source = av.open(probe.path) if probe and probe.audio else None
         try:
-            if source is not None:
+            if probe is not None and source is not None:
                 for info in probe.audio:
                     allowed = COPY_AUDIO.get(fmt, set())
                     if not allowed or info.codec in allowed:
                         audio_copy[info.index] = out.add_stream_from_template(source.streams[info.index], opaque=True)
                     else:
                         transcode.append(info.index)
-            encoders = {i: out.add_stream("aac", rate=source.streams[i].sample_rate, layout=source.streams[i].layout) for i in transcode}
+                for i in transcode:
+                    src = _audio_stream(source, i)
+                    encoders[i] = out.add_stream("aac", rate=src.sample_rate, layout=src.layout)
             video = _video_packets(chunks, out_tb)
             audio = _audio_packets(source, audio_copy, shift_s) if source is not None else iter(())
             for index, packet in _interleave(video, audio):
                 packet.stream = vstream if index is None else audio_copy[index]
                 out.mux(packet)
-            if encoders:
+            if probe is not None and encoders:  # encoders are only made for the probe's audio
                 _encode_audio(probe.path, encoders, out, shift_s)
         except av.FFmpegError as exc:
             raise MediaError(f"writing {output_path} failed ({exc})", "check the output path and codec") from exc
@@ -157,16 +175,27 @@ def concat_chunks(
                 source.close()
 
 
+def _audio_stream(source: av.container.InputContainer, index: int) -> av.AudioStream:
+    """The source stream at ``index``, which the probe listed as audio."""
+    stream = source.streams[index]
+    if not isinstance(stream, av.AudioStream):
+        raise MediaError(f"stream {index} of {source.name} is not audio", "re-probe the source")
+    return stream
+
+
 def _encode_audio(path: str, encoders: dict[int, av.AudioStream], out: av.container.OutputContainer, shift_s: Fraction) -> None:
     """Encode source audio streams the container cannot copy to AAC."""
     with av.open(path) as source:
         for index, stream in encoders.items():
             source.seek(0)
-            src = source.streams[index]
+            src = _audio_stream(source, index)
+            src_tb = src.time_base
+            if src_tb is None:
+                raise MediaError(f"audio stream {index} of {path} has no time base", "re-probe the source")
             resampler = av.AudioResampler(format="fltp", layout=stream.layout, rate=stream.sample_rate)
             shift = round(shift_s * stream.sample_rate)
             for frame in source.decode(src):
-                start = round(frame.pts * src.time_base * stream.sample_rate) - shift if frame.pts is not None else None
+                start = round(frame.pts * src_tb * stream.sample_rate) - shift if frame.pts is not None else None
                 for res in resampler.resample(frame):
                     if start is not None:
                         res.pts, res.time_base = start, Fraction(1, stream.sample_rate)

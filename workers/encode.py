@@ -19,6 +19,7 @@ from models.errors import InputError
 from workers.frames import planes_frame, working_format
 
 StreamKind = Literal["image", "matte"]
+Encoder = Literal["libx264", "prores_ks", "ffv1"]  # FFmpeg video encoders the output codecs use
 
 # Rendered chunks are stored in a container that keeps the time base exactly
 # (MOV) where the codec allows, else Matroska (FFV1; its output is MKV anyway).
@@ -61,7 +62,7 @@ class EncodeSettings:
         return asdict(self)
 
 
-def _stream_format(settings: EncodeSettings, kind: StreamKind) -> tuple[str, str, str, dict[str, str]]:
+def _stream_format(settings: EncodeSettings, kind: StreamKind) -> tuple[Encoder, str, str, dict[str, str]]:
     """``(encoder, pix_fmt, input ndarray format, options)`` for a stream."""
     planes = settings.working_format
     if settings.codec == "h264":
@@ -84,7 +85,7 @@ def configure_stream(stream: av.VideoStream, settings: EncodeSettings, kind: Str
     stream.time_base = Fraction(settings.time_base)
     cc.time_base = Fraction(settings.time_base)
     cc.framerate = Fraction(settings.frame_rate)
-    stream.options = options
+    stream.options = dict(options)  # PyAV types the options dict[str, object]
     cc.color_primaries, cc.color_trc = settings.color_primaries, settings.color_trc  # every stream, matte too
     cc.colorspace, cc.color_range = settings.colorspace, settings.color_range
     cc.flags |= av.codec.context.Flags.global_header
