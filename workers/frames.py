@@ -29,7 +29,7 @@ def full_range_format(pix_fmt: str) -> bool:
 
 def _plane_view(plane: av.video.plane.VideoPlane) -> np.ndarray:
     """The plane's pixels as a writable ``(h, w)`` uint8 view (row padding skipped)."""
-    rows = np.frombuffer(plane, np.uint8).reshape(plane.height, plane.line_size)
+    rows = np.frombuffer(memoryview(plane), np.uint8).reshape(plane.height, plane.line_size)
     return rows[:, : plane.width]
 
 

@@ -8,6 +8,7 @@ frame for a shot time ``t`` is the last one starting at or before
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from fractions import Fraction
 from pathlib import Path
 
@@ -119,25 +120,28 @@ class PlateReader:
         self._start = stream.start_time or 0
         duration = stream.duration or (self._container.duration or 0) * Fraction(1, av.time_base) / self._tb
         self._duration_s = float(Fraction(duration) * self._tb) if duration else 0.0
-        self._frames = None
+        self._frames: Iterator[av.VideoFrame] | None = None
         self._current: np.ndarray | None = None
         self._fitted: np.ndarray | None = None
         self._current_t = -1.0
         self._next: tuple[float, np.ndarray] | None = None
 
-    def _seek(self, t: float) -> None:
+    def _seek(self, t: float) -> Iterator[av.VideoFrame]:
+        """Restart decoding at or before ``t`` seconds; return (and keep) the new frame iterator."""
+        assert self._container is not None  # only a video plate seeks, and _open_video opened it
         target = int(t / self._tb) + self._start
         self._container.seek(target, stream=self._stream, backward=True)
         self._frames = self._container.decode(self._stream)
         self._current, self._current_t, self._next = None, -1.0, None
+        return self._frames
 
-    def _advance(self) -> bool:
-        frame = next(self._frames, None)
+    def _advance(self, frames: Iterator[av.VideoFrame]) -> tuple[float, np.ndarray] | None:
+        """The next decoded frame as ``(t, pixels)``, None at the end of the plate."""
+        frame = next(frames, None)
         if frame is None:
-            return False
+            return None
         t = float((frame.pts - self._start) * self._tb) if frame.pts is not None else self._current_t + 1e-3
-        self._next = (t, frame.to_ndarray(format="rgb24"))
-        return True
+        return t, frame.to_ndarray(format="rgb24")
 
     def frame_at(self, t: float) -> np.ndarray:
         """The plate for shot time ``t`` seconds: ``(H, W, 3)`` uint8 RGB (coded size)."""
@@ -145,11 +149,14 @@ class PlateReader:
             return self._still
         if self._duration_s > 0:
             t = t % self._duration_s
-        if self._frames is None or t < self._current_t:
-            self._seek(t)
+        frames = self._frames
+        if frames is None or t < self._current_t:
+            frames = self._seek(t)
         while True:
-            if self._next is None and not self._advance():
-                break
+            if self._next is None:
+                self._next = self._advance(frames)
+                if self._next is None:
+                    break
             nt, pixels = self._next
             if nt > t + 1e-6 and self._current is not None:
                 break
