@@ -20,6 +20,7 @@ import hashlib
 import os
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from sqlalchemy.orm import Session
@@ -111,14 +112,22 @@ def face_spec(job: Job, chunk: Chunk, options: RenderOptions) -> FaceSpec | None
 def faces_pending(job: Job) -> bool:
     """Whether the job replaces faces and has not solved them yet."""
     faces = (job.plan or {}).get("faces")
-    return bool(faces) and not faces.get("solved")
+    if not faces:
+        return False
+    return not faces.get("solved")
+
+
+def _faces_plan(job: Job) -> dict[str, Any]:
+    """The ``faces`` entry of the plan of a job that replaces faces (:func:`faces_pending` was asked)."""
+    assert job.plan is not None, f"job {job.id} has no plan"  # faces are solved only after planning
+    return job.plan["faces"]
 
 
 def _analysis(job: Job, storage: Storage, pool: RenderPool, specs: list[ChunkSpec],
               events: PoolEvents) -> tuple[FaceTable | None, bool]:
     """``(the face table of the whole shot, whether it was reused)``: from the cache, or from the
     analysis pass (table None: the pass was stopped)."""
-    cache = f"analysis/faces/{job.plan['faces']['fingerprint']}.npz"
+    cache = f"analysis/faces/{_faces_plan(job)['fingerprint']}.npz"
     if storage.exists(cache):
         return FaceTable.from_arrays(load_arrays(storage, cache)), True
     results = pool.run(specs, events, task="analyse")
@@ -152,14 +161,14 @@ def analyse_and_solve(session: Session, job: Job, storage: Storage, pool: Render
     if table is None:
         return False
     analysis_s = time.monotonic() - started
-    look = job.plan["faces"].get("reference_look")
+    look = _faces_plan(job).get("reference_look")
     solved = solve_faces(table, SolveParams(mode=options.face_mode, reference_frame=options.reference_frame,
                                             reference_face=options.reference_face,
-                                            reference_look=None if look is None else np.float32(look)))
+                                            reference_look=None if look is None else np.asarray(look, dtype=np.float32)))
     for chunk in job.chunks:
         save_arrays(storage, solved_key(job, chunk), solved.between(chunk.preroll_start, chunk.frame_end).to_arrays())
-    job.plan["faces"].update(solved=True, stats=solved.stats, analysis_reused=reused, analysis_s=round(analysis_s, 3),
-                             solve_s=round(time.monotonic() - started - analysis_s, 3))
+    _faces_plan(job).update(solved=True, stats=solved.stats, analysis_reused=reused, analysis_s=round(analysis_s, 3),
+                            solve_s=round(time.monotonic() - started - analysis_s, 3))
     flag_modified(job, "plan")
     job.stage = Stage.RENDER
     session.commit()

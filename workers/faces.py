@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable
 import numpy as np
 
 from models.errors import InputError
-from models.face_analysis import FaceAnalyser, FaceTable, found_in_coded
+from models.face_analysis import FaceAnalyser, FaceTable, FoundFace, found_in_coded
 from models.face_detect import FaceDetector
 from models.face_landmarks import FaceMesh
 from models.face_replace import FramePlanes, Swapper, hold_matte, replace_faces
@@ -111,7 +111,7 @@ def make_swapper(name: str, source: SourceFace, providers: ProviderChoice = "aut
 def save_arrays(storage: Storage, key: str, arrays: dict[str, np.ndarray]) -> None:
     """Write arrays as a compressed ``.npz`` under ``key`` (atomically)."""
     with storage.writer(key) as path, open(path, "wb") as out:
-        np.savez_compressed(out, **arrays)
+        np.savez_compressed(out, **arrays)  # type: ignore[arg-type]  # numpy's stub matches **arrays against allow_pickle (bool); the keys are array names
 
 
 def load_arrays(storage: Storage, key: str) -> dict[str, np.ndarray]:
@@ -134,7 +134,8 @@ def analyse_frames(
             turned upright for the detector (it finds upright faces) and the faces
             mapped back to the coded frame, where the render pass works.
     """
-    rows, done, turns = [], 0, (rotation // 90) % 4
+    rows: list[tuple[int, FoundFace]] = []
+    done, turns = 0, (rotation // 90) % 4
     for index, luma, chroma in frames:
         if index < first:
             continue
