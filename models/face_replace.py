@@ -64,7 +64,7 @@ def hold_matte(faces: list[np.ndarray], size: tuple[int, int], scale: float, ero
     matte = np.zeros((height, width), np.float32)
     for points in faces:
         oval = points[list(FACE_OVAL)] * scale
-        one = np.zeros_like(matte)
+        one: np.ndarray = np.zeros_like(matte)
         cv2.fillPoly(one, [np.round(oval).astype(np.int32)], 1.0)
         steps = round(erode * float(np.ptp(oval[:, 0])))
         if steps:
@@ -117,7 +117,7 @@ def replace_faces(planes: FramePlanes, faces: list[np.ndarray], swapper: Swapper
         luma = planes.luma[y0:y1, x0:x1]
         chroma = planes.chroma[:, y0 // c : y1 // c, x0 // c : x1 // c]
         current = planes_to_rgb(luma, chroma, matrix).astype(np.float32)
-        face, mask = swapper.paste(current, points - np.float32([x0, y0]))
+        face, mask = swapper.paste(current, points - np.array([x0, y0], dtype=np.float32))
         if not mask.any():
             continue
         target = face

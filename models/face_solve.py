@@ -103,7 +103,8 @@ class SolvedFaces:
     @classmethod
     def from_arrays(cls, arrays: "dict[str, np.ndarray] | np.lib.npyio.NpzFile") -> "SolvedFaces":
         """Inverse of :meth:`to_arrays`."""
-        return cls(*(np.asarray(arrays[k]) for k in ("frame", "track", "landmarks", "raw")))
+        return cls(np.asarray(arrays["frame"]), np.asarray(arrays["track"]), np.asarray(arrays["landmarks"]),
+                   np.asarray(arrays["raw"]))
 
 
 def track_faces(table: FaceTable) -> list[list[int]]:
@@ -212,7 +213,8 @@ def choose_targets(table: FaceTable, tracks: list[list[int]], params: SolveParam
         areas = [float(np.prod(table.box[t, 2:] - table.box[t, :2], axis=1).sum()) for t in tracks]
         return [tracks[int(np.argmax(areas))]]
     looks = [mean_appearance(table.appearance[t]) for t in tracks]
-    seed = _look_alike(looks, params) if params.reference_look is not None else _reference_track(table, tracks, params)
+    seed = (_look_alike(looks, params.reference_look, params) if params.reference_look is not None
+            else _reference_track(table, tracks, params))
     look = params.reference_look if params.reference_look is not None else looks[seed]
     return [_same_person(table, tracks, [similarity(look, other) for other in looks], seed, params)]
 
@@ -233,13 +235,13 @@ def _reference_track(table: FaceTable, tracks: list[list[int]], params: SolvePar
     return next(i for i, t in enumerate(tracks) if chosen in t)
 
 
-def _look_alike(looks: list[np.ndarray], params: SolveParams) -> int:
-    """The index of the track whose mean appearance (``looks``) is most like ``params.reference_look``.
+def _look_alike(looks: list[np.ndarray], reference: np.ndarray, params: SolveParams) -> int:
+    """The index of the track whose mean appearance (``looks``) is most like ``reference`` (``params.reference_look``).
 
     Raises:
         InputError: no track is at least ``same_person / 1.1`` alike (the reference shows someone else).
     """
-    scores = [similarity(params.reference_look, look) for look in looks]
+    scores = [similarity(reference, look) for look in looks]
     best = int(np.argmax(scores))
     if scores[best] < params.same_person / 1.1:
         raise InputError(f"no face in the shot looks like the reference image (best likeness {scores[best]:.2f})",

@@ -39,7 +39,7 @@ def triangulate(points: np.ndarray) -> np.ndarray:
         subdiv.insert((float(p[0]), float(p[1])))
     index = {(round(float(p[0]), 2), round(float(p[1]), 2)): i for i, p in enumerate(points)}
     triangles = []
-    for t in subdiv.getTriangleList().reshape(-1, 3, 2):
+    for t in np.asarray(subdiv.getTriangleList()).reshape(-1, 3, 2):
         ids = [index.get((round(float(x), 2), round(float(y), 2))) for x, y in t]
         if None not in ids:
             triangles.append(ids)
@@ -64,7 +64,7 @@ class SourceFace:
     def of(cls, rgb: np.ndarray, landmarks: np.ndarray) -> "SourceFace":
         """Triangulate the source mesh and build the image pyramid once."""
         points = landmarks[:, :2].astype(np.float32)
-        levels = [rgb.astype(np.float32)]
+        levels: list[np.ndarray] = [rgb.astype(np.float32)]
         for _ in range(4):
             if min(levels[-1].shape[:2]) < 32:
                 break
@@ -137,7 +137,7 @@ def lowered_oval(points: np.ndarray, forehead: float = 0.4) -> np.ndarray:
     oval = points[list(FACE_OVAL)].astype(np.float32)
     across = points[list(LEFT_EYE)].mean(0) - points[list(RIGHT_EYE)].mean(0)
     across = across / (float(np.linalg.norm(across)) or 1.0)
-    up = np.float32([across[1], -across[0]])  # image y grows downwards
+    up = np.array([across[1], -across[0]], dtype=np.float32)  # image y grows downwards
     brow = points[list(BROWS)].mean(0)
     height = (oval - brow) @ up
     return oval - np.outer(np.maximum(height, 0.0) * (1.0 - forehead), up).astype(np.float32)
@@ -152,7 +152,7 @@ def blend_mask(target_points: np.ndarray, size: tuple[int, int], feather: float 
         feather: blur sigma as a share of the face's width.
     """
     width, height = size
-    mask = np.zeros((height, width), np.float32)
+    mask: np.ndarray = np.zeros((height, width), np.float32)
     cv2.fillPoly(mask, [np.round(lowered_oval(target_points)).astype(np.int32)], 1.0)
     for hole in (RIGHT_EYE, LEFT_EYE, INNER_LIPS):
         cv2.fillPoly(mask, [np.round(target_points[list(hole)]).astype(np.int32)], 0.0)

@@ -89,10 +89,11 @@ class FaceTracker:
             used.add(ti)
             ids[fi] = open_tracks[ti].id
         for fi, face in enumerate(faces):
-            if ids[fi] is None:
+            tid = ids[fi]
+            if tid is None:
                 self.tracks.append(Track(len(self.tracks)))
-                ids[fi] = self.tracks[-1].id
-            track = self.tracks[ids[fi]]
+                tid = ids[fi] = self.tracks[-1].id
+            track = self.tracks[tid]
             track.frames.append(frame)
             track.faces.append(face)
         return [i for i in ids if i is not None]

@@ -35,10 +35,10 @@ from models.face_swap import LEFT_EYE, RIGHT_EYE
 from models.choices import ProviderChoice
 from models.providers import create_session
 
-ARCFACE_112 = np.float32([[38.2946, 51.6963], [73.5318, 51.5014], [56.0252, 71.7366],
-                          [41.5493, 92.3655], [70.7299, 92.2041]])
+ARCFACE_112 = np.array([[38.2946, 51.6963], [73.5318, 51.5014], [56.0252, 71.7366],
+                        [41.5493, 92.3655], [70.7299, 92.2041]], dtype=np.float32)
 """InsightFace's 5-point template for 112x112 crops: right eye, left eye, nose tip, right and left mouth corner."""
-ARCFACE_128 = ARCFACE_112 + np.float32([8.0, 0.0])
+ARCFACE_128 = ARCFACE_112 + np.array([8.0, 0.0], dtype=np.float32)
 """The same points in a 128x128 crop (insightface ``norm_crop``: ratio 1, 8 px to the right)."""
 
 

@@ -222,12 +222,12 @@ def estimate_screen(frames: Sequence[np.ndarray], screen: str = "auto", balance:
     weights = screen_weights(screen_rgb, balance)
     stack = np.stack(small).astype(np.float32) / 255.0
     masks = _screen_masks(small, screen_rgb, weights)
-    known = masks.any(axis=0)
+    known: np.ndarray = np.any(masks, axis=0)  # (h, w) bool: a 0-d np.bool only without an axis
     if not known.any():
         raise InputError("the screen colour was not found in the frames", "check --screen or the footage")
     samples = np.where(masks[..., None], stack, np.nan)
     median = nan_median(samples[:, known])
-    plate = np.zeros((size[1], size[0], 3), np.float32)
+    plate: np.ndarray = np.zeros((size[1], size[0], 3), np.float32)
     plate[known] = median
     plate = fill_holes(plate, known)
     plate = cv2.GaussianBlur(plate, (0, 0), 1.0)
