@@ -1,19 +1,21 @@
-"""The keyer's composite step on the CPU, fused into a few passes over memory (numba).
+"""The keyer's composite and layer steps on the CPU, fused into a few passes over memory (numba).
 
-On the CPU a composite is keyed by fused loops rather than the onnxruntime
-graph (:mod:`models.keyer_graph`): :mod:`models.fused_matte` computes the
-matte's coefficients, and this module the rest, each step one loop that LLVM
+On the CPU a shot is keyed by fused loops rather than the onnxruntime graph
+(:mod:`models.keyer_graph`): :mod:`models.fused_matte` computes the matte's
+coefficients, and this module the rest, each step one loop that LLVM
 vectorises: the guide (luma over each chroma sample's footprint); the despill
 and the chroma composite at chroma resolution; the refinement ``t = a' Y + b'``
-with the composite of the luma plane at full resolution. onnxruntime's CPU provider runs each
-elementwise operator as its own pass over memory (``../shared/FIELD-NOTES.md``):
-in the graph those steps are about forty operators and 13 ms of a 25 ms
-1080p frame on one core; here they are 1.5 ms.
+with the composite of the luma plane at full resolution (or, for a layer, the
+straight colour). onnxruntime's CPU provider runs each elementwise operator as
+its own pass over memory (``../shared/FIELD-NOTES.md``): in the graph those
+steps are about forty operators and 13 ms of a 25 ms 1080p frame on one core;
+here they are 1.5 ms.
 
-The arithmetic is the graph's (:func:`models.keyer_graph._foreground_chroma`,
-:func:`models.keyer_graph._composite`), in float32, so the result matches the
-all-graph form (used on CUDA) and the numpy reference in the tests to one
-code value (rounding half up here, half to even in QuantizeLinear).
+The per-pixel formulas are :mod:`models.keyer_formulas`'s (inlined through
+:mod:`models.keyer_jit`), in float32, rounded half to even as the graph's
+QuantizeLinear; only the stencils (the footprint guide, the bilinear resizes)
+are written here. The result matches the graph (used on CUDA) and the numpy
+reference (:mod:`models.keyer_reference`) to one code value.
 """
 
 from __future__ import annotations
@@ -22,6 +24,13 @@ from dataclasses import dataclass
 
 import numba
 import numpy as np
+
+from models.keyer_formulas import CENTRE, MATTE_INV_SCALE, MATTE_ZERO, ONE, ZERO
+from models.keyer_jit import JIT
+
+_transparency, _colour_difference, _spill_amount = JIT["transparency"], JIT["colour_difference"], JIT["spill_amount"]
+_premultiplied_chroma, _over_chroma, _over_luma = JIT["premultiplied_chroma"], JIT["over_chroma"], JIT["over_luma"]
+_straight_luma, _straight_chroma, _to_code = JIT["straight_luma"], JIT["straight_chroma"], JIT["to_code"]
 
 
 @numba.njit(cache=True, nogil=True, fastmath=True)
@@ -92,33 +101,41 @@ class CompositeConstants:
 
 
 @numba.njit(cache=True, nogil=True, fastmath=True)
+def _foreground(chroma: np.ndarray, a: np.ndarray, b: np.ndarray, guide: np.ndarray, luma_scale: np.float32,
+                plate: np.ndarray, plate_diff: np.ndarray, form: np.ndarray, spill: np.ndarray, f: int, i: int,
+                out: np.ndarray) -> None:
+    """Row ``i`` of frame ``f`` at chroma resolution: ``out`` (3, Wc) = the unmixed, despilled
+    centred Cb, Cr and the transparency ``t``."""
+    a_row, b_row, g_row = a[f, 0, i], b[f, 0, i], guide[f, 0, i]
+    cb_row, cr_row, pb_row, pr_row, pd_row = chroma[f, 0, i], chroma[f, 1, i], plate[0, i], plate[1, i], plate_diff[i]
+    for j in range(out.shape[1]):
+        t = _transparency(a_row[j], b_row[j], g_row[j] * luma_scale)
+        cb, cr = np.float32(cb_row[j]) - CENTRE, np.float32(cr_row[j]) - CENTRE
+        amount = _spill_amount(_colour_difference(cb, cr, form[0], form[1]), t, pd_row[j])
+        out[0, j] = _premultiplied_chroma(cb, t, pb_row[j], amount, spill[0])
+        out[1, j] = _premultiplied_chroma(cr, t, pr_row[j], amount, spill[1])
+        out[2, j] = t
+
+
+@numba.njit(cache=True, nogil=True, fastmath=True)
 def _chroma(chroma: np.ndarray, a: np.ndarray, b: np.ndarray, guide: np.ndarray, luma_scale: np.float32,
             plate: np.ndarray, plate_diff: np.ndarray, form: np.ndarray, spill: np.ndarray, background: np.ndarray,
             out: np.ndarray) -> None:
     n, _, hc, wc = chroma.shape
-    zero, one, top, half, centre = np.float32(0.0), np.float32(1.0), np.float32(255.0), np.float32(0.5), np.float32(128.0)
-    f0, f1, s0, s1 = form[0], form[1], spill[0], spill[1]
+    row = np.empty((3, wc), np.float32)
     for f in range(n):
         bg = background[f if background.shape[0] > 1 else 0]
         for i in range(hc):
-            a_row, b_row, g_row = a[f, 0, i], b[f, 0, i], guide[f, 0, i]
-            cb_row, cr_row, pb_row, pr_row, pd_row = chroma[f, 0, i], chroma[f, 1, i], plate[0, i], plate[1, i], plate_diff[i]
-            bb_row, br_row, ob_row, or_row = bg[0, i], bg[1, i], out[f, 0, i], out[f, 1, i]
-            for j in range(wc):
-                t = min(max(a_row[j] * (g_row[j] * luma_scale) + b_row[j], zero), one)
-                cb, cr = np.float32(cb_row[j]) - centre, np.float32(cr_row[j]) - centre
-                amount = max(f0 * cb + f1 * cr - t * pd_row[j], zero)
-                reach = (one - t) * centre
-                fb = min(max(cb - (t * pb_row[j] + amount * s0), -reach), reach)
-                fr = min(max(cr - (t * pr_row[j] + amount * s1), -reach), reach)
-                vb = fb + t * (np.float32(bb_row[j]) - centre) + centre
-                vr = fr + t * (np.float32(br_row[j]) - centre) + centre
-                ob_row[j] = np.uint8(min(max(vb, zero), top) + half)
-                or_row[j] = np.uint8(min(max(vr, zero), top) + half)
+            _foreground(chroma, a, b, guide, luma_scale, plate, plate_diff, form, spill, f, i, row)
+            for q in range(2):
+                bg_row, target = bg[q, i], out[f, q, i]
+                for j in range(wc):
+                    value = _over_chroma(row[q, j], row[2, j], np.float32(bg_row[j]) - CENTRE)
+                    target[j] = np.uint8(_to_code(value, CENTRE, ONE))
 
 
 @numba.njit(cache=True, nogil=True, fastmath=True)
-def _bilinear_row(plane: np.ndarray, i: int, out: np.ndarray) -> None:
+def bilinear_row(plane: np.ndarray, i: int, out: np.ndarray) -> None:
     """Row ``i`` of ``plane`` ``(Hc, Wc)`` resized 2x bilinearly (half-pixel centres, edges clamped, as
     ONNX Resize ``linear`` and ``cv2.INTER_LINEAR``): ``out`` (2 Wc,). Luma row ``i`` sits a quarter
     of a chroma row from chroma row ``i // 2``, toward row ``i // 2 - 1`` when ``i`` is even."""
@@ -135,31 +152,82 @@ def _bilinear_row(plane: np.ndarray, i: int, out: np.ndarray) -> None:
 
 
 @numba.njit(cache=True, nogil=True, fastmath=True)
+def _transparency_row(luma_row: np.ndarray, a: np.ndarray, b: np.ndarray, i: int, shift: int, a_row: np.ndarray,
+                      b_row: np.ndarray, t_row: np.ndarray) -> None:
+    """Transparency ``t`` (W,) of luma row ``i``: the coefficients ``(Hc, Wc)`` resized bilinearly to it."""
+    if shift:
+        bilinear_row(a, i, a_row)
+        bilinear_row(b, i, b_row)
+    else:
+        a_row[:] = a[i]
+        b_row[:] = b[i]
+    for j in range(t_row.shape[0]):
+        t_row[j] = _transparency(a_row[j], b_row[j], np.float32(luma_row[j]))
+
+
+@numba.njit(cache=True, nogil=True, fastmath=True)
+def _matte_row(t_row: np.ndarray, out: np.ndarray) -> None:
+    for j in range(out.shape[0]):
+        out[j] = np.uint8(_to_code(t_row[j], MATTE_ZERO, MATTE_INV_SCALE))
+
+
+@numba.njit(cache=True, nogil=True, fastmath=True)
 def _composite(luma: np.ndarray, a: np.ndarray, b: np.ndarray, plate: np.ndarray, background: np.ndarray,
                offset: np.float32, shift: int, out: np.ndarray, alpha: np.ndarray, with_alpha: bool) -> None:
     n, h, w = luma.shape
-    zero, one, top, half = np.float32(0.0), np.float32(1.0), np.float32(255.0), np.float32(0.5)
     a_row, b_row, t_row = np.empty(w, np.float32), np.empty(w, np.float32), np.empty(w, np.float32)
     for f in range(n):
         bg = background[f if background.shape[0] > 1 else 0]
         for i in range(h):
-            if shift:
-                _bilinear_row(a[f, 0], i, a_row)
-                _bilinear_row(b[f, 0], i, b_row)
-            else:
-                a_row[:] = a[f, 0, i]
-                b_row[:] = b[f, 0, i]
             source, plate_row, bg_row, target = luma[f, i], plate[i], bg[i], out[f, i]
+            _transparency_row(source, a[f, 0], b[f, 0], i, shift, a_row, b_row, t_row)
             for j in range(w):
-                y = np.float32(source[j])
-                t = min(max(a_row[j] * y + b_row[j], zero), one)
-                t_row[j] = t
-                value = max(y - t * plate_row[j], offset) + t * (np.float32(bg_row[j]) - offset)
-                target[j] = np.uint8(min(max(value, zero), top) + half)
+                value = _over_luma(np.float32(source[j]), t_row[j], plate_row[j], np.float32(bg_row[j]), offset)
+                target[j] = np.uint8(_to_code(value, ZERO, ONE))
             if with_alpha:
-                alpha_row = alpha[f, i]
+                _matte_row(t_row, alpha[f, i])
+
+
+@numba.njit(cache=True, nogil=True, fastmath=True)
+def linear_row_2x(source: np.ndarray, out: np.ndarray) -> None:
+    """Stencil: a row ``(Wc,)`` resized 2x linearly ``out`` (2 Wc,), half-pixel centres, edges clamped
+    (ONNX Resize ``linear``)."""
+    wc = source.shape[0]
+    three, one = np.float32(0.75), np.float32(0.25)
+    out[0], out[2 * wc - 1] = source[0], source[wc - 1]
+    for jc in range(wc - 1):
+        out[2 * jc + 1] = three * source[jc] + one * source[jc + 1]
+        out[2 * jc + 2] = one * source[jc] + three * source[jc + 1]
+
+
+@numba.njit(cache=True, nogil=True, fastmath=True)
+def _layer(luma: np.ndarray, chroma: np.ndarray, a: np.ndarray, b: np.ndarray, guide: np.ndarray,
+           luma_scale: np.float32, plate_chroma: np.ndarray, plate_diff: np.ndarray, form: np.ndarray,
+           spill: np.ndarray, plate: np.ndarray, offset: np.float32, shift: int, out_luma: np.ndarray,
+           out_chroma: np.ndarray, alpha: np.ndarray, with_alpha: bool) -> None:
+    n, h, w = luma.shape
+    wc = chroma.shape[3]
+    a_row, b_row, t_row = np.empty(w, np.float32), np.empty(w, np.float32), np.empty(w, np.float32)
+    fg, wide = np.empty((3, wc), np.float32), np.empty(w, np.float32)
+    for f in range(n):
+        for i in range(h):
+            source, plate_row, target = luma[f, i], plate[i], out_luma[f, i]
+            _transparency_row(source, a[f, 0], b[f, 0], i, shift, a_row, b_row, t_row)
+            for j in range(w):
+                value = _straight_luma(np.float32(source[j]), t_row[j], plate_row[j], offset)
+                target[j] = np.uint8(_to_code(value, ZERO, ONE))
+            if with_alpha:
+                _matte_row(t_row, alpha[f, i])
+            if not (shift and i & 1):  # the chroma row this luma row (and the next, for 4:2:0) shares
+                _foreground(chroma, a, b, guide, luma_scale, plate_chroma, plate_diff, form, spill, f, i >> shift, fg)
+            for q in range(2):
+                if shift:
+                    linear_row_2x(fg[q], wide)
+                else:
+                    wide[:] = fg[q]
+                chroma_row = out_chroma[f, q, i]
                 for j in range(w):
-                    alpha_row[j] = np.uint8(top * (one - t_row[j]) + half)
+                    chroma_row[j] = np.uint8(_to_code(_straight_chroma(wide[j], t_row[j]), CENTRE, ONE))
 
 
 def fused_composite(
@@ -175,7 +243,7 @@ def fused_composite(
     ``|P_C| <= (1 - t) 128``; plus ``t`` times the background. Luma, per sample:
     ``t = clip(a' Y + b', 0, 1)`` (the guided filter's linear model, He et al.,
     "Guided Image Filtering", TPAMI 2013, its coefficients resized bilinearly to
-    the luma grid, :func:`_bilinear_row`); ``max(Y - t P, black) + t (bg - black)``.
+    the luma grid, :func:`bilinear_row`); :func:`models.keyer_formulas.over_luma`.
 
     Args:
         luma: ``(N, H, W)`` uint8 Y'. chroma: ``(N, 2, Hc, Wc)`` uint8 Cb, Cr
@@ -209,8 +277,7 @@ def composite_luma(
     Per sample: transparency ``t = clip(a' Y + b', 0, 1)`` (the guided filter's
     linear model, He et al., "Guided Image Filtering", TPAMI 2013, with its
     coefficients resized bilinearly to the luma grid); the
-    premultiplied foreground limited to at least black, as in
-    :func:`models.keyer_graph._composite`: ``max(Y - t P, off) + t (bg - off)``.
+    premultiplied foreground limited to at least black: :func:`models.keyer_formulas.over_luma`.
 
     Args:
         luma: ``(N, H, W)`` uint8 Y'. transp_a, transp_b: ``(N, 1, Hc, Wc)`` float32
@@ -233,3 +300,32 @@ def composite_luma(
     _composite(np.ascontiguousarray(luma), transp_a, transp_b, plate_above, np.ascontiguousarray(background),
                np.float32(luma_offset), shift, out, alpha, matte)
     return out, (alpha if matte else None)
+
+
+def fused_layer(
+    luma: np.ndarray, chroma: np.ndarray, transp_a: np.ndarray, transp_b: np.ndarray, guide: np.ndarray,
+    constants: CompositeConstants, luma_offset: float, luma_scale: float, subsampled: bool, matte: bool,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """The despilled foreground with straight (unpremultiplied) alpha, from the matte's coefficients.
+
+    Luma, per sample: ``t = clip(a' Y + b', 0, 1)`` as in :func:`composite_luma`, then
+    ``P / alpha + black`` (:func:`models.keyer_formulas.straight_luma`). Chroma: unmixed and
+    despilled at chroma resolution as in :func:`fused_composite`, resized to full
+    resolution (4:2:0: linearly across, each chroma row shared by its two luma rows,
+    as the graph's layer), then divided by alpha (:func:`models.keyer_formulas.straight_chroma`).
+
+    Args:
+        luma, chroma, transp_a, transp_b, guide, constants, luma_offset, luma_scale,
+            subsampled, matte: as :func:`fused_composite` (no background).
+
+    Returns:
+        ``(N, H, W)`` uint8 straight Y', ``(N, 2, H, W)`` uint8 straight Cb, Cr (4:4:4),
+        and the ``(N, H, W)`` uint8 matte ``255 (1 - t)`` (None unless ``matte``).
+    """
+    n, h, w = luma.shape
+    image_luma, image_chroma = np.empty((n, h, w), np.uint8), np.empty((n, 2, h, w), np.uint8)
+    alpha = np.empty((n, h, w) if matte else (0, 0, 0), np.uint8)
+    _layer(np.ascontiguousarray(luma), np.ascontiguousarray(chroma), transp_a, transp_b, guide, np.float32(luma_scale),
+           constants.plate_chroma, constants.plate_diff, constants.form, constants.spill, constants.plate_above,
+           np.float32(luma_offset), 1 if subsampled else 0, image_luma, image_chroma, alpha, matte)
+    return image_luma, image_chroma, (alpha if matte else None)

@@ -1,15 +1,15 @@
 """The keyer's matte on the CPU, fused into a few passes over memory (numba).
 
-The same steps as :func:`models.keyer_graph._matte` (see that module for the
-method): the colour-difference key divided by a local estimate of the screen's
-light, the off-axis and luma-excess floors, the holdout matte, the motion-adaptive
-temporal filter, and the guided filter whose coefficients refine the matte with
-luma. onnxruntime's CPU provider runs each of the graph's operators as its own
+The same steps as the keyer graph's matte (:mod:`models.keyer_graph` gives the
+method), with the same per-pixel formulas (:mod:`models.keyer_formulas`, inlined
+by numba through :mod:`models.keyer_jit`); only the stencils are written here.
+The steps: the colour-difference key divided by a local estimate of the
+screen's light, the off-axis and luma-excess floors, the holdout matte, the
+motion-adaptive temporal filter, and the guided filter whose coefficients
+refine the matte with luma. onnxruntime's CPU provider runs each of the graph's operators as its own
 pass over a chroma-resolution plane; here each step is one loop that LLVM
-vectorises (the whole keyer, matte and composite, on one core in one process:
-90 ms per 1080p frame as the graph, 19 ms as these loops). The graph
-stays the keyer on CUDA and for layers; the tests hold both to the same numpy
-reference within one code value.
+vectorises. The graph stays the keyer on CUDA; the tests hold both to the
+numpy reference (:mod:`models.keyer_reference`) within one code value.
 """
 
 from __future__ import annotations
@@ -19,8 +19,14 @@ from dataclasses import dataclass
 import numba
 import numpy as np
 
+from models.keyer_jit import JIT
 from models.keyer_params import LIGHT_EPS, LIGHT_TRUST, KeyerParams
 
+_colour_difference, _light_trust, _light_ratio = JIT["colour_difference"], JIT["light_trust"], JIT["light_ratio"]
+_light_blend, _inverse_light_of, _raw_alpha, _held = (
+    JIT["light_blend"], JIT["inverse_light"], JIT["raw_alpha"], JIT["held"])
+_temporal_step, _guided_coefficients = JIT["temporal_step"], JIT["guided_coefficients"]
+_transparency_coefficients = JIT["transparency_coefficients"]
 
 
 @dataclass(frozen=True)
@@ -49,7 +55,7 @@ class MatteConstants:
 
 
 @numba.njit(cache=True, nogil=True, fastmath=True)
-def _half_means(chroma: np.ndarray, guide: np.ndarray, f0: np.float32, f1: np.float32, out: np.ndarray) -> None:
+def half_means(chroma: np.ndarray, guide: np.ndarray, f0: np.float32, f1: np.float32, out: np.ndarray) -> None:
     """2x2 means (edge blocks: what they hold) of the colour difference, guide, Cb and Cr -> ``out`` (4, Hq, Wq).
 
     A lone last row is taken twice (which averages the same); a lone last column is averaged alone.
@@ -64,46 +70,52 @@ def _half_means(chroma: np.ndarray, guide: np.ndarray, f0: np.float32, f1: np.fl
             j = 2 * jq
             cb = (np.float32(b0[j]) + np.float32(b0[j + 1]) + np.float32(b1[j]) + np.float32(b1[j + 1])) * quarter - centre
             cr = (np.float32(r0[j]) + np.float32(r0[j + 1]) + np.float32(r1[j]) + np.float32(r1[j + 1])) * quarter - centre
-            d[jq], y[jq], cb_out[jq], cr_out[jq] = f0 * cb + f1 * cr, (g0[j] + g0[j + 1] + g1[j] + g1[j + 1]) * quarter, cb, cr
+            d[jq], y[jq], cb_out[jq], cr_out[jq] = _colour_difference(cb, cr, f0, f1), (g0[j] + g0[j + 1] + g1[j] + g1[j + 1]) * quarter, cb, cr
         if wc % 2:  # a lone last column
             jq, j = wc // 2, wc - 1
             cb = (np.float32(b0[j]) + np.float32(b1[j])) * np.float32(0.5) - centre
             cr = (np.float32(r0[j]) + np.float32(r1[j])) * np.float32(0.5) - centre
-            d[jq], y[jq], cb_out[jq], cr_out[jq] = f0 * cb + f1 * cr, (g0[j] + g1[j]) * np.float32(0.5), cb, cr
+            d[jq], y[jq], cb_out[jq], cr_out[jq] = _colour_difference(cb, cr, f0, f1), (g0[j] + g1[j]) * np.float32(0.5), cb, cr
 
 
 @numba.njit(cache=True, nogil=True, fastmath=True)
-def _inverse_light(half: np.ndarray, maps: np.ndarray, black: np.float32, luma_tol: np.float32, hue_tol: np.float32,
-                   cell: int, radius: int, reach: int) -> np.ndarray:
-    """The reciprocal of the screen's light on the block grid, ``(Hw, Ww)`` float32 (the graph's ``_inverse_light``)."""
+def _inverse_light(half: np.ndarray, maps: np.ndarray, black: np.float32, inv_luma_tol: np.float32,
+                   inv_hue_tol: np.float32, cell: int, radius: int, reach: int) -> np.ndarray:
+    """The reciprocal of the screen's light on the block grid, ``(Hw, Ww)`` float32 (the graph's ``_inverse_light``):
+    trusted light ratios averaged over ``cell x cell`` blocks (a block cut by the edge averages what it
+    holds), then over windows of blocks (zero outside)."""
     hq, wq = half.shape[1], half.shape[2]
     hw, ww = (hq + cell - 1) // cell, (wq + cell - 1) // cell
     num, den, count = np.zeros((hw, ww), np.float32), np.zeros((hw, ww), np.float32), np.zeros((hw, ww), np.float32)
-    zero, one = np.float32(0.0), np.float32(1.0)
     for iq in range(hq):
         for jq in range(wq):
-            k = half[0, iq, jq] * maps[0, iq, jq]
-            luma_gap = (half[1, iq, jq] - black) * maps[1, iq, jq] - k
-            hue_gap = half[2, iq, jq] * maps[2, iq, jq] + half[3, iq, jq] * maps[3, iq, jq]
-            trust = (max(one - abs(luma_gap) / luma_tol, zero) * max(one - abs(hue_gap) / hue_tol, zero)
-                     * min(max((k - np.float32(0.2)) * np.float32(5.0), zero), one))
-            num[iq // cell, jq // cell] += trust * k
+            weighted, trust = _light_trust(half[0, iq, jq], half[1, iq, jq], half[2, iq, jq], half[3, iq, jq],
+                                           maps[0, iq, jq], maps[1, iq, jq], maps[2, iq, jq], maps[3, iq, jq],
+                                           black, inv_luma_tol, inv_hue_tol)
+            num[iq // cell, jq // cell] += weighted
             den[iq // cell, jq // cell] += trust
-            count[iq // cell, jq // cell] += one
+            count[iq // cell, jq // cell] += np.float32(1.0)
     num /= count
     den /= count
-    eps = np.float32(LIGHT_EPS)
-    near_num, near_den = (_box_zero(num, radius), _box_zero(den, radius)) if radius > 0 else (num, den)
-    light = (near_num + eps) / (near_den + eps)
-    if reach > 0:  # little trusted screen in the window: the light of the wider one
-        far = (_box_zero(num, reach) + eps) / (_box_zero(den, reach) + eps)
-        near = np.minimum(near_den * np.float32(1.0 / LIGHT_TRUST), one)
-        light = far + near * (light - far)
-    return one / np.minimum(np.maximum(light, np.float32(0.25)), np.float32(1.5))
+    eps, inv_trust = np.float32(LIGHT_EPS), np.float32(1.0 / LIGHT_TRUST)
+    near_num, near_den = zero_box_mean(num, radius), zero_box_mean(den, radius)
+    far_num, far_den = (zero_box_mean(num, reach), zero_box_mean(den, reach)) if reach > 0 else (near_num, near_den)
+    out = np.empty((hw, ww), np.float32)
+    for i in range(hw):
+        for j in range(ww):
+            light = _light_ratio(near_num[i, j], near_den[i, j], eps)
+            if reach > 0:  # little trusted screen in the window: the light of the wider one
+                light = _light_blend(light, _light_ratio(far_num[i, j], far_den[i, j], eps), near_den[i, j], inv_trust)
+            out[i, j] = _inverse_light_of(light)
+    return out
 
 
 @numba.njit(cache=True, nogil=True)
-def _box_zero(x: np.ndarray, r: int) -> np.ndarray:
+def zero_box_mean(x: np.ndarray, r: int) -> np.ndarray:
+    """Stencil: ``(H, W)`` float32 sums over ``(2r+1)^2`` windows, zero outside, over ``(2r+1)^2``
+    (ONNX AveragePool with ``count_include_pad=1``); ``x`` itself when ``r`` is 0."""
+    if r == 0:
+        return x
     h, w = x.shape
     out = np.zeros_like(x)
     for i in range(h):
@@ -117,7 +129,7 @@ def _box_zero(x: np.ndarray, r: int) -> np.ndarray:
 
 
 @numba.njit(cache=True, nogil=True)
-def _linear_taps(size_in: int, size_out: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def linear_taps(size_in: int, size_out: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Linear resize taps with half-pixel centres, clamped at the edges (ONNX Resize ``half_pixel``)."""
     lo, hi, frac = np.empty(size_out, np.int64), np.empty(size_out, np.int64), np.empty(size_out, np.float32)
     scale = size_in / size_out
@@ -130,45 +142,47 @@ def _linear_taps(size_in: int, size_out: int) -> tuple[np.ndarray, np.ndarray, n
 
 
 @numba.njit(cache=True, nogil=True, fastmath=True)
-def _raw_matte(chroma: np.ndarray, guide: np.ndarray, inv_light: np.ndarray, key_scale: np.ndarray,
-               across: np.ndarray, f0: np.float32, f1: np.float32, offset: np.float32, off_axis: bool,
-               across_floor: np.float32, luma_ratio: np.ndarray, black: np.float32, excess_scale: np.float32,
-               excess_floor: np.float32, hold: np.ndarray, with_hold: bool, out: np.ndarray) -> None:
-    """The clipped key with the off-axis and luma-excess floors and the holdout matte, ``out`` (Hc, Wc)."""
-    hc, wc = guide.shape
-    rows, cols = _linear_taps(inv_light.shape[0], hc), _linear_taps(inv_light.shape[1], wc)
-    zero, one = np.float32(0.0), np.float32(1.0)
-    light_row = np.empty(wc, np.float32)
-    for i in range(hc):
-        top, bottom, fy = inv_light[rows[0][i]], inv_light[rows[1][i]], rows[2][i]
-        for j in range(wc):  # the light, interpolated to this row
+def resize_linear(x: np.ndarray, h: int, w: int) -> np.ndarray:
+    """Stencil: ``(h, w)`` float32 bilinear resize of ``x`` ``(H, W)``, half-pixel centres, edges clamped
+    (ONNX Resize ``linear``, ``cv2.INTER_LINEAR``)."""
+    rows, cols = linear_taps(x.shape[0], h), linear_taps(x.shape[1], w)
+    out = np.empty((h, w), np.float32)
+    for i in range(h):
+        top, bottom, fy, target = x[rows[0][i]], x[rows[1][i]], rows[2][i], out[i]
+        for j in range(w):
             a = top[cols[0][j]] + cols[2][j] * (top[cols[1][j]] - top[cols[0][j]])
             b = bottom[cols[0][j]] + cols[2][j] * (bottom[cols[1][j]] - bottom[cols[0][j]])
-            light_row[j] = a + fy * (b - a)
-        for j in range(wc):
-            cb = np.float32(chroma[0, i, j]) - np.float32(128.0)
-            cr = np.float32(chroma[1, i, j]) - np.float32(128.0)
-            raw = offset - (f0 * cb + f1 * cr) * (key_scale[i, j] * light_row[j])
-            if off_axis:
-                raw = max(raw, abs(cb * across[0, i, j] + cr * across[1, i, j]) * light_row[j] - across_floor)
-            if excess_scale > zero:
-                excess = guide[i, j] - black - (f0 * cb + f1 * cr) * luma_ratio[i, j]
-                raw = max(raw, excess * excess_scale - excess_floor)
-            raw = min(max(raw, zero), one)
-            if with_hold:
-                raw = max(raw, hold[i, j])
-            out[i, j] = raw
+            target[j] = a + fy * (b - a)
+    return out
 
 
 @numba.njit(cache=True, nogil=True, fastmath=True)
-def _temporal(raw: np.ndarray, guide: np.ndarray, state_alpha: np.ndarray, state_luma: np.ndarray, valid: np.float32,
+def _raw_matte(chroma: np.ndarray, guide: np.ndarray, inv_light: np.ndarray, key_scale: np.ndarray,
+               across: np.ndarray, f0: np.float32, f1: np.float32, offset: np.float32, off_axis: bool,
+               across_floor: np.float32, luma_ratio: np.ndarray, black: np.float32, luma_excess: bool,
+               excess_scale: np.float32, excess_floor: np.float32, hold: np.ndarray, with_hold: bool,
+               out: np.ndarray) -> None:
+    """The clipped key with the off-axis and luma-excess floors and the holdout matte, ``out`` (Hc, Wc),
+    given the light's reciprocal at chroma resolution ``inv_light`` (Hc, Wc)."""
+    hc, wc = guide.shape
+    for i in range(hc):
+        for j in range(wc):
+            cb = np.float32(chroma[0, i, j]) - np.float32(128.0)
+            cr = np.float32(chroma[1, i, j]) - np.float32(128.0)
+            raw = _raw_alpha(cb, cr, guide[i, j], inv_light[i, j], key_scale[i, j], f0, f1, offset, off_axis,
+                             across[0, i, j], across[1, i, j], across_floor, luma_excess, black, luma_ratio[i, j],
+                             excess_scale, excess_floor)
+            out[i, j] = _held(raw, hold[i, j]) if with_hold else raw
+
+
+@numba.njit(cache=True, nogil=True, fastmath=True)
+def temporal_filter(raw: np.ndarray, guide: np.ndarray, state_alpha: np.ndarray, state_luma: np.ndarray, valid: np.float32,
               minimum: np.float32, inv_threshold: np.float32) -> None:
     """The motion-adaptive filter in place: ``raw`` becomes the filtered matte; the state takes this frame."""
-    one = np.float32(1.0)
     for i in range(raw.shape[0]):
         for j in range(raw.shape[1]):
-            k = max(min(abs(guide[i, j] - state_luma[i, j]) * inv_threshold + minimum, one), one - valid)
-            filtered = state_alpha[i, j] + k * (raw[i, j] - state_alpha[i, j])
+            filtered = _temporal_step(raw[i, j], guide[i, j], state_alpha[i, j], state_luma[i, j], valid, minimum,
+                                      inv_threshold)
             raw[i, j] = filtered
             state_alpha[i, j] = filtered
             state_luma[i, j] = guide[i, j]
@@ -219,19 +233,17 @@ def _coefficient_row(window: np.ndarray, scale: np.ndarray, eps: np.float32, out
     """The guided filter's ``a``, ``b`` of one row ``out`` (2, W) from its window sums ``(4, W)``
     (guide, alpha, product, square) and the reciprocal window sizes ``scale`` (W,)."""
     for j in range(out.shape[1]):
-        m_i, m_p = window[0, j] * scale[j], window[1, j] * scale[j]
-        a = (window[2, j] * scale[j] - m_i * m_p) / (window[3, j] * scale[j] - m_i * m_i + eps)
-        out[0, j], out[1, j] = a, m_p - a * m_i
+        out[0, j], out[1, j] = _guided_coefficients(window[0, j] * scale[j], window[1, j] * scale[j],
+                                                    window[2, j] * scale[j], window[3, j] * scale[j], eps)
 
 
 @numba.njit(cache=True, nogil=True, fastmath=True)
 def _transparency_row(window: np.ndarray, scale: np.ndarray, luma_scale: np.float32, transp_a: np.ndarray,
                       transp_b: np.ndarray) -> None:
     """One row of ``1 - alpha = transp_a Y' + transp_b`` from the window sums ``(2, W)`` of ``a``, ``b``."""
-    one, per_code = np.float32(1.0), np.float32(-1.0) / luma_scale
+    per_code = np.float32(1.0) / luma_scale
     for j in range(transp_a.shape[0]):
-        transp_a[j] = window[0, j] * scale[j] * per_code
-        transp_b[j] = one - window[1, j] * scale[j]
+        transp_a[j], transp_b[j] = _transparency_coefficients(window[0, j] * scale[j], window[1, j] * scale[j], per_code)
 
 
 @numba.njit(cache=True, nogil=True, fastmath=True)
@@ -244,7 +256,7 @@ def _window_sizes(row: int, r: int, h: int, cols: np.ndarray, scale: np.ndarray)
 
 
 @numba.njit(cache=True, nogil=True, fastmath=True)
-def _guided(guide: np.ndarray, alpha: np.ndarray, r: int, eps: np.float32, luma_scale: np.float32,
+def guided_transparency(guide: np.ndarray, alpha: np.ndarray, r: int, eps: np.float32, luma_scale: np.float32,
             transp_a: np.ndarray, transp_b: np.ndarray) -> None:
     """Guided filter (He et al., "Guided Image Filtering", TPAMI 2013) coefficients of
     ``1 - alpha = transp_a Y' + transp_b``: box means over ``(2r+1)^2`` windows counting
@@ -325,18 +337,20 @@ def fused_matte(
     excess_scale, excess_floor = np.float32(params.luma_excess / width), np.float32(params.luma_excess_black / width)
     for f in range(n):
         frame, g = np.ascontiguousarray(chroma[f]), guide[f, 0]
-        _half_means(frame, g, f0, f1, half)
+        half_means(frame, g, f0, f1, half)
         inv_light = _inverse_light(half, constants.screen_maps, np.float32(constants.black),
-                                   np.float32(params.light_luma_tolerance), np.float32(params.light_hue_tolerance),
+                                   np.float32(1.0 / params.light_luma_tolerance), np.float32(1.0 / params.light_hue_tolerance),
                                    params.light_block // 2, params.light_radius, params.light_reach)
+        inv_light = resize_linear(inv_light, hc, wc)
         _raw_matte(frame, g, inv_light, constants.key_scale, constants.across, f0, f1, offset, params.off_axis > 0,
                    np.float32(params.off_axis_black / width), constants.luma_ratio, np.float32(constants.black),
-                   excess_scale, excess_floor, no_hold if hold is None else hold[f], hold is not None, raw)
+                   params.luma_excess > 0, excess_scale, excess_floor, no_hold if hold is None else hold[f],
+                   hold is not None, raw)
         if temporal:
-            _temporal(raw, g, alpha_state, luma_state, np.float32(valid), np.float32(params.temporal_min),
+            temporal_filter(raw, g, alpha_state, luma_state, np.float32(valid), np.float32(params.temporal_min),
                       np.float32(1.0 / params.motion_threshold))
             valid = 1.0
-        _guided(g, raw, params.guide_radius, np.float32(params.guide_eps), np.float32(constants.luma_scale),
+        guided_transparency(g, raw, params.guide_radius, np.float32(params.guide_eps), np.float32(constants.luma_scale),
                 transp_a[f, 0], transp_b[f, 0])
     if not temporal:
         return transp_a, transp_b, state

@@ -25,10 +25,10 @@ from models.colour import despill_vector, screen_weights
 from models.errors import InputError
 from models.keyer_graph import build_keyer_model
 from models.keyer_params import KeyerOutput, KeyerParams
-from models.fused_composite import CompositeConstants, fused_composite, luma_guide
+from models.fused_composite import CompositeConstants, fused_composite, fused_layer, luma_guide
 from models.fused_matte import MatteConstants, fused_matte
 from models.choices import ProviderChoice
-from models.providers import create_session, provider_name, requested_providers
+from models.providers import create_session, cuda_runs, provider_name
 from models.screen import ScreenAnalysis
 from models.yuv import YuvMatrix
 
@@ -82,7 +82,7 @@ class ScreenInputs:
     """Per-shot constant inputs of the keyer graph.
 
     Attributes:
-        plate_luma: ``(1, 1, H, W)`` float32 Y' code values of the clean plate.
+        plate_above: ``(1, 1, H, W)`` float32 Y' of the clean plate minus black, code values.
         plate_chroma: ``(1, 2, Hc, Wc)`` float32 centred Cb, Cr code values of the clean plate.
         key_scale: ``(1, 1, Hc, Wc)`` float32, ``gain / ((white - black) * d(plate))``.
         chroma_form: ``(2,)`` colour difference per centred chroma code value.
@@ -92,13 +92,14 @@ class ScreenInputs:
             ``1 / Y'(plate)`` (0-1 scale, black at 0) and the two weights that give the
             chroma component orthogonal to the plate's, in units of the plate's chroma.
         plate_across: ``(1, 2, Hc, Wc)`` float32, those two weights at chroma
-            resolution (:func:`across_weights`), for the off-axis alpha floor.
+            resolution (:func:`across_weights`) times ``off_axis / (clip_white - clip_black)``,
+            for the off-axis alpha floor (:func:`models.keyer_formulas.raw_alpha`).
         plate_luma_ratio: ``(1, 1, Hc, Wc)`` float32, the plate's ``Y' / d`` (Y' on
             the 0-1 scale above black, ``d`` floored as in ``key_scale``), for the
-            luma-excess alpha floor (:func:`models.keyer_graph._luma_excess_alpha`).
+            luma-excess alpha floor (:func:`models.keyer_formulas.raw_alpha`).
     """
 
-    plate_luma: np.ndarray
+    plate_above: np.ndarray
     plate_chroma: np.ndarray
     key_scale: np.ndarray
     chroma_form: np.ndarray
@@ -150,10 +151,10 @@ def prepare_screen(
     spill = matrix.rgb_to_codes(despill_vector(analysis.screen_rgb, matrix.luma_weights))[1:]
     wc, hc = chroma_size(width, height, subsampled)
     maps = screen_maps(plate, weights, matrix, ((wc + 1) // 2, (hc + 1) // 2), 0.25 * screen_diff)
-    across = np.moveaxis(across_weights(low_codes), -1, 0)[None]
+    across = np.moveaxis(across_weights(low_codes), -1, 0)[None] * (params.off_axis / (params.clip_white - params.clip_black))
     low_luma = np.maximum(low_codes[..., 0] - matrix.luma_offset, 0.0) / matrix.luma_scale
     return ScreenInputs(
-        plate_luma=full[None, None, :, :, 0].astype(np.float32),
+        plate_above=(full[None, None, :, :, 0] - matrix.luma_offset).astype(np.float32),
         plate_chroma=np.ascontiguousarray(np.moveaxis(low_codes[..., 1:], -1, 0)[None], dtype=np.float32),
         key_scale=scale[None, None].astype(np.float32),
         chroma_form=matrix.chroma_form(weights),
@@ -184,21 +185,12 @@ def screen_maps(plate: np.ndarray, weights: np.ndarray, matrix: YuvMatrix, size:
     return np.stack(maps)[None].astype(np.float32)
 
 
-_CPU_ONLY: set[str] = set()
-"""Provider choices that asked for CUDA in this process and fell back to the CPU."""
-
-
-def _may_run_cuda(providers: ProviderChoice) -> bool:
-    return "CUDAExecutionProvider" in requested_providers(providers) and providers not in _CPU_ONLY
-
-
 def matte_constants(screen: ScreenInputs, params: KeyerParams, matrix: YuvMatrix) -> MatteConstants:
     """The shot's constants for :func:`models.fused_matte.fused_matte`."""
-    across = screen.plate_across[0] * np.float32(params.off_axis / (params.clip_white - params.clip_black))
     return MatteConstants(
         key_scale=np.ascontiguousarray(screen.key_scale[0, 0]),
         screen_maps=np.ascontiguousarray(screen.screen_maps[0]),
-        across=np.ascontiguousarray(across, dtype=np.float32),
+        across=np.ascontiguousarray(screen.plate_across[0], dtype=np.float32),
         form=screen.chroma_form.astype(np.float32),
         black=matrix.luma_offset / matrix.luma_scale,
         luma_scale=matrix.luma_scale,
@@ -211,7 +203,7 @@ def composite_constants(screen: ScreenInputs, params: KeyerParams, matrix: YuvMa
     form = screen.chroma_form.astype(np.float32)
     plate_diff = form[0] * screen.plate_chroma[0, 0] + form[1] * screen.plate_chroma[0, 1]
     return CompositeConstants(
-        plate_above=np.ascontiguousarray(screen.plate_luma[0, 0] - np.float32(matrix.luma_offset)),
+        plate_above=np.ascontiguousarray(screen.plate_above[0, 0]),
         plate_chroma=np.ascontiguousarray(screen.plate_chroma[0]),
         plate_diff=np.ascontiguousarray(plate_diff, dtype=np.float32),
         form=form,
@@ -234,9 +226,10 @@ class Keyer:
         threads: CPU threads for onnxruntime; 0 = its default.
         hold: take a holdout matte per frame (:meth:`key_frames` ``hold``).
         matte: compute the matte (``KeyResult.alpha``); a plain composite does not need it.
-        fused: key a composite with the fused CPU loops (:mod:`models.fused_matte`,
+        fused: key with the fused CPU loops (:mod:`models.fused_matte`,
             :mod:`models.fused_composite`) instead of the onnxruntime graph; None:
-            when the graph would run on the CPU. A layer is always keyed by the graph.
+            unless CUDA is asked for (``cuda``, or ``auto`` where CUDA runs:
+            :func:`models.providers.cuda_runs`).
 
     Raises:
         ModelError: the session cannot be created.
@@ -262,19 +255,16 @@ class Keyer:
         params = params.for_frame(chroma_size(width, height, self.subsampled)[1])
         self.params, self.width, self.height, self.output, self.matrix = params, width, height, output, matrix
         self.screen = prepare_screen(analysis, params, width, height, matrix, self.subsampled)
-        plate_luma = self.screen.plate_luma[:, 0] - (matrix.luma_offset if output == "layer" else 0.0)
-        self._plate_luma = self._blocks(plate_luma.astype(np.float32))
+        self._plate_luma = self._blocks(self.screen.plate_above[:, 0])
         self.hold, self.matte = hold, matte
         self.session: ort.InferenceSession | None = None
-        self.fused = output == "composite" and (not _may_run_cuda(providers) if fused is None else fused)
+        wants_cuda = providers == "cuda" or (providers == "auto" and cuda_runs())
+        self.fused = not wants_cuda if fused is None else fused
         if not self.fused:
             model = build_keyer_model(self.screen.chroma_form, self.screen.spill_chroma, params, output,
                                       self.subsampled, matrix.luma_scale, matrix.luma_offset, hold, matte)
             self.session = create_session(model, providers, threads)
-            if fused is None and output == "composite" and provider_name(self.session) == "CPU":
-                _CPU_ONLY.add(providers)  # asked for CUDA, fell back: the fused loops from now on
-                self.fused, self.session = True, None
-        if self.fused:  # the fused loops' per-shot planes, built only for them
+        else:  # the fused loops' per-shot planes, built only for them
             self._matte_constants = matte_constants(self.screen, params, matrix)
             self._constants = composite_constants(self.screen, params, matrix)
             self._warm_up()
@@ -286,7 +276,8 @@ class Keyer:
         luma = np.zeros((1, self.height, self.width), np.uint8)
         chroma = np.full((1, 2, hc, wc), 128, np.uint8)
         hold = np.zeros((1, hc, wc), np.float32) if self.hold else None
-        self._key_fused(luma, chroma, Background(luma, chroma), self.initial_state(), hold)
+        background = Background(luma, chroma) if self.output == "composite" else None
+        self._key_fused(luma, chroma, background, self.initial_state(), hold)
 
     @property
     def provider(self) -> str:
@@ -321,8 +312,7 @@ class Keyer:
         if self.output == "composite" and background is None:
             raise InputError("the composite keyer needs a background plate", "pass --background")
         if self.fused:
-            assert background is not None
-            return self._key_fused(luma, chroma, background, state, hold)
+            return self._key_fused(luma, chroma, background if self.output == "composite" else None, state, hold)
         feeds = {
             "luma": self._blocks(luma),
             "chroma": np.ascontiguousarray(chroma),
@@ -357,16 +347,20 @@ class Keyer:
         alpha = outputs["alpha"].reshape(n, *size) if self.matte else None
         return KeyResult(outputs["image_luma"].reshape(n, *size), chroma_out, alpha, state)
 
-    def _key_fused(self, luma: np.ndarray, chroma: np.ndarray, background: Background, state: TemporalState,
-                   hold: np.ndarray | None) -> KeyResult:
-        """:meth:`key_frames` by the fused CPU loops (a composite)."""
+    def _key_fused(self, luma: np.ndarray, chroma: np.ndarray, background: Background | None,
+                   state: TemporalState, hold: np.ndarray | None) -> KeyResult:
+        """:meth:`key_frames` by the fused CPU loops (a composite over ``background``, or a layer when None)."""
         guide = luma_guide(luma, self.subsampled, self.matrix.luma_scale)
         held = np.ascontiguousarray(hold, dtype=np.float32) if self.hold and hold is not None else None
         transp_a, transp_b, after = fused_matte(chroma, guide, held, self._matte_constants, self.params,
                                                 (state.alpha, state.luma, state.valid))
-        image = fused_composite(luma, chroma, transp_a, transp_b, guide, self._constants, background.luma,
-                                background.chroma, self.matrix.luma_offset, self.matrix.luma_scale, self.subsampled,
-                                self.matte)
+        m = self.matrix
+        if background is None:
+            image = fused_layer(luma, chroma, transp_a, transp_b, guide, self._constants, m.luma_offset, m.luma_scale,
+                                self.subsampled, self.matte)
+        else:
+            image = fused_composite(luma, chroma, transp_a, transp_b, guide, self._constants, background.luma,
+                                    background.chroma, m.luma_offset, m.luma_scale, self.subsampled, self.matte)
         return KeyResult(*image, TemporalState(*after))
 
     def _outputs(self, n: int) -> dict[str, np.ndarray]:
@@ -374,7 +368,7 @@ class Keyer:
         wc, hc = chroma_size(self.width, self.height, self.subsampled)
         blocks = (hc, 2 if self.subsampled else 1, self.width)
         chroma = (n, 2, *blocks) if self.output == "layer" else (n, 2, hc, wc)
-        outputs = {
+        outputs: dict[str, np.ndarray] = {
             "image_luma": np.empty((n, 1, *blocks), np.uint8),
             "image_chroma": np.empty(chroma, np.uint8),
             "next_alpha": np.empty((1, hc, wc), np.float32),

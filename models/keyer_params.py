@@ -62,12 +62,12 @@ class KeyerParams:
             beside a motion-blurred edge, which the plate's light (the fallback
             when 0) reads as partial foreground (benchmark mean dtSSD 2.92 -> 2.87).
         off_axis: weight of the alpha bound from chroma off the screen's axis
-            (:func:`models.keyer_graph._off_axis_alpha`): the inverse of how much more
+            (:func:`models.keyer_formulas.raw_alpha`): the inverse of how much more
             saturated than the screen the foreground may be; 0 disables it.
         off_axis_black: that bound's own clip black, [0, 1) (a real screen's hue
             drifts more than its colour difference does).
         luma_excess: weight of the alpha bound from luma above what the colour
-            difference implies (:func:`models.keyer_graph._luma_excess_alpha`):
+            difference implies (:func:`models.keyer_formulas.raw_alpha`):
             1 assumes a foreground no brighter than white; 0 disables it.
         luma_excess_black: that bound's own clip black, on the 0-1 luma scale, [0, 1):
             the floor's noise floor (a bare screen's excess is 0 plus luma and

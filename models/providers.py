@@ -8,9 +8,11 @@ FIELD-NOTES.md). So the provider that really runs is read back from
 
 from __future__ import annotations
 
+import functools
 import logging
 
 import onnx
+from onnx import TensorProto, helper
 import onnxruntime as ort
 
 from models.choices import ProviderChoice
@@ -80,3 +82,20 @@ def create_session(
 def provider_name(session: ort.InferenceSession) -> str:
     """Short name of the provider a session runs on: ``"CUDA"``, ``"CPU"``, ..."""
     return session.get_providers()[0].removesuffix("ExecutionProvider")
+
+
+@functools.cache
+def cuda_runs() -> bool:
+    """Whether a session asking for CUDA really runs on it in this process (a one-node graph is
+    tried once; onnxruntime-gpu offers the provider even where no GPU or CUDA runtime is present)."""
+    if "CUDAExecutionProvider" not in ort.get_available_providers():
+        return False
+    vi = helper.make_tensor_value_info
+    graph = helper.make_graph([helper.make_node("Identity", ["x"], ["y"])], "probe",
+                              [vi("x", TensorProto.FLOAT, [1])], [vi("y", TensorProto.FLOAT, [1])])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    try:
+        return provider_name(create_session(model, "auto")) == "CUDA"
+    except ModelError:
+        return False

@@ -1,4 +1,5 @@
-"""The ONNX keyer against a plain numpy version of the same keyer, on real frames."""
+"""The keyer's two fast forms (the fused CPU loops and the ONNX graph) against the numpy reference
+(:mod:`models.keyer_reference`), on real frames."""
 
 from __future__ import annotations
 
@@ -8,8 +9,9 @@ import cv2
 import numpy as np
 import pytest
 
-from models.keyer import Background, Keyer, ScreenInputs, prepare_screen
-from models.keyer_params import LIGHT_EPS, LIGHT_TRUST, KeyerParams
+from models.keyer import Background, Keyer, prepare_screen
+from models.keyer_params import KeyerParams
+from models.keyer_reference import reference_key
 from models.screen import estimate_screen
 from models.yuv import YuvMatrix, planes_to_rgb, rgb_to_planes
 from tests.conftest import media
@@ -17,111 +19,6 @@ from workers.decode import decode_video
 from workers.frames import frame_planes, working_format
 
 MATRIX = YuvMatrix.from_sws(5)  # the SD clips are BT.601
-
-
-def box_mean(x: np.ndarray, r: int) -> np.ndarray:
-    """Mean over a (2r+1)^2 window of an (H, W) array, counting only pixels inside it."""
-    kernel = np.ones(2 * r + 1)
-    total = cv2.sepFilter2D(x, cv2.CV_64F, kernel, kernel, borderType=cv2.BORDER_CONSTANT)
-    count = cv2.sepFilter2D(np.ones_like(x), cv2.CV_64F, kernel, kernel, borderType=cv2.BORDER_CONSTANT)
-    return total / count
-
-
-def block_mean(x: np.ndarray, b: int) -> np.ndarray:
-    """Mean over b x b blocks of an (H, W) array; blocks cut by the edge average what they hold."""
-    h, w = x.shape
-    padded = np.full((-(-h // b) * b, -(-w // b) * b), np.nan)
-    padded[:h, :w] = x
-    return np.nanmean(padded.reshape(padded.shape[0] // b, b, padded.shape[1] // b, b), axis=(1, 3))
-
-
-def reference_inverse_light(diff, guide, c, screen: ScreenInputs, params: KeyerParams):
-    """The illumination estimate in float64 (normalised convolution of trusted light ratios),
-    its reciprocal interpolated to chroma resolution."""
-    d, y, cb, cr = (block_mean(x, 2) for x in (diff, guide, c[0], c[1]))
-    inv_dp, inv_yp, w_b, w_r = screen.screen_maps[0].astype(np.float64)
-    k = d * inv_dp
-    luma_gap = (y - MATRIX.luma_offset / MATRIX.luma_scale) * inv_yp - k
-    hue_gap = cb * w_b + cr * w_r
-    trust = (np.maximum(1 - np.abs(luma_gap) / params.light_luma_tolerance, 0)
-             * np.maximum(1 - np.abs(hue_gap) / params.light_hue_tolerance, 0) * np.clip((k - 0.2) * 5, 0, 1))
-    blocks = [block_mean(x, params.light_block // 2) for x in (trust * k, trust)]
-
-    def window(radius: int):  # light and mean trust over (2 radius + 1)^2 blocks, zero outside
-        size = 2 * radius + 1
-        num, den = (cv2.boxFilter(x, -1, (size, size), borderType=cv2.BORDER_CONSTANT) for x in blocks)
-        return (num + LIGHT_EPS) / (den + LIGHT_EPS), den
-
-    light, trusted = window(params.light_radius)
-    if params.light_reach > 0:
-        far, _ = window(params.light_reach)
-        light = far + np.minimum(trusted / LIGHT_TRUST, 1.0) * (light - far)
-    light = np.clip(light, 0.25, 1.5)
-    return cv2.resize(1.0 / light, diff.shape[::-1], interpolation=cv2.INTER_LINEAR)
-
-
-def reference_matte(luma, chroma, screen: ScreenInputs, params: KeyerParams, state, subsampled: bool):
-    """Steps 1-4 of the keyer in float64: returns (transparency low, transparency at full res, state)."""
-    alpha_prev, luma_prev, valid = state
-    c = chroma.astype(np.float64) - 128.0
-    diff = screen.chroma_form[0] * c[0] + screen.chroma_form[1] * c[1]
-    offset = (1.0 - params.clip_black) / (params.clip_white - params.clip_black)
-    y = luma.astype(np.float64)
-    if subsampled:  # the chroma sample's footprint: (1, 3, 3, 1) / 8 down, edge rows repeated; (1, 1) / 2 across
-        pairs = (y[:, 0::2] + y[:, 1::2]) / 2
-        rows = np.vstack([pairs[:1], pairs, pairs[-1:]])
-        y_low = (rows[0:-3:2] + 3 * rows[1:-2:2] + 3 * rows[2:-1:2] + rows[3::2]) / 8
-    else:
-        y_low = y
-    guide = y_low / MATRIX.luma_scale
-    inv_light = reference_inverse_light(diff, guide, c, screen, params)
-    raw = np.clip(offset - diff * screen.key_scale[0, 0] * inv_light, 0.0, 1.0)
-    if params.off_axis > 0:  # chroma across the plate's can only be foreground's
-        w = screen.plate_across[0].astype(np.float64)
-        bound = np.abs(c[0] * w[0] + c[1] * w[1]) * inv_light * params.off_axis
-        raw = np.maximum(raw, np.clip((bound - params.off_axis_black) / (params.clip_white - params.clip_black), 0.0, 1.0))
-    if params.luma_excess > 0:  # luma above the colour difference's share of the plate's is foreground's
-        excess = guide - MATRIX.luma_offset / MATRIX.luma_scale - diff * screen.plate_luma_ratio[0, 0]
-        bound = (excess * params.luma_excess - params.luma_excess_black) / (params.clip_white - params.clip_black)
-        raw = np.maximum(raw, np.clip(bound, 0.0, 1.0))
-    k = np.maximum(np.minimum(params.temporal_min + np.abs(guide - luma_prev) / params.motion_threshold, 1.0), 1.0 - valid)
-    alpha_t = alpha_prev + k * (raw - alpha_prev)
-    r, eps = params.guide_radius, params.guide_eps
-    m_i, m_p = box_mean(guide, r), box_mean(alpha_t, r)
-    a = (box_mean(guide * alpha_t, r) - m_i * m_p) / (box_mean(guide * guide, r) - m_i * m_i + eps)
-    mean_a, mean_b = box_mean(a, r), box_mean(m_p - a * m_i, r)
-    transp_low = np.clip(1.0 - mean_b - mean_a * guide, 0.0, 1.0)
-    a_full, b_full = -mean_a / MATRIX.luma_scale, 1.0 - mean_b
-    if subsampled:  # bilinear upsampling of the coefficients to the luma grid (half-pixel centres, edges clamped)
-        a_full, b_full = (cv2.resize(x, y.shape[::-1], interpolation=cv2.INTER_LINEAR) for x in (a_full, b_full))
-    transp = np.clip(a_full * y + b_full, 0.0, 1.0)
-    return transp_low, transp, (alpha_t, guide, 1.0)
-
-
-def reference_key(luma, chroma, background, screen, params, state, subsampled):
-    """One frame through the whole keyer in float64: (image luma, image chroma, alpha u8, state)."""
-    transp_low, transp, state = reference_matte(luma, chroma, screen, params, state, subsampled)
-    premult = chroma.astype(np.float64) - 128.0 - transp_low * screen.plate_chroma[0]
-    spill = np.maximum(screen.chroma_form[0] * premult[0] + screen.chroma_form[1] * premult[1], 0.0) * params.despill
-    fg = premult - spill * screen.spill_chroma.reshape(2, 1, 1)
-    y = luma.astype(np.float64)
-    plate_y = screen.plate_luma[0, 0]
-    if background is not None:
-        off = MATRIX.luma_offset
-        premult_y = np.maximum(y - off - transp * (plate_y - off), 0.0)  # a premultiplied colour is not negative
-        image_y = np.rint(np.clip(off + premult_y + transp * (background[0].astype(np.float64) - off), 0, 255))
-        reach = (1.0 - transp_low) * 128.0
-        mixed = np.clip(fg, -reach, reach) + transp_low * (background[1].astype(np.float64) - 128.0) + 128.0
-        image_c = np.rint(np.clip(mixed, 0, 255))
-    else:
-        alpha = np.maximum(1.0 - transp, 1.0 / 1024.0)
-        off = MATRIX.luma_offset
-        image_y = np.rint(np.clip((y - off - transp * (plate_y - off)) / alpha + off, 0, 255))
-        if subsampled:
-            size = (luma.shape[1], fg.shape[1])
-            fg = np.repeat(np.stack([cv2.resize(p, size, interpolation=cv2.INTER_LINEAR) for p in fg]), 2, axis=1)
-        image_c = np.rint(np.clip(fg / alpha + 128.0, 0, 255))
-    return image_y, image_c, np.rint(255.0 * (1.0 - transp)), state
 
 
 def _planes(path: str, count: int, crop: tuple[int, int] | None = None):
@@ -137,12 +34,12 @@ def _planes(path: str, count: int, crop: tuple[int, int] | None = None):
     ("clip", "crop"),
     [("greenscreen/cremad_1001_DFA_HAP_XX.flv", None), ("faces/grid_lbax4n.mpg", None), ("faces/grid_lbax4n.mpg", (359, 287))],
 )
-@pytest.mark.parametrize("output", ["composite", "composite-graph", "layer"])
+@pytest.mark.parametrize("output", ["composite", "composite-graph", "layer", "layer-graph"])
 @pytest.mark.parametrize("temporal_min", [0.4, 1.0], ids=["temporal", "no-temporal"])
 def test_onnx_keyer_matches_numpy_reference_within_one_level(clip: str, crop, output: str, temporal_min: float) -> None:
-    """``composite`` is keyed by the fused CPU loops (models.fused_matte, models.fused_composite);
-    ``composite-graph`` by the onnxruntime graph, as on CUDA."""
-    fused = output == "composite"
+    """``composite`` and ``layer`` are keyed by the fused CPU loops (models.fused_matte,
+    models.fused_composite); ``-graph`` by the onnxruntime graph, as on CUDA."""
+    fused = not output.endswith("-graph")
     output = output.removesuffix("-graph")
     luma, chroma = _planes(media(clip), 12, crop)
     height, width = luma.shape[1:]
@@ -164,7 +61,8 @@ def test_onnx_keyer_matches_numpy_reference_within_one_level(clip: str, crop, ou
         state = result.state
         for j, i in enumerate(range(start, start + 6)):
             ref_bg = bg if output == "composite" else None
-            image_y, image_c, alpha, ref_state = reference_key(luma[i], chroma[i], ref_bg, screen, params, ref_state, subsampled)
+            ref = reference_key(luma[i], chroma[i], ref_bg, screen, params, ref_state, subsampled, MATRIX)
+            image_y, image_c, alpha, ref_state = ref.luma, ref.chroma, ref.alpha, ref.state
             assert np.abs(result.alpha[j].astype(int) - alpha).max() <= 1
             # A straight (layer) colour is divided by alpha: compare it where alpha is not ~0.
             seen = alpha >= 16 if output == "layer" else np.ones_like(alpha, bool)
