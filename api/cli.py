@@ -13,6 +13,7 @@ import argparse
 import logging
 import os
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -34,7 +35,11 @@ if TYPE_CHECKING:
     from rich.table import Table
 
     from jobs.options import RenderOptions
+    from jobs.settings import Settings
     from jobs.tables import Job
+    from models.screen import ScreenAnalysis
+    from workers.probe import MediaProbe
+    from workers.runner import LocalRunner
 
 # Commands import what they use when they run (Ray, onnxruntime, PyAV, SQLAlchemy), so
 # '--help', a bad option or a missing file answer at once.
@@ -74,6 +79,10 @@ def build_parser() -> argparse.ArgumentParser:
                         help=f"x264 preset: {', '.join(X264_PRESETS)} (default veryfast)")
     _chunk_args(render)
     render.add_argument("--workers", type=int, metavar="N", help="render actors on CPU (default: one per two cores)")
+    render.add_argument("--runner", choices=("auto", "local", "ray"), default="auto",
+                        help="where chunks render: 'local' in this process, 'ray' on Ray actors; 'auto' renders "
+                             "in-process when this machine holds one actor or the job has one chunk, and no "
+                             "--ray-address is given (default auto)")
     render.add_argument("--screen", default="auto", help=f"screen colour: {SCREEN_HELP} (default auto)")
     render.add_argument("--providers", choices=PROVIDER_CHOICES, default="auto", help="onnxruntime execution provider")
     add_keyer_arg(render)
@@ -145,16 +154,26 @@ def cmd_render(args: argparse.Namespace) -> int:
     """``mattefarm render``: run a keying job to the end in this process."""
     check_source_path(args.input)  # before anything heavy: a missing file answers at once
     options = _options(args)
+    from jobs.settings import Settings
+
+    settings = Settings(**({"database_url": args.db} if args.db else {}),
+                        **({"ray_address": args.ray_address} if args.ray_address is not None else {}))
+    ahead = _Ahead(args, options, settings)  # probe, analysis and keyer while the rest imports
+    try:
+        return _render(args, options, settings, ahead)
+    finally:
+        ahead.ingest.close()
+
+
+def _render(args: argparse.Namespace, options: RenderOptions, settings: Settings, ahead: _Ahead) -> int:
+    """The body of :func:`cmd_render` once the work ahead is under way."""
     from jobs.db import make_engine, session_factory
     from jobs.leases import LeaseKeeper, WorkerId
     from jobs.pipeline import run_job
     from jobs.resume import open_cli_job
-    from jobs.settings import Settings
-    from workers.pool import RenderPool, connect_ray, pool_shape
+    from jobs.tables import State
+    from workers.runner import ChunkRunner, choose_runner
     from workers.storage import Storage
-
-    settings = Settings(**({"database_url": args.db} if args.db else {}),
-                        **({"ray_address": args.ray_address} if args.ray_address is not None else {}))
 
     storage = Storage(settings.resolved_storage_root())
     engine = make_engine(settings.resolved_database_url())
@@ -167,15 +186,61 @@ def cmd_render(args: argparse.Namespace) -> int:
                           soft_wrap=True)
         started = time.monotonic()
 
-        def make_pool() -> RenderPool:
-            connect_ray(settings.ray_address or None, namespace=settings.ray_namespace)
-            return RenderPool(pool_shape(options.workers), settings.max_attempts)
-
         with _progress_display() as (progress, on_stage), LeaseKeeper(sessions, job.id, job.run, owner,
                                                                        settings.lease_s / 4):
-            run_job(session, job, storage, make_pool, progress, settings.keep_intermediates, on_stage)
+            def make_pool() -> ChunkRunner:
+                todo = sum(1 for c in job.chunks if c.state != State.DONE)
+                if choose_runner(args.runner, settings.ray_address, options.workers, todo) == "local":
+                    return ahead.local_runner()
+                on_stage("starting Ray")
+                from workers.pool import RenderPool, connect_ray, pool_shape
+
+                connect_ray(settings.ray_address or None, namespace=settings.ray_namespace)
+                return RenderPool(pool_shape(options.workers), settings.max_attempts)
+
+            run_job(session, job, storage, make_pool, progress, settings.keep_intermediates, on_stage, ahead.ingest)
         console.print(_summary(job, time.monotonic() - started))
     return 0
+
+
+class _Ahead:
+    """A render's first steps, begun in a background thread before the job's row exists
+    (:mod:`jobs.ahead`): the probe and the screen analysis, then, when the job will render
+    in this process, the in-process runner with its keyer built (onnx, onnxruntime and
+    numba imported, the fused loops compiled) while the job is split."""
+
+    def __init__(self, args: argparse.Namespace, options: RenderOptions, settings: Settings) -> None:
+        from jobs.ahead import IngestAhead
+
+        self.args, self.options, self.settings = args, options, settings
+        self._runner: LocalRunner | None = None
+        self._made = threading.Event()
+        self.ingest = IngestAhead(args.input, options, self._prepare)
+
+    def _prepare(self, probe: MediaProbe, screen: ScreenAnalysis | None) -> None:
+        """In the background thread: make the in-process runner and build the job's keyer in it."""
+        try:
+            from jobs.plan import chunk_length
+            from workers.runner import LocalRunner, choose_runner
+
+            chunks = -(-probe.frame_count // chunk_length(probe, self.options.chunk_frames, self.options.chunk_seconds))
+            if choose_runner(self.args.runner, self.settings.ray_address, self.options.workers, chunks) != "local":
+                return
+            runner = self._runner = LocalRunner(max_attempts=self.settings.max_attempts)
+        finally:
+            self._made.set()
+        if screen is not None and self.options.face is None and runner.renderer is not None:
+            from jobs.pipeline import keyer_spec
+
+            runner.renderer.keyer_for(keyer_spec(probe, screen, self.options))
+
+    def local_runner(self) -> LocalRunner:
+        """The in-process runner made ahead (its keyer may still be building: the render waits
+        for it), else a new one."""
+        from workers.runner import LocalRunner
+
+        self._made.wait()
+        return self._runner or LocalRunner(max_attempts=self.settings.max_attempts)
 
 
 @contextmanager

@@ -14,7 +14,7 @@ from contextlib import ExitStack
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -22,22 +22,28 @@ from sqlalchemy.orm import Session
 from jobs.analysis import analyse_screen
 from jobs.assemble import ChunkTiming, concat_chunks, verify_output
 from jobs.chunk_log import ChunkLog
-from jobs.faces import analyse_and_solve, face_spec, faces_pending, store_source_face
 from jobs.options import RenderOptions
 from jobs.plan import chunk_length, frame_times, plan_chunks
 from jobs.leases import count_failure
 from jobs.split import split_chunks
 from jobs.tables import Chunk, Job, Stage, State, set_state, utcnow
-from models.errors import ChunkDead, MattefarmError
+from models.errors import ChunkDead, MattefarmError, MediaError
 from models.keyer_params import KeyerParams
+from models.screen import ScreenAnalysis
 from workers.colour import output_tags, sws_colorspace
 from workers.frames import full_range_format
 from workers.encode import EncodeSettings
 from workers.plates import check_plate
-from workers.pool import ActorSlot, PoolEvents, RenderPool
+from workers.runner import ActorSlot, ChunkRunner, PoolEvents
 from workers.probe import MediaProbe, probe_video
 from workers.specs import ChunkSpec, PlateSpec, RenderResult
 from workers.storage import Storage
+
+if TYPE_CHECKING:
+    from jobs.ahead import IngestAhead
+    from workers.specs import FaceSpec
+
+# jobs.faces (face models, onnx, the Ray pool's types) is imported only by jobs that replace faces.
 
 ProgressFn = Callable[[int, int], None]
 """Called with ``(frames done, frames total)`` of the job."""
@@ -47,6 +53,26 @@ StageFn = Callable[[str], None]
 
 def _quiet(step: str) -> None:
     """A :data:`StageFn` that tells no one."""
+
+
+def job_plan(job: Job) -> dict[str, Any]:
+    """The job's stored plan (probe, screen, keyer, encode, plate, chunks, faces).
+
+    Raises:
+        MediaError: the job was never ingested (no plan yet).
+    """
+    if job.plan is None:
+        raise MediaError(f"job {job.id} has no plan: it was not ingested", "run the job again from the start")
+    return job.plan
+
+
+def _face_spec(job: Job, chunk: Chunk, options: RenderOptions) -> FaceSpec | None:
+    """:func:`jobs.faces.face_spec`, importing the face code only for a job that replaces faces."""
+    if not job_plan(job).get("faces"):
+        return None
+    from jobs.faces import face_spec
+
+    return face_spec(job, chunk, options)
 
 
 def create_job(
@@ -97,8 +123,12 @@ def _shift_s(probe: MediaProbe) -> Fraction:
     return min(starts)
 
 
-def ingest_job(session: Session, job: Job, storage: Storage, on_stage: StageFn = _quiet) -> None:
+def ingest_job(session: Session, job: Job, storage: Storage, on_stage: StageFn = _quiet,
+               ahead: IngestAhead | None = None) -> None:
     """Probe, analyse the screen, plan and split; store the plan and chunk rows; the job runs.
+
+    ``ahead``: the probe and analysis already under way in a background thread
+    (:mod:`jobs.ahead`); used when it was made for this job's source and options.
 
     Raises:
         InputError: the source or plate is unusable (the job is failed by the caller).
@@ -112,14 +142,22 @@ def ingest_job(session: Session, job: Job, storage: Storage, on_stage: StageFn =
     set_state(job, State.RUNNING)
     job.stage = Stage.INGEST
     session.commit()
+    ahead = ahead.results_for(job.input_uri, job.options) if ahead is not None else None
     on_stage("probing")
-    probe = probe_video(job.input_uri)
+    probe = ahead.probe() if ahead is not None else probe_video(job.input_uri)
     on_stage("checking the plate")
     plate = _store_plate(job, options, storage)
-    faces = store_source_face(job, options, storage, probe.frame_count)
+    faces = None
+    if options.face is not None:
+        from jobs.faces import store_source_face
+
+        faces = store_source_face(job, options, storage, probe.frame_count)
     params = KeyerParams.from_overrides(options.keyer)
     on_stage("analysing the screen")
-    screen = None if options.no_key else analyse_screen(probe, options.screen, params.screen_balance)
+    if ahead is not None:
+        screen = ahead.screen()
+    else:
+        screen = None if options.no_key else analyse_screen(probe, options.screen, params.screen_balance)
     plans = plan_chunks(probe, chunk_length(probe, options.chunk_frames, options.chunk_seconds), params.preroll_frames)
     on_stage(f"splitting into {len(plans)} chunks")
     split = split_chunks(probe, plans, storage, f"jobs/{job.id}/split")
@@ -138,9 +176,22 @@ def ingest_job(session: Session, job: Job, storage: Storage, on_stage: StageFn =
     session.commit()
 
 
+def keyer_spec(probe: MediaProbe, screen: ScreenAnalysis, options: RenderOptions) -> ChunkSpec:
+    """A spec that carries what a job's keyer is built from, as :func:`chunk_spec` will give it
+    (screen, keyer controls, encoding, provider, matte), and no chunk: to build the keyer
+    before the job is split (:meth:`workers.render.ChunkRenderer.keyer_for`). Keying-only jobs."""
+    return ChunkSpec(
+        job_id="", index=0, storage_root="", input_key="", output_key="",
+        matte_key="matte" if options.matte_out else None, frame_start=0, frame_end=0, preroll_start=0,
+        file_pts=(), times_s=(), output_pts=(), keyer=KeyerParams.from_overrides(options.keyer).to_dict(),
+        screen=screen.to_dict(), encode=_encode_settings(probe, options), providers=options.providers,
+        batch_frames=options.batch_frames,
+    )
+
+
 def chunk_spec(job: Job, chunk: Chunk, storage: Storage) -> ChunkSpec:
     """The render spec of one chunk, from the job's stored plan."""
-    plan, options = job.plan, RenderOptions.model_validate(job.options)
+    plan, options = job_plan(job), RenderOptions.model_validate(job.options)
     probe = MediaProbe.from_dict(plan["probe"])
     shift = round(Fraction(plan["shift_s"]) / probe.time_base)
     matte = f"jobs/{job.id}/matte/{chunk.index:05d}.mov" if options.matte_out else None
@@ -155,7 +206,7 @@ def chunk_spec(job: Job, chunk: Chunk, storage: Storage) -> ChunkSpec:
         output_pts=tuple(p - shift for p in probe.frame_pts[chunk.frame_start : chunk.frame_end]),
         keyer=plan["keyer"], screen=plan["screen"] or {}, encode=encode,
         plate=PlateSpec(**plan["plate"]) if plan["plate"] else None, rotation=probe.video.rotation,
-        batch_frames=options.batch_frames, providers=options.providers, faces=face_spec(job, chunk, options),
+        batch_frames=options.batch_frames, providers=options.providers, faces=_face_spec(job, chunk, options),
     )
 
 
@@ -270,11 +321,11 @@ def _analysis_events(recorder: _Recorder, should_stop: Callable[[], bool] | None
 
 
 def render_job(
-    session: Session, job: Job, storage: Storage, pool: RenderPool, progress: ProgressFn | None = None,
+    session: Session, job: Job, storage: Storage, pool: ChunkRunner, progress: ProgressFn | None = None,
     listener: ChunkListener | None = None, should_stop: Callable[[], bool] | None = None, log: ChunkLog | None = None,
     lease: tuple[str, int] | None = None, on_stage: StageFn = _quiet,
 ) -> None:
-    """Render every chunk not yet done on the pool, recording each in SQL as it finishes.
+    """Render every chunk not yet done with ``pool`` (Ray actors or in-process), recording each in SQL as it finishes.
 
     Args:
         listener: told of chunk changes (live progress). should_stop: polled while
@@ -290,14 +341,17 @@ def render_job(
     if dead:
         raise ChunkDead(f"chunk {dead[0]} is dead ({job.chunks[dead[0]].error})", "retry the job to revive it")
     recorder = _Recorder(session, job, progress, listener, log, lease)
-    if faces_pending(job):
+    faces = job_plan(job).get("faces")
+    if faces and not faces.get("solved"):
+        from jobs.faces import analyse_and_solve
+
         on_stage("analysing faces")
         specs = [chunk_spec(job, c, storage) for c in job.chunks]
-        if not analyse_and_solve(session, job, storage, pool, specs, _analysis_events(recorder, should_stop)):
+        if not analyse_and_solve(session, job, storage, pool, specs, _analysis_events(recorder, should_stop)):  # type: ignore[arg-type]  # jobs.faces names the Ray pool; any ChunkRunner runs its pass
             return
     job.stage = Stage.RENDER
     session.commit()
-    on_stage("starting the render actors")
+    on_stage(pool.start_stage)
     todo = [chunk_spec(job, c, storage) for c in job.chunks if c.state != State.DONE]
     events = PoolEvents(recorder.on_start, recorder.on_progress, recorder.on_done, recorder.on_error)
     if should_stop is not None:
@@ -335,9 +389,10 @@ def _assemble_part(job: Job, storage: Storage, key_of: Callable[[ChunkSpec], str
     Returns:
         The verified temporary file; the caller renames it into place.
     """
-    probe = MediaProbe.from_dict(job.plan["probe"])
+    plan = job_plan(job)
+    probe = MediaProbe.from_dict(plan["probe"])
     specs = [chunk_spec(job, c, storage) for c in job.chunks]
-    shift = round(Fraction(job.plan["shift_s"]) / probe.time_base)
+    shift = round(Fraction(plan["shift_s"]) / probe.time_base)
     end = probe.frame_pts[-1] + probe.frame_duration - shift
     ends = [s.output_pts[0] for s in specs[1:]] + [end]
     part = f"{target}.part-{uuid.uuid4().hex[:8]}{Path(target).suffix}"
@@ -345,16 +400,29 @@ def _assemble_part(job: Job, storage: Storage, key_of: Callable[[ChunkSpec], str
     try:
         with ExitStack() as stack:
             timings = [
-                ChunkTiming(stack.enter_context(storage.local_copy(key_of(s))), s.output_pts, e) for s, e in zip(specs, ends)
+                ChunkTiming(stack.enter_context(storage.local_copy(_key(s, key_of))), s.output_pts, e)
+                for s, e in zip(specs, ends)
             ]
-            encode = EncodeSettings(**job.plan["encode"])
-            concat_chunks(timings, part, encode, probe if with_audio else None, probe.video.rotation, Fraction(job.plan["shift_s"]))
+            encode = EncodeSettings(**plan["encode"])
+            concat_chunks(timings, part, encode, probe if with_audio else None, probe.video.rotation, Fraction(plan["shift_s"]))
         verify_output(part, probe, with_audio=with_audio)
     except BaseException:
         if os.path.exists(part):
             os.unlink(part)
         raise
     return part
+
+
+def _key(spec: ChunkSpec, key_of: Callable[[ChunkSpec], str | None]) -> str:
+    """The storage key ``key_of`` names for a chunk's file.
+
+    Raises:
+        MediaError: the chunk has no such file (a matte asked of a job rendered without one).
+    """
+    key = key_of(spec)
+    if key is None:
+        raise MediaError(f"chunk {spec.index} of job {spec.job_id} has no file to assemble", "render the job again")
+    return key
 
 
 def assemble_job(session: Session, job: Job, storage: Storage, on_stage: StageFn = _quiet) -> None:
@@ -402,19 +470,21 @@ def cleanup_job(job: Job, storage: Storage) -> None:
 
 
 def run_job(
-    session: Session, job: Job, storage: Storage, make_pool: Callable[[], RenderPool],
+    session: Session, job: Job, storage: Storage, make_pool: Callable[[], ChunkRunner],
     progress: ProgressFn | None = None, keep_intermediates: bool = False, on_stage: StageFn = _quiet,
+    ahead: IngestAhead | None = None,
 ) -> None:
     """Run all stages of a job in this process; on error the job is failed and the error re-raised.
 
     ``on_stage`` is told what the job does as it goes (probing, splitting, rendering, assembling).
+    ``make_pool`` is called once the job is ingested (its chunks known), so it can pick the runner.
+    ``ahead``: its probe and analysis, begun in the background (:func:`ingest_job`).
 
     Intermediate files are removed once the job ends (unless ``keep_intermediates``); an
     interrupted run (Ctrl-C) keeps them, so running it again resumes (:mod:`jobs.resume`).
     """
     try:
-        ingest_job(session, job, storage, on_stage)
-        on_stage("starting Ray")
+        ingest_job(session, job, storage, on_stage, ahead)
         render_job(session, job, storage, make_pool(), progress, on_stage=on_stage)
         assemble_job(session, job, storage, on_stage)
     except MattefarmError as error:

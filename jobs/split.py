@@ -121,9 +121,10 @@ def _read_back(probe: MediaProbe, plan: ChunkPlan, storage: Storage, key: str) -
     """Map the chunk's needed frames to the PTS its file really carries."""
     with storage.local_copy(key) as path, av.open(path) as chunk:
         stream = chunk.streams.video[0]
-        pts = [p.pts for p in chunk.demux(stream) if p.size]
+        found = [p.pts for p in chunk.demux(stream) if p.size]
     expected = plan.packet_end - plan.packet_start
-    if len(pts) != expected or any(p is None for p in pts):
+    pts = [p for p in found if p is not None]
+    if len(found) != expected or len(pts) != expected:
         raise MediaError(
             f"chunk {plan.index} holds {len(pts)} packets with timestamps, {expected} were written",
             "the source's container confuses stream copy; remux it to MKV first",

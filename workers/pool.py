@@ -13,17 +13,25 @@ from __future__ import annotations
 import logging
 import os
 import signal
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-
-import ray
-from ray.exceptions import ActorDiedError, ActorUnavailableError, RayActorError, RayTaskError
-from ray.util.queue import Queue
-from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+from typing import TYPE_CHECKING, cast
 
 from models.errors import ChunkDead, MattefarmError, MediaError, TransientError
-from workers.actor import RenderActor
+from workers.runner import ActorSlot, PoolEvents, Task
 from workers.specs import ChunkSpec, RenderResult
+
+if TYPE_CHECKING:
+    from ray import ObjectRef
+    from ray.actor import ActorClass, ActorHandle
+
+    from workers.actor import RenderActor
+    from ray.util.queue import Queue
+
+# Ray is imported where it is used: this module is imported by code that only
+# names its types (jobs.faces), and a CLI render on one machine never starts Ray.
+
+__all__ = ["ActorSlot", "PoolEvents", "PoolShape", "RenderPool", "connect_ray", "pool_shape"]
 
 log = logging.getLogger(__name__)
 DEFAULT_NAMESPACE = "mattefarm"
@@ -44,6 +52,8 @@ def connect_ray(address: str | None = None, num_cpus: int | None = None, namespa
         num_cpus: CPUs of a local instance (default: the machine's).
         namespace: the Ray namespace (one per deployment, so named actors never clash).
     """
+    import ray
+
     if ray.is_initialized():
         return
     os.environ.setdefault("RAY_AUTH_MODE", "disabled")
@@ -57,23 +67,6 @@ def connect_ray(address: str | None = None, num_cpus: int | None = None, namespa
     ray.init(address=address, **kwargs)
     if handler is not None:
         signal.signal(signal.SIGTERM, handler)
-
-
-@dataclass(frozen=True)
-class ActorSlot:
-    """Where one render actor lives and what it asks of its node.
-
-    Attributes:
-        node_id: the Ray node's id (hex). node_host: its host name (or address).
-        gpus: GPUs for the actor (1 or 0). cpus: CPUs for it. threads: onnxruntime
-        intra-op threads.
-    """
-
-    node_id: str
-    node_host: str
-    gpus: int
-    cpus: float
-    threads: int
 
 
 @dataclass(frozen=True)
@@ -113,6 +106,8 @@ def pool_shape(workers: int | None = None) -> PoolShape:
     Raises:
         TransientError: the cluster has no node with CPUs or GPUs.
     """
+    import ray
+
     nodes = [n for n in ray.nodes() if n.get("Alive") and (n.get("Resources", {}).get("CPU", 0) or
                                                             n.get("Resources", {}).get("GPU", 0))]
     if not nodes:
@@ -128,26 +123,11 @@ def _round_robin(per_node: list[list[ActorSlot]]) -> list[list[ActorSlot]]:
     return [[slots[i] for slots in per_node if i < len(slots)] for i in range(depth)]
 
 
-@dataclass
-class PoolEvents:
-    """Callbacks the scheduler calls on the driver as chunks progress.
-
-    ``on_start(spec, attempt, slot)``: a chunk was handed to the actor in ``slot``
-    (``attempt`` counts from 1 over the chunk's whole life, see :meth:`RenderPool.run`);
-    ``on_progress(job_id, index, frames done)``; ``on_done(spec, result)``;
-    ``on_error(spec, error, final)``: ``final`` False means the chunk is tried again.
-    """
-
-    on_start: Callable[[ChunkSpec, int, ActorSlot], None] = lambda spec, attempt, slot: None
-    on_progress: Callable[[str, int, int], None] = lambda job_id, index, done: None
-    on_done: Callable[[ChunkSpec, RenderResult], None] = lambda spec, result: None
-    on_error: Callable[[ChunkSpec, MattefarmError, bool], None] = lambda spec, error, final: None
-    should_stop: Callable[[], bool] = lambda: False
-
-
 def _unwrap(exc: Exception) -> MattefarmError:
     """Turn a Ray failure into the project's error type (transient if the actor died)."""
-    if isinstance(exc, (ActorDiedError, ActorUnavailableError, RayActorError)):
+    from ray.exceptions import RayTaskError
+
+    if isinstance(exc, _helper_died()):
         return TransientError(f"the render worker died ({type(exc).__name__})", "the chunk is retried")
     if isinstance(exc, RayTaskError):
         cause = exc.as_instanceof_cause()
@@ -157,11 +137,23 @@ def _unwrap(exc: Exception) -> MattefarmError:
     return MediaError(f"the render failed: {exc!r}", "see the chunk log")
 
 
-_HELPER_DIED = (ActorDiedError, ActorUnavailableError, RayActorError)
+def _helper_died() -> tuple[type[Exception], ...]:
+    """Ray's errors for an actor that died or cannot be reached."""
+    from ray.exceptions import ActorDiedError, ActorUnavailableError, RayActorError
+
+    return (ActorDiedError, ActorUnavailableError, RayActorError)
+
+
+def _queue() -> Queue:
+    """A new progress queue (an actor of its own)."""
+    from ray.util.queue import Queue
+
+    return Queue(maxsize=0)
 
 
 class RenderPool:
-    """Render actors and a scheduler that keeps each busy with one chunk at a time.
+    """Render actors and a scheduler that keeps each busy with one chunk at a time (a
+    :class:`workers.runner.ChunkRunner`).
 
     A render actor that dies is replaced on its node and its chunk tried again;
     the progress queue's actor is replaced too when it dies (progress of the
@@ -172,20 +164,29 @@ class RenderPool:
         max_attempts: tries per chunk over its whole life when workers die (transient errors).
     """
 
+    start_stage = "starting the render actors"
+
     def __init__(self, shape: PoolShape, max_attempts: int = 3) -> None:
         self.shape, self.max_attempts = shape, max_attempts
         self.slots = list(shape.slots)
         self.actors = [self._new_actor(slot) for slot in self.slots]
-        self.progress = Queue(maxsize=0)
+        self.progress = _queue()
 
     @staticmethod
-    def _new_actor(slot: ActorSlot) -> ray.actor.ActorHandle:
+    def _new_actor(slot: ActorSlot) -> ActorHandle:
+        from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+        from workers.actor import RenderActor
+
         strategy = NodeAffinitySchedulingStrategy(slot.node_id, soft=True)
-        return RenderActor.options(num_gpus=slot.gpus, num_cpus=slot.cpus,
-                                   scheduling_strategy=strategy).remote(slot.threads)
+        actor_class = cast("ActorClass[RenderActor]", RenderActor)  # what @ray.remote made of the class
+        return cast("ActorHandle[RenderActor]", actor_class.options(num_gpus=slot.gpus, num_cpus=slot.cpus,
+                                   scheduling_strategy=strategy).remote(slot.threads))  # Ray types remote() as handle | class
 
     def _replace_actor(self, index: int, kill: bool = False) -> None:
         if kill:
+            import ray
+
             ray.kill(self.actors[index])
         self.actors[index] = self._new_actor(self.slots[index])
 
@@ -193,14 +194,14 @@ class RenderPool:
         """Pass queued progress reports on; a dead queue actor is replaced with a fresh queue."""
         try:
             reports = self.progress.get_nowait_batch(self.progress.qsize())
-        except _HELPER_DIED:
+        except _helper_died():
             log.warning("the progress queue's actor died: starting a new one")
-            self.progress = Queue(maxsize=0)
+            self.progress = _queue()
             return
         for job_id, index, done in reports:
             events.on_progress(job_id, index, done)
 
-    def run(self, specs: Sequence[ChunkSpec], events: PoolEvents, task: str = "render",
+    def run(self, specs: Sequence[ChunkSpec], events: PoolEvents, task: Task = "render",
             attempts: dict[int, int] | None = None) -> list[RenderResult]:
         """Render every spec (``task`` ``analyse``: run the face analysis pass instead); return results in chunk order.
 
@@ -211,7 +212,7 @@ class RenderPool:
         returning true cancels in-flight tasks and returns what finished. An
         exception from a callback cancels the in-flight tasks too, then propagates.
         """
-        running: dict[ray.ObjectRef, tuple[ChunkSpec, int]] = {}
+        running: dict[ObjectRef, tuple[ChunkSpec, int]] = {}
         try:
             return self._schedule(specs, events, task, running, dict(attempts or {}))
         except BaseException:
@@ -219,9 +220,11 @@ class RenderPool:
                 self._cancel(running)
             raise
 
-    def _schedule(self, specs: Sequence[ChunkSpec], events: PoolEvents, task: str,
-                  running: dict[ray.ObjectRef, tuple[ChunkSpec, int]], attempts: dict[int, int]) -> list[RenderResult]:
+    def _schedule(self, specs: Sequence[ChunkSpec], events: PoolEvents, task: Task,
+                  running: dict[ObjectRef, tuple[ChunkSpec, int]], attempts: dict[int, int]) -> list[RenderResult]:
         """The scheduling loop of :meth:`run`; ``running`` holds the in-flight tasks."""
+        import ray
+
         pending = list(specs)
         idle = list(range(len(self.actors)))
         results: dict[int, RenderResult] = {}
@@ -267,13 +270,15 @@ class RenderPool:
             raise failure
         return [results[i] for i in sorted(results)]
 
-    def _cancel(self, running: dict[ray.ObjectRef, tuple[ChunkSpec, int]], grace_s: float = 10.0) -> None:
+    def _cancel(self, running: dict[ObjectRef, tuple[ChunkSpec, int]], grace_s: float = 10.0) -> None:
         """Stop in-flight chunks and wait until none is left running on an actor.
 
         A running actor task only sees a cancellation flag, which the renderer
         checks between batches; an actor that has not stopped after ``grace_s``
         seconds is killed and replaced, so no task outlives the call.
         """
+        import ray
+
         for ref in running:
             ray.cancel(ref)
         _, stuck = ray.wait(list(running), num_returns=len(running), timeout=grace_s)
@@ -285,9 +290,11 @@ class RenderPool:
 
     def shutdown(self) -> None:
         """Kill the actors and the progress queue."""
+        import ray
+
         for actor in self.actors:
             ray.kill(actor)
         try:
             self.progress.shutdown()
-        except _HELPER_DIED:
+        except _helper_died():
             pass

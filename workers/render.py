@@ -6,33 +6,40 @@ tested in-process.
 
 from __future__ import annotations
 
+import json
 import os
 import socket
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import ExitStack
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING
 
 import av
 import numpy as np
 
 from models.errors import MediaError
-from models.face_analysis import FaceAnalyser
-from models.face_solve import SolvedFaces
 from models.keyer import Background, Keyer, KeyResult, TemporalState, chroma_size
-from models.keyer_params import KeyerParams
+from models.keyer_params import KeyerOutput, KeyerParams
 from models.screen import ScreenAnalysis
 from models.providers import provider_name
 from models.yuv import YuvMatrix, rgb_to_planes
 from workers.decode import decode_video
 from workers.encode import ChunkEncoder
 from workers.frames import copy_planes, frame_planes
-from workers.faces import FaceWork, analyse_frames, load_analyser, load_arrays, make_swapper, read_source_image, \
-    save_arrays, source_face
 from workers.overlap import Inline, ReadAhead, WriteBehind
 from workers.plates import PlateReader
 from workers.specs import ChunkSpec, RenderResult
 from workers.storage import Storage
+
+if TYPE_CHECKING:
+    from models.face_analysis import FaceAnalyser
+    from models.face_replace import Swapper
+    from workers.faces import FaceWork
+
+# The face code (its models, onnx helpers, the model downloader) is imported by the
+# chunks that replace faces: a keying job does not load it.
 
 ProgressFn = Callable[[int], None]
 """Called with the number of delivered frames finished so far in the chunk."""
@@ -41,7 +48,7 @@ ProgressFn = Callable[[int], None]
 def build_keyer(spec: ChunkSpec, threads: int = 0) -> Keyer:
     """The keyer a chunk needs (same analysis and parameters for every chunk of a job)."""
     assert spec.encode is not None
-    output = "layer" if spec.encode.codec == "prores4444" else "composite"
+    output: KeyerOutput = "layer" if spec.encode.codec == "prores4444" else "composite"
     return Keyer(
         ScreenAnalysis.from_dict(spec.screen),
         KeyerParams.from_dict(spec.keyer),
@@ -49,11 +56,21 @@ def build_keyer(spec: ChunkSpec, threads: int = 0) -> Keyer:
         spec.encode.height,
         keyer_matrix(spec),
         output=output,
-        providers=spec.providers,  # type: ignore[arg-type]
+        providers=spec.providers,
         threads=threads,
         hold=spec.faces is not None,
         matte=output == "layer" or spec.matte_key is not None or spec.faces is not None,
     )
+
+
+def keyer_key(spec: ChunkSpec, threads: int) -> str:
+    """What a chunk's keyer is built from (screen analysis, keyer controls, encoding, provider,
+    threads, holdout and matte), as canonical JSON: chunks with equal keys share one keyer,
+    whichever job they belong to."""
+    assert spec.encode is not None
+    return json.dumps({"screen": spec.screen, "keyer": spec.keyer, "encode": asdict(spec.encode),
+                       "providers": spec.providers, "threads": threads, "hold": spec.faces is not None,
+                       "matte": spec.matte_key is not None}, sort_keys=True, default=str)
 
 
 def keyer_matrix(spec: ChunkSpec) -> YuvMatrix:
@@ -78,7 +95,7 @@ def _needed_frames(spec: ChunkSpec, path: str, fmt: str) -> Iterator[Indexed]:
     index_of = {pts: spec.preroll_start + i for i, pts in enumerate(spec.file_pts)}
     expected = spec.preroll_start
     for frame in decode_video(path, fmt):
-        index = index_of.get(frame.pts)
+        index = None if frame.pts is None else index_of.get(frame.pts)
         if index is None:
             continue
         if index != expected:
@@ -149,18 +166,26 @@ class _ChunkWriter:
 
     def __call__(self, item: tuple[Batch, KeyResult]) -> None:
         batch, result = item
+        alpha = result.alpha
+        if alpha is None and (self.layer or self.matte_out is not None):
+            raise MediaError(f"chunk {self.spec.index}: the keyer made no matte to write", "report this as a bug")
         for j, index in enumerate(batch.indices):
             if index < self.spec.frame_start:
                 continue
             pts = self.spec.output_pts[index - self.spec.frame_start]
-            self.image_out.write(pts, result.luma[j], result.chroma[j], result.alpha[j] if self.layer else None)  # type: ignore[index]
-            if self.matte_out is not None:
-                self.matte_out.write(pts, result.alpha[j])  # type: ignore[index]
+            matte = None if alpha is None else alpha[j]
+            self.image_out.write(pts, result.luma[j], result.chroma[j], matte if self.layer else None)
+            if self.matte_out is not None and matte is not None:
+                self.matte_out.write(pts, matte)
             self.frames += 1
 
 
 class ChunkRenderer:
-    """Runs chunk specs with one keyer (and swapper), rebuilt only when the job changes.
+    """Runs chunk specs with one keyer (and swapper), rebuilt only when what it is built from
+    changes (:func:`keyer_key`; the swapper: when the job changes).
+
+    The keyer may be built ahead (:meth:`keyer_for` from another thread, while the job is
+    still being split); a render that needs it meanwhile waits for that build.
 
     Args:
         threads: onnxruntime CPU threads per session (0: its default).
@@ -170,37 +195,52 @@ class ChunkRenderer:
 
     def __init__(self, threads: int = 0, overlap: bool = True) -> None:
         self.threads, self.overlap = threads, overlap
-        self._keyer: Keyer | None = None
-        self._keyer_job: str | None = None
+        self._keyer: tuple[str, Keyer] | None = None
+        self._keyer_lock = threading.Lock()
+        self.keyers_built = 0
         self._analyser: FaceAnalyser | None = None
-        self._swapper: tuple[str, object] | None = None
+        self._swapper: tuple[str, Swapper] | None = None
 
     def keyer_for(self, spec: ChunkSpec) -> Keyer | None:
-        """The keyer for the spec's job, loaded once per job; None for a swap-only job."""
+        """The keyer for the spec (built once for all chunks with the same :func:`keyer_key`);
+        None for a swap-only job. Thread-safe: a second caller waits for a build in progress.
+
+        Raises:
+            ModelError: the keyer's session cannot be created. InputError: the screen colour is unusable.
+        """
         if spec.faces is not None and not spec.faces.key:
             return None
-        if self._keyer is None or self._keyer_job != spec.job_id:
-            self._keyer, self._keyer_job = build_keyer(spec, self.threads), spec.job_id
-        return self._keyer
+        key = keyer_key(spec, self.threads)
+        with self._keyer_lock:
+            if self._keyer is None or self._keyer[0] != key:
+                self._keyer = None  # the old one is released before the new one is built
+                self._keyer = (key, build_keyer(spec, self.threads))
+                self.keyers_built += 1
+            return self._keyer[1]
 
     def analyser_for(self, spec: ChunkSpec) -> FaceAnalyser:
         """YuNet + FaceMesh, loaded once per actor."""
+        from workers.faces import load_analyser
+
         if self._analyser is None:
-            self._analyser = load_analyser(spec.providers)  # type: ignore[arg-type]
+            self._analyser = load_analyser(spec.providers)
         return self._analyser
 
     def faces_for(self, spec: ChunkSpec, storage: Storage) -> FaceWork | None:
         """The chunk's face work: the job's swapper (built once per job) and the chunk's solved targets."""
         if spec.faces is None:
             return None
+        from models.face_solve import SolvedFaces
+        from workers.faces import FaceWork, load_arrays, make_swapper, read_source_image, source_face
+
         if spec.faces.solved_key is None:
             raise MediaError(f"chunk {spec.index} has no solved faces", "the analysis pass did not run; retry the job")
         if self._swapper is None or self._swapper[0] != spec.job_id:
             with storage.local_copy(spec.faces.source_key) as path:
                 source = source_face(read_source_image(path), self.analyser_for(spec), spec.faces.source_face)
-            self._swapper = (spec.job_id, make_swapper(spec.faces.swapper, source, spec.providers))  # type: ignore[arg-type]
+            self._swapper = (spec.job_id, make_swapper(spec.faces.swapper, source, spec.providers))
         solved = SolvedFaces.from_arrays(load_arrays(storage, spec.faces.solved_key))
-        return FaceWork(self._swapper[1], solved, keyer_matrix(spec))  # type: ignore[arg-type]
+        return FaceWork(self._swapper[1], solved, keyer_matrix(spec))
 
     def analyse(self, spec: ChunkSpec, progress: ProgressFn | None = None) -> RenderResult:
         """The analysis pass over one chunk: faces of frames ``[frame_start, frame_end)``, stored
@@ -210,6 +250,8 @@ class ChunkRenderer:
             MediaError: the chunk does not decode to the frames its spec lists.
             ModelError: a face model is missing or corrupted.
         """
+        from workers.faces import analyse_frames, save_arrays
+
         started = time.monotonic()
         assert spec.faces is not None and spec.encode is not None
         analyser = self.analyser_for(spec)
@@ -286,7 +328,7 @@ class ChunkRenderer:
         """
         times = [spec.times_s[i - spec.preroll_start] for i in batch.indices]
         if keyer is None:  # swap only: the decoded planes are the foreground
-            result = KeyResult(batch.luma.copy(), batch.chroma.copy(), np.full_like(batch.luma, 255), state)  # type: ignore[arg-type]
+            result = KeyResult(batch.luma.copy(), batch.chroma.copy(), np.full_like(batch.luma, 255), state)  # type: ignore[arg-type]  # swap only: no keyer, no temporal state
         else:
             hold = None
             if faces is not None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from models.choices import ProviderChoice
 from workers.encode import EncodeSettings
 
 PlateKind = Literal["image", "video"]
@@ -98,7 +99,7 @@ class ChunkSpec:
     plate: PlateSpec | None = None
     rotation: int = 0
     batch_frames: int = 8
-    providers: str = "auto"
+    providers: ProviderChoice = "auto"
     faces: FaceSpec | None = None
 
     @property
