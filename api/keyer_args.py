@@ -23,7 +23,7 @@ def keyer_controls() -> list[tuple[str, object, str]]:
     """``(name, default, what it does)`` of every keyer control, read from the documentation of
     :class:`models.keyer_params.KeyerParams` (its *Attributes*), the one place they are described."""
     doc = inspect.getdoc(KeyerParams) or ""
-    text = doc.split("Attributes:", 1)[1] if "Attributes:" in doc else ""
+    text = doc.split("Attributes:", 1)[1].split("\nRaises:", 1)[0] if "Attributes:" in doc else ""
     described: dict[str, str] = {}
     name = ""
     for line in text.splitlines():

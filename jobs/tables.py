@@ -54,7 +54,7 @@ class Stage(str, enum.Enum):
     FINISHED = "finished"
 
 
-class IllegalTransition(ValueError):
+class IllegalTransition(RuntimeError):
     """A state change the machine does not allow (a bug, not a user error)."""
 
 

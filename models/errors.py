@@ -33,8 +33,13 @@ class MattefarmError(Exception):
         super().__init__(f"{problem}: {hint}" if hint else problem)
 
 
-class InputError(MattefarmError):
-    """The user's input (video, plate, option) cannot be used. Permanent."""
+class InputError(MattefarmError, ValueError):
+    """The user's input (video, plate, option) cannot be used. Permanent.
+
+    Also a ``ValueError``, so a check raised inside a Pydantic validator becomes
+    that field's validation error (Pydantic turns ``ValueError`` into one); code
+    never catches ``ValueError`` to mean "user error".
+    """
 
     http_status = 422
     exit_code = 2

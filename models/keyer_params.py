@@ -6,6 +6,8 @@ import math
 from dataclasses import asdict, dataclass, replace
 from typing import Any, Literal
 
+from models.errors import InputError
+
 KeyerOutput = Literal["composite", "layer"]
 """``composite``: the keyed foreground over a background plate, RGB.
 ``layer``: the despilled foreground with straight (unpremultiplied) alpha, for
@@ -74,6 +76,9 @@ class KeyerParams:
             chroma noise; the guide averages 8 luma samples). 0.025 against 0.03:
             benchmark mean dtSSD 2.83 -> 2.81, MAD 6.06 -> 5.96; screen corners of
             a GRID clip keyed above 4 levels 9.7 -> 10.3 %, CREMA-D's still none.
+
+    Raises:
+        InputError: a control out of its range (checked on construction).
     """
 
     screen_gain: float = 1.05
@@ -98,23 +103,23 @@ class KeyerParams:
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.clip_black < self.clip_white <= 1.0:
-            raise ValueError("clip_black must be below clip_white, both in [0, 1]")
+            raise InputError("clip_black must be below clip_white, both in [0, 1]")
         if not 0.0 < self.temporal_min <= 1.0:
-            raise ValueError("temporal_min must be in (0, 1]")
+            raise InputError("temporal_min must be in (0, 1]")
         if not 0.0 <= self.screen_balance <= 1.0:
-            raise ValueError("screen_balance must be in [0, 1]")
+            raise InputError("screen_balance must be in [0, 1]")
         if self.guide_radius < 1 or self.guide_eps <= 0.0:
-            raise ValueError("guide_radius must be at least 1 and guide_eps positive")
+            raise InputError("guide_radius must be at least 1 and guide_eps positive")
         if self.light_block < 2 or self.light_radius < 0 or self.light_reach < 0:
-            raise ValueError("light_block must be at least 2, light_radius and light_reach at least 0")
+            raise InputError("light_block must be at least 2, light_radius and light_reach at least 0")
         positive = ("screen_gain", "motion_threshold", "light_luma_tolerance", "light_hue_tolerance", "seam_tolerance")
         for name in positive:
             if getattr(self, name) <= 0.0:
-                raise ValueError(f"{name} must be positive")
+                raise InputError(f"{name} must be positive")
         if not 0.0 <= self.despill <= 1.0 or self.off_axis < 0.0 or not 0.0 <= self.off_axis_black < 1.0:
-            raise ValueError("despill must be in [0, 1], off_axis at least 0 and off_axis_black in [0, 1)")
+            raise InputError("despill must be in [0, 1], off_axis at least 0 and off_axis_black in [0, 1)")
         if self.luma_excess < 0.0 or not 0.0 <= self.luma_excess_black < 1.0:
-            raise ValueError("luma_excess must be at least 0 and luma_excess_black in [0, 1)")
+            raise InputError("luma_excess must be at least 0 and luma_excess_black in [0, 1)")
 
     def for_frame(self, chroma_height: int) -> "KeyerParams":
         """These controls for frames whose chroma planes have ``chroma_height`` rows.
@@ -150,20 +155,20 @@ class KeyerParams:
         """The defaults with a user's ``overrides`` applied, checked (``--keyer``, the API's ``keyer``).
 
         Raises:
-            ValueError: an unknown name, a value that is not a number, a fraction
+            InputError: an unknown name, a value that is not a number, a fraction
                 for a whole-number control, or a value out of range.
         """
         fields = cls.__dataclass_fields__
         unknown = sorted(set(overrides) - set(fields))
         if unknown:
-            raise ValueError(f"unknown keyer control {', '.join(unknown)}: use one of {', '.join(sorted(fields))}")
+            raise InputError(f"unknown keyer control {', '.join(unknown)}: use one of {', '.join(sorted(fields))}")
         values: dict[str, Any] = {}
         for name, value in overrides.items():
             if isinstance(value, bool) or not isinstance(value, (int, float)):
-                raise ValueError(f"keyer control {name}: {value!r} is not a number")
+                raise InputError(f"keyer control {name}: {value!r} is not a number")
             if isinstance(fields[name].default, int):
                 if not float(value).is_integer():
-                    raise ValueError(f"keyer control {name} takes a whole number, not {value}")
+                    raise InputError(f"keyer control {name} takes a whole number, not {value}")
                 value = int(value)
             values[name] = value
         return cls(**values)
