@@ -162,7 +162,7 @@ def cmd_render(args: argparse.Namespace) -> int:
     try:
         return _render(args, options, settings, ahead)
     finally:
-        ahead.ingest.close()
+        ahead.close()
 
 
 def _render(args: argparse.Namespace, options: RenderOptions, settings: Settings, ahead: _Ahead) -> int:
@@ -203,6 +203,16 @@ def _render(args: argparse.Namespace, options: RenderOptions, settings: Settings
     return 0
 
 
+def _import_quietly(module: str) -> None:
+    """Import ``module`` (in a background thread); a failure is left to the import where it is used."""
+    import importlib
+
+    try:
+        importlib.import_module(module)
+    except Exception:  # noqa: BLE001 - imported again where it is used, and fails there
+        logging.getLogger(__name__).debug("importing %s ahead failed", module, exc_info=True)
+
+
 class _Ahead:
     """A render's first steps, begun in a background thread before the job's row exists
     (:mod:`jobs.ahead`): the probe and the screen analysis, then, when the job will render
@@ -215,6 +225,11 @@ class _Ahead:
         self.args, self.options, self.settings = args, options, settings
         self._runner: LocalRunner | None = None
         self._made = threading.Event()
+        self._imports: threading.Thread | None = None
+        if args.runner != "ray" and not settings.ray_address:  # the renderer's libraries load beside the analysis
+            self._imports = threading.Thread(target=_import_quietly, args=("workers.render",), name="import-renderer",
+                                             daemon=True)
+            self._imports.start()
         self.ingest = IngestAhead(args.input, options, self._prepare)
 
     def _prepare(self, probe: MediaProbe, screen: ScreenAnalysis | None) -> None:
@@ -226,6 +241,8 @@ class _Ahead:
             chunks = -(-probe.frame_count // chunk_length(probe, self.options.chunk_frames, self.options.chunk_seconds))
             if choose_runner(self.args.runner, self.settings.ray_address, self.options.workers, chunks) != "local":
                 return
+            if self._imports is not None:
+                self._imports.join()
             runner = self._runner = LocalRunner(max_attempts=self.settings.max_attempts)
         finally:
             self._made.set()
@@ -233,6 +250,12 @@ class _Ahead:
             from jobs.pipeline import keyer_spec
 
             runner.renderer.keyer_for(keyer_spec(probe, screen, self.options))
+
+    def close(self) -> None:
+        """Wait for the background threads (a render that failed early must not exit inside their imports)."""
+        self.ingest.close()
+        if self._imports is not None:
+            self._imports.join(60.0)
 
     def local_runner(self) -> LocalRunner:
         """The in-process runner made ahead (its keyer may still be building: the render waits
