@@ -205,7 +205,11 @@ def _still_current(ctx: WorkerContext, job_id: str, run: int | None) -> bool:
 
 class StageTask(Task):
     """Base of the stage tasks: a task that fails for a reason no stage handled (a bug, a
-    crash in a library) fails its job with that reason, so nothing waits on it forever."""
+    crash in a library) fails its job with that reason, so nothing waits on it forever.
+    Transient errors are retried up to ``MAX_RETRIES`` times (Celery's own default, 3, would
+    re-raise the error before that, and the job would fail as if on a bug)."""
+
+    max_retries = MAX_RETRIES
 
     def on_failure(self, exc: BaseException, task_id: str, args: tuple, kwargs: dict, einfo: object) -> None:
         ctx = worker_context()
