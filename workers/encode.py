@@ -3,6 +3,14 @@
 Rendered chunks are written with the codec of the final output, so assembly
 concatenates them by stream copy. Frames carry their source PTS, so timing
 (variable frame rate included) is the source's.
+
+Colour tags go to two places, because encoders read them from different ones:
+the codec context (libx264's VUI, FFV1's header, and the stream's codec
+parameters, from which the MOV muxer writes its 'colr' atom) and every frame.
+The ProRes encoder (prores_ks) writes the primaries, transfer and matrix bytes
+of each frame header from the frame, not the context, and FFmpeg's ProRes
+decoder sets the stream's tags from the frame header, over the 'colr' atom's:
+untagged frames made a ProRes file read back as unspecified.
 """
 
 from __future__ import annotations
@@ -92,6 +100,21 @@ def configure_stream(stream: av.VideoStream, settings: EncodeSettings, kind: Str
     return in_format
 
 
+def tag_frame(frame: av.VideoFrame, settings: EncodeSettings) -> None:
+    """Tag a frame to encode with the output's colour tags: primaries, transfer and matrix as
+    FFmpeg enum values, which are the ISO/IEC 23091-2 (H.273) code points; range as FFmpeg's
+    AVColorRange (1 TV/limited, 2 full; libavutil/pixfmt.h).
+
+    The tags only label the frame (its pixels are left as they are); set them after any
+    ``reformat``, so the conversion does not take them as its input's. prores_ks copies them into
+    each ProRes frame header (Apple ProRes, SMPTE RDD 36: ``color_primaries``,
+    ``transfer_characteristic``, ``matrix_coefficients``); the other encoders take the codec
+    context's (:func:`configure_stream`), which holds the same values.
+    """
+    frame.color_primaries, frame.color_trc = settings.color_primaries, settings.color_trc
+    frame.colorspace, frame.color_range = settings.colorspace, settings.color_range
+
+
 class ChunkEncoder:
     """Encode one stream (the image or the matte) of one chunk to a file.
 
@@ -125,6 +148,7 @@ class ChunkEncoder:
             frame = planes_frame(luma, chroma, self.in_format, alpha)
         if frame.format.name != self.stream.pix_fmt:
             frame = frame.reformat(format=self.stream.pix_fmt)
+        tag_frame(frame, self.settings)
         frame.pts, frame.time_base = pts, self.time_base
         for packet in self.stream.encode(frame):
             self.container.mux(packet)

@@ -68,3 +68,37 @@ def test_the_prores_layer_is_prores_4444_with_alpha(ffprobe: str, ray_pool, home
     layer = _tags(ffprobe, str(tmp_path / "layer.mov"))
     assert layer["codec_tag_string"] == "ap4h" and layer["profile"] == "4444", layer
     assert layer["pix_fmt"].startswith("yuva444p") and layer["color_range"] == "tv"  # 5.1 decodes 4444 as 12-bit
+
+
+REAL_CLIP = "greenscreen/cremad_1001_DFA_HAP_XX.flv"  # 480x360 VP6, no colour tags: SD defaults expected
+
+
+def _retagged_real_clip(path: Path, primaries: int, trc: int, matrix: int) -> str:
+    """The real green-screen clip re-encoded to H.264 with the given colour tags (FFmpeg enum
+    values, ISO/IEC 23091-2 code points), TV range: the same picture as a tagged source."""
+    import av
+
+    settings = EncodeSettings(codec="h264", width=480, height=360, time_base="1/30000", frame_rate="30000/1001",
+                              color_primaries=primaries, color_trc=trc, colorspace=matrix, color_range=1)
+    with av.open(media(REAL_CLIP)) as source, ChunkEncoder(str(path), settings, "image") as out:
+        for i, frame in enumerate(source.decode(video=0)):
+            planes = frame.to_ndarray(format="yuv420p")
+            chroma = np.stack([planes[360:450].reshape(180, 240), planes[450:].reshape(180, 240)])
+            out.write(i * 1001, np.ascontiguousarray(planes[:360]), np.ascontiguousarray(chroma))
+    return str(path)
+
+
+@pytest.mark.slow
+def test_the_prores_4444_layer_carries_the_source_colour_tags(ffprobe: str, ray_pool, home: Path,
+                                                              tmp_path: Path) -> None:  # noqa: ANN001
+    """ffprobe reads primaries, transfer and matrix of an assembled ProRes 4444 MOV (and its ProRes
+    matte) from both places it looks: the MOV 'colr' atom and each ProRes frame header."""
+    sources = ((media(REAL_CLIP), SD_DEFAULT), (_retagged_real_clip(tmp_path / "hd_tags.mp4", 1, 1, 1), BT709))
+    for source, expected in sources:
+        name = Path(source).stem
+        output, matte = str(tmp_path / f"{name}.mov"), str(tmp_path / f"{name}_matte.mov")
+        render(home, source, output, ray_pool, codec="prores4444", matte_out=matte, screen="green", chunk_frames=24)
+        for path in (output, matte):
+            stream = _tags(ffprobe, path)
+            assert {k: stream.get(k) for k in expected} == expected, (path, stream)
+        assert _tags(ffprobe, output)["codec_tag_string"] == "ap4h"
