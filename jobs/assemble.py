@@ -117,6 +117,23 @@ def _interleave(video: Iterator[av.Packet], audio: Iterator[tuple[int, av.Packet
             a = next(audio, None)
 
 
+def _tag_stream(stream: av.stream.Stream, settings: EncodeSettings) -> None:
+    """Give the stream-copied video the job's colour tags (FFmpeg enum values: H.273 code points,
+    range as AVColorRange), not what a demuxer read back from the first chunk.
+
+    PyAV copies the codec context to the stream's codec parameters before the header is
+    written; the MOV/MP4 muxer writes its 'colr' atom from them (QuickTime 'nclc' in MOV:
+    primaries, transfer, matrix; ISO/IEC 14496-12 'nclx' in MP4, with the full-range flag),
+    Matroska its Colour element. The packets are not touched: the ProRes frame headers already
+    hold the same tags (:func:`workers.encode.tag_frame`), as do H.264's VUI and FFV1's header.
+    """
+    cc = stream.codec_context
+    if not isinstance(cc, av.video.codeccontext.VideoCodecContext):
+        raise MediaError("the first chunk's video stream has no video codec context", "re-render the chunk")
+    cc.color_primaries, cc.color_trc = settings.color_primaries, settings.color_trc
+    cc.colorspace, cc.color_range = settings.colorspace, settings.color_range
+
+
 def concat_chunks(
     chunks: list[ChunkTiming],
     output_path: str,
@@ -144,6 +161,7 @@ def concat_chunks(
             vstream.codec_tag = first.streams.video[0].codec_tag
         vstream.time_base = out_tb
         vstream.codec_context.framerate = Fraction(settings.frame_rate)
+        _tag_stream(vstream, settings)
         if rotation:
             vstream.set_display_rotation(rotation)
         audio_copy: dict[int, av.stream.Stream] = {}
