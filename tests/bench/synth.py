@@ -7,14 +7,21 @@ folds, its own soft shadow), wears a semi-transparent scarf, and is motion blurr
 the scarf carry spill from the screen; the frame gets exposure flicker and sensor noise. Drawing
 lives in ``tests.bench.synth_scene``; this module encodes and caches clips:
 
-- ``source.mp4``: H.264 (libx264, yuv420p, BT.709, limited range, crf 16, preset veryfast, mbtree off)
+- ``source.mp4``: H.264 (libx264, yuv420p, BT.709, limited range, crf 16 unless the spec says
+  otherwise, preset veryfast, mbtree off)
   + AAC 48 kHz stereo (a quiet tone with noise), what the keyer gets;
 - ``alpha.mkv``: FFV1 gray, the exact 8-bit alpha the frame was composited with;
 - ``foreground.mkv``: FFV1 bgr0 (lossless RGB), the clean (unspilled) straight foreground, 0 where
   alpha is 0;
 - ``meta.json``: spec, screen colour, size, frame count, fps, version (the cache key).
 
-Run ``python -m tests.bench.synth OUTDIR [--name NAME]`` to make the suite with contact sheets.
+Two suites (issue 17): ``TUNING_SUITE`` (alias ``BENCH_SUITE``), the clips a keyer may be tuned
+on, and ``HELD_OUT_SUITE``, clips with seeds, photos, screens and scene knobs (``Knobs``: even
+lighting, sparse low-alpha strands, dense hair, veil spill, shutter, noise, compression) that no
+tuning clip uses. A change to the keyer stays only if the held-out figures agree with the tuning ones.
+
+Run ``python -m tests.bench.synth OUTDIR [--suite tuning|held-out|both] [--name NAME]`` to make the
+clips with contact sheets.
 """
 
 from __future__ import annotations
@@ -31,7 +38,7 @@ import av
 import cv2
 import numpy as np
 
-from tests.bench.synth_scene import LOOKS, Scene
+from tests.bench.synth_scene import EVEN_LIGHT, LOOKS, SPARSE_STRANDS, Knobs, Scene
 
 VERSION = "synth-1"  # part of the cache key: bump it whenever the drawing or encoding changes
 BT709 = 1  # swscale SWS_CS_ITU709 and the AVCOL_PRI/TRC/SPC_BT709 tags
@@ -42,8 +49,12 @@ AUDIO_RATE = 48000
 @dataclass(frozen=True)
 class SynthSpec:
     """What clip to make. screen: a preset in ``synth_scene.LOOKS`` (green | blue | yellowgreen |
-    bluegreen | hard); width/height: even pixels; frames at `fps` frames/s; photo: relative to
-    shared/media; keyint: x264 GOP length in frames; motion: speed multiplier of the actor's path."""
+    bluegreen | hard | brightgreen); width/height: even pixels; frames at `fps` frames/s; photo:
+    relative to shared/media (a still, or ``video#frame``); keyint: x264 GOP length in frames;
+    motion: speed multiplier of the actor's path; crf: x264's constant rate factor (compression);
+    knobs: the scene's departures from the look (``synth_scene.Knobs``). Every random choice comes
+    from `seed`. crf and knobs at their defaults are left out of meta.json, so clips made before
+    they existed keep their cache key (and their bytes)."""
 
     name: str
     screen: str = "green"
@@ -55,6 +66,8 @@ class SynthSpec:
     photo: str = "faces/wh_obama_official_portrait.jpg"
     keyint: int = 250
     motion: float = 1.0
+    crf: int = 16
+    knobs: Knobs = Knobs()
 
 
 @dataclass(frozen=True)
@@ -69,7 +82,7 @@ class SynthClip:
     screen_rgb: np.ndarray
 
 
-BENCH_SUITE: list[SynthSpec] = [
+TUNING_SUITE: list[SynthSpec] = [
     SynthSpec("green_720p", "green", seed=11, photo="faces/wh_obama_official_portrait.jpg"),
     SynthSpec("blue_720p", "blue", seed=12, photo="faces/wh_biden_blue_room.jpg"),
     SynthSpec("yellowgreen_720p", "yellowgreen", seed=13, photo="faces/skimage_astronaut_eileen_collins.png"),
@@ -77,12 +90,46 @@ BENCH_SUITE: list[SynthSpec] = [
     SynthSpec("hard_720p", "hard", seed=15, photo="faces/wh_obama_blue_room.jpg", motion=2.5),
     SynthSpec("green_1080p", "green", 1920, 1080, frames=50, seed=16, photo="faces/skimage_astronaut_eileen_collins.png"),
 ]
+BENCH_SUITE = TUNING_SUITE  # the name before issue 17
+
+# Held out: seeds 101-105, people from GRID video frames and a mirrored still (no tuning clip
+# uses them), a screen colour and scene knobs no tuning clip has. Never tune on these.
+HELD_OUT_SUITE: list[SynthSpec] = [
+    # the issue's case: an evenly lit green screen, fine sparse low-alpha strands, a veil with little spill
+    SynthSpec("even_green_strands_720p", "green", seed=101, photo="faces/grid_lbbc2a.mpg#10",
+              knobs=Knobs(**EVEN_LIGHT, **SPARSE_STRANDS, veil_spill=0.2)),
+    # heavy spill on the veil (and more on the edges) over blue, dense hair, mirrored texture
+    SynthSpec("blue_heavy_spill_720p", "blue", seed=102, photo="faces/grid_sbia1a.mpg#10",
+              knobs=Knobs(spill=1.4, veil_spill=2.4, hair=1400, mirror=True)),
+    # fast motion blur: a fully open shutter and a path three times as fast
+    SynthSpec("fast_blur_720p", "brightgreen", seed=103, photo="faces/grid_bbaf2n.mpg#10", motion=3.2,
+              knobs=Knobs(shutter=1.0, folds=0.5, vignette=0.6, flyaway=0.2)),
+    # noisy sensor and heavy compression on a strongly uneven screen, two-person still mirrored
+    SynthSpec("noisy_crf30_720p", "green", seed=104, photo="faces/wh_two_people.jpg", crf=30,
+              knobs=Knobs(noise=7.0 / 255, folds=1.6, gradient=1.5, shadow=1.3, flicker=1.5, mirror=True)),
+    # slow motion with a short shutter, dense hair, little veil spill, bluish green screen
+    SynthSpec("slow_dense_hair_720p", "bluegreen", seed=105, photo="faces/grid_pwij3p.mpg#10", motion=0.35,
+              knobs=Knobs(shutter=0.25, hair=1600, hair_opacity=0.8, veil_spill=0.4, noise=1.0 / 255)),
+]
+SUITES = {"tuning": TUNING_SUITE, "held-out": HELD_OUT_SUITE}
+
+
+def _spec_dict(spec: SynthSpec) -> dict:
+    """The spec as meta.json records it: crf and knobs only where they differ from their defaults."""
+    fields = asdict(spec)
+    if spec.crf == 16:
+        del fields["crf"]
+    defaults = asdict(Knobs())
+    fields["knobs"] = {k: v for k, v in fields["knobs"].items() if v != defaults[k]}
+    if not fields["knobs"]:
+        del fields["knobs"]
+    return fields
 
 
 def _meta(spec: SynthSpec) -> dict:
     rgb = [float(c) for c in LOOKS[spec.screen].rgb]
     return json.loads(json.dumps({
-        "version": VERSION, "spec": asdict(spec), "width": spec.width, "height": spec.height,
+        "version": VERSION, "spec": _spec_dict(spec), "width": spec.width, "height": spec.height,
         "frames": spec.frames, "fps": spec.fps, "look": asdict(LOOKS[spec.screen]),
         "screen_rgb": rgb, "screen_hex": "#" + "".join(f"{round(c * 255):02x}" for c in rgb),
         "files": {"source": "source.mp4", "alpha": "alpha.mkv", "foreground": "foreground.mkv"},
@@ -178,10 +225,10 @@ def make_synth_clip(spec: SynthSpec, directory: Path) -> SynthClip:
         return clip
     folder.mkdir(parents=True, exist_ok=True)
     marker.unlink(missing_ok=True)
-    scene = Scene(spec.width, spec.height, LOOKS[spec.screen], spec.photo, spec.motion, spec.seed)
+    scene = Scene(spec.width, spec.height, LOOKS[spec.screen], spec.photo, spec.motion, spec.seed, knobs=spec.knobs)
     w, h = spec.width, spec.height
     with _open(clip.source) as src, _open(clip.alpha) as al, _open(clip.foreground) as fg:
-        video, audio = _h264(src, w, h, spec.fps, spec.keyint), _Audio(src, spec.seed)
+        video, audio = _h264(src, w, h, spec.fps, spec.keyint, crf=spec.crf), _Audio(src, spec.seed)
         alpha, fore = _ffv1(al, w, h, spec.fps, "gray"), _ffv1(fg, w, h, spec.fps, "bgr0")
         for i in range(spec.frames):
             truth = scene.render(i)
@@ -265,12 +312,14 @@ def write_contact_sheet(clip: SynthClip, path: Path, panel_width: int = 640) -> 
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Make the suite (or one clip of it) under OUTDIR with a contact sheet per clip."""
+    """Make the suites (or one clip) under OUTDIR with a contact sheet per clip."""
     parser = argparse.ArgumentParser(prog="python -m tests.bench.synth", description=__doc__.split("\n\n")[0])
     parser.add_argument("outdir", type=Path)
-    parser.add_argument("--name", choices=[s.name for s in BENCH_SUITE], help="only this clip of BENCH_SUITE")
+    parser.add_argument("--suite", choices=["tuning", "held-out", "both"], default="both")
+    parser.add_argument("--name", choices=[s.name for s in TUNING_SUITE + HELD_OUT_SUITE], help="only this clip")
     args = parser.parse_args(argv)
-    for spec in BENCH_SUITE:
+    specs = TUNING_SUITE + HELD_OUT_SUITE if args.suite == "both" or args.name else SUITES[args.suite]
+    for spec in specs:
         if args.name and spec.name != args.name:
             continue
         started = time.perf_counter()

@@ -9,6 +9,7 @@ frame height). Time is in frames. Everything random comes from a ``numpy.random.
 from __future__ import annotations
 
 import math
+import zlib
 from dataclasses import dataclass
 from types import MappingProxyType
 
@@ -40,7 +41,45 @@ LOOKS = MappingProxyType({
     "yellowgreen": Look((0.45, 0.70, 0.15)),
     "bluegreen": Look((0.05, 0.55, 0.50)),
     "hard": Look((0.06, 0.248, 0.10), spill=0.6, noise=4.0 / 255, shutter=0.75, vignette=0.4, shadow=0.5),
+    "brightgreen": Look((0.22, 0.75, 0.32)),  # held-out only: a brighter, bluer chroma green
 })
+
+
+@dataclass(frozen=True)
+class Knobs:
+    """How a scene departs from its look's defaults; the defaults reproduce the synth-1 clips bit
+    for bit (every knob multiplies or replaces a value without touching the random draws).
+
+    Screen lighting (multipliers of the look's / the generator's strengths; 0 = off, so 0.1-0.2
+    each is an evenly lit screen): vignette, gradient (linear light falloff), folds (cloth ridges
+    and undulations), shadow (the actor's shadow), flicker (exposure flicker amplitude).
+    Hair: hair = number of strands; hair_opacity scales the four opacity classes (0.35, 0.55,
+    0.75, 0.95); flyaway = fraction of long strands that leave the hair outward over the screen
+    (sparse low-alpha strands: few strands, low opacity, many flyaways).
+    Spill: spill scales the look's spill k everywhere; veil_spill = how far the veil's colour is
+    tinted toward the screen, as a multiple of k (0.9 today: little spill ~0.2, heavy ~2.5).
+    Motion: shutter = open fraction of the frame interval (None: the look's); the speed is
+    SynthSpec.motion. noise: sensor noise sigma in [0, 1] units (None: the look's).
+    mirror: flip the photo left to right (another texture from the same still).
+    """
+
+    vignette: float = 1.0
+    gradient: float = 1.0
+    folds: float = 1.0
+    shadow: float = 1.0
+    flicker: float = 1.0
+    hair: int = 700
+    hair_opacity: float = 1.0
+    flyaway: float = 0.06
+    spill: float = 1.0
+    veil_spill: float = 0.9
+    shutter: float | None = None
+    noise: float | None = None
+    mirror: bool = False
+
+
+EVEN_LIGHT = {"vignette": 0.15, "gradient": 0.15, "folds": 0.15, "shadow": 0.25}  # an evenly lit screen
+SPARSE_STRANDS = {"hair": 260, "hair_opacity": 0.45, "flyaway": 0.55}  # few fine low-alpha strands
 
 # Per photo: face box (x, y, w, h) in photo pixels, measured once with OpenCV's FaceDetectorYN and
 # shared/models/face_detection_yunet_2023mar.onnx (score > 0.9); hair colour (RGB) and the body's
@@ -52,6 +91,12 @@ FACES = MappingProxyType({
     "faces/wh_obama_joint_session.jpg": ((202, 229, 276, 405), (0.12, 0.11, 0.10), 1.05),
     "faces/wh_obama_blue_room.jpg": ((643, 273, 265, 345), (0.14, 0.13, 0.12), 1.45),
     "faces/wh_two_people.jpg": ((241, 31, 142, 196), (0.16, 0.14, 0.12), 1.3),
+    # GRID video frames ("file.mpg#frame"), face boxes measured the same way on that frame
+    "faces/grid_lbbc2a.mpg#10": ((130, 105, 117, 163), (0.22, 0.13, 0.10), 1.2),
+    "faces/grid_sbia1a.mpg#10": ((134, 96, 100, 148), (0.22, 0.17, 0.12), 1.6),
+    "faces/grid_bbaf2n.mpg#10": ((104, 102, 101, 148), (0.18, 0.13, 0.09), 1.6),
+    "faces/grid_pwij3p.mpg#10": ((133, 91, 107, 156), (0.48, 0.44, 0.38), 1.6),
+    "faces/grid_lrwp9a.mpg#10": ((122, 86, 127, 173), (0.45, 0.32, 0.20), 1.3),
 })
 
 VEIL_COLOURS = ((0.85, 0.30, 0.42), (0.92, 0.62, 0.22), (0.88, 0.87, 0.82))  # rose, amber, ivory
@@ -76,13 +121,48 @@ class Sprite:
     hh: float
 
 
-def _photo(name: str) -> tuple[np.ndarray, tuple, np.ndarray, float]:
+def _shirt(rgb: np.ndarray, name: str, rows: int) -> np.ndarray:
+    """(rows, w, 3) uint8 cloth continuing a frame cut at the collar: the median colour of its
+    bottom rows on both sides of the neck (0.55-1.0 face widths from the face's centre), shaded by
+    soft vertical folds and blotches. Deterministic per photo name (seeded by its CRC-32)."""
+    h, w = rgb.shape[:2]
+    fx, _, fw, _ = FACES[name][0]
+    centre = fx + fw / 2
+    cols = [x for x in range(w) if 0.55 * fw <= abs(x - centre) <= 1.0 * fw]
+    colour = np.median(rgb[h - 6 :, cols].reshape(-1, 3).astype(np.float32), axis=0)
+    rng = np.random.default_rng(zlib.crc32(name.encode()))
+    blotch = cv2.GaussianBlur(rng.standard_normal((rows, w)).astype(np.float32), (0, 0), 9)
+    xx = np.arange(w, dtype=np.float32)
+    folds = sum(np.sin(2 * np.pi * xx / rng.uniform(18, 45) + rng.uniform(0, 6.3)) for _ in range(3)) / 3
+    shade = 1 + 0.08 * folds[None, :] + 2.0 * blotch
+    return np.clip(colour * shade[..., None] + 0.5, 0, 255).astype(np.uint8)
+
+
+def _read_photo(name: str) -> np.ndarray:
+    """(h, w, 3) uint8 RGB of a still, or of frame N of a video named ``file#N`` (BT.709 decode).
+    A video frame (GRID: framed at the collar) gets twice its height of shirt below it
+    (:func:`_shirt`), so the body has cloth down to the frame's bottom instead of a reflection."""
+    path, _, index = name.partition("#")
+    if not index:
+        return cv2.cvtColor(cv2.imread(media(path), cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
+    import av  # only video photos need it
+
+    with av.open(media(path)) as container:
+        for i, frame in enumerate(container.decode(video=0)):
+            if i == int(index):
+                rgb = frame.reformat(format="rgb24", src_colorspace=1, dst_colorspace=1).to_ndarray()
+                return np.vstack([rgb, _shirt(rgb, name, 2 * rgb.shape[0])])
+    raise ValueError(f"{path} has no frame {index}")
+
+
+def _photo(name: str, mirror: bool = False) -> tuple[np.ndarray, tuple, np.ndarray, float]:
     """(photo (h, w, 3) float32 RGB in [0, 1], face box (x, y, w, h) in photo pixels, hair colour
-    (3,) float32, shoulder half width in face widths)."""
-    bgr = cv2.imread(media(name), cv2.IMREAD_COLOR)
-    rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB).astype(np.float32) / 255
+    (3,) float32, shoulder half width in face widths); mirror flips the photo and its face box."""
+    rgb = _read_photo(name).astype(np.float32) / 255
     h, w = rgb.shape[:2]
     face, hair, body = FACES.get(name, ((0.35 * w, 0.08 * h, 0.3 * w, 0.3 * w), (0.2, 0.13, 0.08), 1.4))
+    if mirror:
+        rgb, face = np.ascontiguousarray(rgb[:, ::-1]), (w - face[0] - face[2], *face[1:])
     return rgb, face, np.float32(hair), body
 
 
@@ -148,14 +228,14 @@ def _texture(photo, face, body_half, shoulders, shape, centre, hh) -> np.ndarray
     return cv2.remap(small, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT101)
 
 
-def _strand(rng, centre, hh, aspect) -> np.ndarray:
+def _strand(rng, centre, hh, aspect, flyaway_share: float = 0.06) -> np.ndarray:
     """One curved hair strand rooted in the hair mass, flowing over the top/sides of the head and
     falling outward: (10, 2) float32 sprite pixels."""
     theta = rng.uniform(-math.pi + 0.35, -0.35)
     normal = np.array([math.cos(theta) / aspect, math.sin(theta)])
     normal /= np.linalg.norm(normal)
     down = np.array([-normal[1], normal[0]]) * (1 if theta > -math.pi / 2 else -1)
-    flyaway = rng.random() < 0.06
+    flyaway = rng.random() < flyaway_share
     mix = rng.uniform(0.4, 0.9) if flyaway else rng.uniform(0.0, 0.35)
     direction = mix * normal + (1 - mix) * down + rng.normal(0, 0.1, 2)
     length = hh * (rng.uniform(0.4, 0.75) if flyaway else rng.uniform(0.1, 0.35))
@@ -169,11 +249,15 @@ def _strand(rng, centre, hh, aspect) -> np.ndarray:
     return np.float32(points)
 
 
-def _hair(shape, centre, hh, aspect, rng, count: int = 700) -> np.ndarray:
+def _hair(shape, centre, hh, aspect, rng, count: int = 700, opacity_scale: float = 1.0,
+          flyaway: float = 0.06) -> np.ndarray:
     """Fine strands of partial alpha (sub-pixel to ~1 px wide, 0.2-0.8 peak): (h, w) float32.
-    Drawn per opacity class with LINE_AA at SS x, combined as 1 - prod(1 - opacity * coverage)."""
-    opacity, alpha = (0.35, 0.55, 0.75, 0.95), np.ones(shape, np.float32)
-    strands = [(_strand(rng, centre, hh, aspect), rng.integers(0, 4), rng.integers(1, 4)) for _ in range(count)]
+    Drawn per opacity class with LINE_AA at SS x, combined as 1 - prod(1 - opacity * coverage).
+    opacity_scale multiplies the classes; flyaway: fraction of long outward strands."""
+    opacity = tuple(op * opacity_scale for op in (0.35, 0.55, 0.75, 0.95))
+    alpha = np.ones(shape, np.float32)
+    strands = [(_strand(rng, centre, hh, aspect, flyaway), rng.integers(0, 4), rng.integers(1, 4))
+               for _ in range(count)]
     for k, op in enumerate(opacity):
         lines = [(s, t) for s, c, t in strands if c == k]
 
@@ -211,28 +295,30 @@ def _over(top_a, top_c, bottom_a, bottom_p):
     return top_a + (1 - top_a) * bottom_a, top_a[..., None] * top_c + (1 - top_a)[..., None] * bottom_p
 
 
-def build_sprite(photo_name: str, height: int, look: Look, rng: np.random.Generator) -> Sprite:
+def build_sprite(photo_name: str, height: int, look: Look, rng: np.random.Generator,
+                 knobs: Knobs = Knobs()) -> Sprite:
     """Draw the textured actor (body with a hair mass, strands, veil) with clean and spilled
-    premultiplied colour. Spill: F + k * m * (screen - F), m = blurred (1 - body alpha) inside the
-    body (+ 0.06 ambient), 0.7 on strands, 0.9 on the veil."""
+    premultiplied colour. Spill: F + k * m * (screen - F), k = the look's spill x knobs.spill,
+    m = blurred (1 - body alpha) inside the body (+ 0.06 ambient), 0.7 on strands,
+    knobs.veil_spill (0.9) on the veil."""
     hh, aspect = 0.14 * height, rng.uniform(0.72, 0.8)
     shape = (int(math.ceil(8.2 * hh)), int(math.ceil(7.2 * hh)))
     centre = np.float32([3.6 * hh, 2.0 * hh])
-    photo, face, hair_c, body_half = _photo(photo_name)
+    photo, face, hair_c, body_half = _photo(photo_name, knobs.mirror)
     cap, streaks = _cap(shape, centre, hh, aspect, rng)
     width = rng.uniform(0.93, 1.05)
     body = np.maximum(_body(shape, centre, hh, aspect, width), cap)
     texture = _texture(photo, face, body_half, 1.9 * width, shape, centre, hh)
     texture += cap[..., None] * (np.clip(hair_c * streaks[..., None], 0, 1) - texture)
-    hair = _hair(shape, centre, hh, aspect, rng)
+    hair = _hair(shape, centre, hh, aspect, rng, knobs.hair, knobs.hair_opacity, knobs.flyaway)
     veil_a, veil_c = _veil(shape, centre, hh, rng)
     screen = np.float32(look.rgb)
     edge = np.clip(1.8 * cv2.GaussianBlur(1 - body, (0, 0), 0.06 * hh), 0, 1) + 0.06
     layers = {}
-    for key, k in (("clean", 0.0), ("spill", look.spill)):
+    for key, k in (("clean", 0.0), ("spill", look.spill * knobs.spill)):
         tex = texture + (k * edge)[..., None] * (screen - texture)
         a, p = _over(hair, hair_c + 0.7 * k * (screen - hair_c), body, body[..., None] * tex)
-        layers[key] = _over(veil_a, veil_c + 0.9 * k * (screen - veil_c), a, p)
+        layers[key] = _over(veil_a, veil_c + knobs.veil_spill * k * (screen - veil_c), a, p)
     a, clean = layers["clean"]
     return Sprite(
         clean=np.dstack([a, clean]).astype(np.float32),
@@ -240,24 +326,25 @@ def build_sprite(photo_name: str, height: int, look: Look, rng: np.random.Genera
         pivot=(float(centre[0]), float(centre[1] + 1.3 * hh)), hh=hh)
 
 
-def build_screen(width: int, height: int, look: Look, rng: np.random.Generator) -> np.ndarray:
+def build_screen(width: int, height: int, look: Look, rng: np.random.Generator,
+                 knobs: Knobs = Knobs()) -> np.ndarray:
     """The unevenly lit screen cloth (static): (H, W, 3) float32 RGB: vignette, linear gradient,
-    hanging folds (derivative-of-Gaussian ridges) and soft undulations."""
+    hanging folds (derivative-of-Gaussian ridges) and soft undulations, each scaled by its knob."""
     yy, xx = np.mgrid[:height, :width].astype(np.float32)
     u, v = (xx - width / 2) / height, (yy - height / 2) / height
     cu, cv = rng.uniform(-0.2, 0.2), rng.uniform(-0.15, 0.15)
-    light = 1 - look.vignette * ((u - cu) ** 2 + (v - cv) ** 2) / 0.9
+    light = 1 - look.vignette * knobs.vignette * ((u - cu) ** 2 + (v - cv) ** 2) / 0.9
     angle = rng.uniform(0, 2 * np.pi)
-    light *= 1 + rng.uniform(0.08, 0.18) * (u * math.cos(angle) + v * math.sin(angle))
+    light *= 1 + rng.uniform(0.08, 0.18) * knobs.gradient * (u * math.cos(angle) + v * math.sin(angle))
     shade = np.zeros_like(u)
     for _ in range(int(rng.integers(4, 8))):
         tilt, x0, w = rng.normal(0, 0.2), rng.uniform(-0.8, 0.8) * width / height, rng.uniform(0.012, 0.04)
         d = (u - x0) * math.cos(tilt) - v * math.sin(tilt)
         along = (u - x0) * math.sin(tilt) + v * math.cos(tilt)
         fade = np.exp(-0.5 * ((along - rng.uniform(-0.5, 0.3)) / rng.uniform(0.25, 0.6)) ** 2)
-        shade += rng.uniform(0.05, 0.12) * (d / w) * np.exp(0.5 - 0.5 * (d / w) ** 2) * fade
+        shade += rng.uniform(0.05, 0.12) * knobs.folds * (d / w) * np.exp(0.5 - 0.5 * (d / w) ** 2) * fade
     for _ in range(2):
-        shade += 0.03 * np.sin(2 * np.pi * (rng.normal(0, 1.5) * u + rng.normal(0, 1.5) * v) + rng.uniform(0, 6.3))
+        shade += 0.03 * knobs.folds * np.sin(2 * np.pi * (rng.normal(0, 1.5) * u + rng.normal(0, 1.5) * v) + rng.uniform(0, 6.3))
     return np.clip(np.float32(look.rgb) * (light * (1 + shade))[..., None], 0, 1).astype(np.float32)
 
 
@@ -318,18 +405,21 @@ class FrameTruth:
 class Scene:
     """Renders frame i of a clip: motion-blurred actor over the lit screen, with shadow, spill,
     exposure flicker and sensor noise. width/height: frame pixels; photo: relative to shared/media;
-    speed: motion multiplier; period: the path repeats every period/speed frames. Frames are
-    independent (noise seeded by (seed, i)), so render(i) can be called in any order."""
+    speed: motion multiplier; period: the path repeats every period/speed frames; knobs: departures
+    from the look (:class:`Knobs`). Frames are independent (noise seeded by (seed, i)), so
+    render(i) can be called in any order."""
 
     def __init__(self, width: int, height: int, look: Look, photo: str, speed: float, seed: int,
-                 period: float = 200.0) -> None:
+                 period: float = 200.0, knobs: Knobs = Knobs()) -> None:
         rng = np.random.default_rng(seed)
-        self.size, self.look, self.seed = (width, height), look, seed
-        self.sprite = build_sprite(photo, height, look, rng)
-        self.screen = build_screen(width, height, look, rng)
+        self.size, self.look, self.seed, self.knobs = (width, height), look, seed, knobs
+        self.shutter = look.shutter if knobs.shutter is None else knobs.shutter
+        self.noise = np.float32(look.noise if knobs.noise is None else knobs.noise)
+        self.sprite = build_sprite(photo, height, look, rng, knobs)
+        self.screen = build_screen(width, height, look, rng, knobs)
         self.path = MotionPath.random(width, height, speed, rng, period)
         self.shadow_offset = (rng.choice([-1.0, 1.0]) * rng.uniform(0.03, 0.06) * width, rng.uniform(0.02, 0.04) * height)
-        self.flicker = (rng.uniform(0.01, 0.025), rng.uniform(0, 2 * np.pi), rng.uniform(20, 60))
+        self.flicker = (rng.uniform(0.01, 0.025) * knobs.flicker, rng.uniform(0, 2 * np.pi), rng.uniform(20, 60))
 
     def _matrix(self, t: float, origin: tuple[int, int]) -> np.ndarray:
         """(2, 3) float32 affine from sprite pixels to pixels of a canvas at `origin` in the frame."""
@@ -340,7 +430,7 @@ class Scene:
 
     def _subframes(self, i: int) -> tuple[np.ndarray, float, np.ndarray]:
         """(sub-frame times, residual blur length px, unit motion direction (2,))."""
-        shutter = self.look.shutter
+        shutter = self.shutter
         (x0, y0, a0), (x1, y1, a1) = self.path.pose(i - shutter / 2), self.path.pose(i + shutter / 2)
         move = np.array([x1 - x0, y1 - y0])
         extent = float(np.hypot(*move)) + abs(a1 - a0) * 5 * self.sprite.hh
@@ -399,12 +489,12 @@ class Scene:
         aq = alpha[y0:y1, x0:x1].astype(np.float32) / 255
         ratio = np.where(a > 0, aq / np.maximum(a, 1e-8), 0).astype(np.float32)[..., None]
         fa = alpha.astype(np.float32) / 255
-        out = self.screen * ((1 - self.look.shadow * self._shadow(fa)) * (1 - fa))[..., None]
+        out = self.screen * ((1 - self.look.shadow * self.knobs.shadow * self._shadow(fa)) * (1 - fa))[..., None]
         out[y0:y1, x0:x1] += spill[..., :3] * ratio
         rng = np.random.default_rng([self.seed, i])
         amp, phase, period = self.flicker
         out *= np.float32(1 + amp * (0.6 * math.sin(2 * np.pi * i / period + phase) + 0.4 * rng.uniform(-1, 1)))
-        out += rng.standard_normal(out.shape, dtype=np.float32) * np.float32(self.look.noise)
+        out += rng.standard_normal(out.shape, dtype=np.float32) * self.noise
         observed = np.clip(out * 255 + 0.5, 0, 255).astype(np.uint8)
         fg = np.zeros((height, width, 3), np.uint8)
         straight = np.clip(clean[..., 1:] / np.maximum(a, 1e-8)[..., None], 0, 1)
