@@ -23,7 +23,9 @@ Conventions (as in RVM): every alpha is an ``(H, W)`` float32 array in ``[0, 1]`
   and averages it in; :class:`MattingScores` does the same.
 
 Grad and Conn are sums, not means: they grow with the frame area (RVM reports them at 512x288
-for LR). ``Comp`` (:func:`composite_error`) is ours, not RVM's.
+for LR). ``Comp`` (:func:`composite_error`) is ours, not RVM's, and so is :class:`AlphaBias`, the
+mean signed error per bin of true alpha (issue 17: a keyer that makes partial alpha too opaque
+shows a positive bias there, which MAD over the whole frame hides).
 """
 
 from __future__ import annotations
@@ -191,3 +193,54 @@ class MattingScores:
     def averages(self) -> dict[str, float]:
         """Mean of each metric over the frames it was computed on (NaN where none)."""
         return {k: self._sums[k] / self._counts[k] if self._counts[k] else math.nan for k in self._sums}
+
+
+BIAS_EDGES = tuple(round(0.1 * k, 1) for k in range(1, 10))  # 0.1, 0.2, ... 0.9: eight bins
+_EDGE_TOLERANCE = 1e-6  # float32 8-bit levels such as 51/255 land on the edge's upper side
+
+
+class AlphaBias:
+    """Streaming mean signed alpha error (estimated - true) per bin of the *true* alpha.
+
+    Bins: [0.1, 0.2), [0.2, 0.3), ... [0.7, 0.8), [0.8, 0.9] (the last one closed); a true alpha
+    within 1e-6 of an edge counts as on it (so 51/255 in float32 is 0.2). Pixels whose true alpha
+    is below 0.1 or above 0.9 are not counted. Positive bias = too opaque. Sums are float64 and
+    per pixel, so :meth:`merge` of several clips gives the pixel-weighted pooled bias.
+    """
+
+    def __init__(self) -> None:
+        self.sums = np.zeros(len(BIAS_EDGES) - 1, np.float64)
+        self.counts = np.zeros(len(BIAS_EDGES) - 1, np.int64)
+
+    @staticmethod
+    def labels() -> list[str]:
+        """Bin names, e.g. ``[0.1,0.2)`` ... ``[0.8,0.9]``."""
+        last = len(BIAS_EDGES) - 2
+        return [f"[{lo:.1f},{hi:.1f}{']' if k == last else ')'}" for k, (lo, hi) in enumerate(zip(BIAS_EDGES, BIAS_EDGES[1:]))]
+
+    def add(self, pred_alpha: np.ndarray, true_alpha: np.ndarray) -> None:
+        """Count one frame: alphas (H, W) float in [0, 1]."""
+        true = np.asarray(true_alpha, np.float64).ravel()
+        lo, hi = BIAS_EDGES[0] - _EDGE_TOLERANCE, BIAS_EDGES[-1] + _EDGE_TOLERANCE
+        inside = (true >= lo) & (true <= hi)
+        true = true[inside]
+        error = np.asarray(pred_alpha, np.float64).ravel()[inside] - true
+        index = np.searchsorted(np.float64(BIAS_EDGES) - _EDGE_TOLERANCE, true, side="right") - 1
+        index = np.minimum(index, len(self.counts) - 1)  # 0.9 itself closes the last bin
+        self.sums += np.bincount(index, weights=error, minlength=len(self.sums))
+        self.counts += np.bincount(index, minlength=len(self.counts))
+
+    def merge(self, other: AlphaBias) -> AlphaBias:
+        """A new AlphaBias holding both (pooled over pixels)."""
+        pooled = AlphaBias()
+        pooled.sums, pooled.counts = self.sums + other.sums, self.counts + other.counts
+        return pooled
+
+    def bias(self) -> np.ndarray:
+        """(8,) float64 mean signed error per bin; NaN where a bin has no pixel."""
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return np.where(self.counts > 0, self.sums / np.maximum(self.counts, 1), np.nan)
+
+    def within(self, limit: float = 0.05) -> bool:
+        """True when every bin has pixels and its bias is within +-limit."""
+        return bool(np.all(self.counts > 0) and np.all(np.abs(self.bias()) <= limit))

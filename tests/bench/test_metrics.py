@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from tests.bench.metrics import MattingScores, composite_error, conn, dtssd, gauss_filter, grad, mad, mse
+from tests.bench.metrics import AlphaBias, MattingScores, composite_error, conn, dtssd, gauss_filter, grad, mad, mse
 
 
 def _square(size: int = 32, lo: int = 8, hi: int = 24) -> np.ndarray:
@@ -157,3 +157,55 @@ def test_scores_dtssd_counts_first_frame_as_zero() -> None:
     result = scores.averages()
     assert result["dtSSD"] == pytest.approx(dtssd(frozen, frozen, moved, frozen) / 2)
     assert math.isnan(result["Comp"])
+
+
+def _levels(*values: int) -> np.ndarray:
+    """(1, N) float32 alphas of 8-bit levels, as read_truth gives them."""
+    return (np.array([values], np.float32) / np.float32(255)).astype(np.float32)
+
+
+def test_alpha_bias_per_bin_hand_computed() -> None:
+    # true levels: 0 and 255 (outside every bin), 20 (0.078, below 0.1), 26 (0.102: bin 0),
+    # 51 (0.2 exactly in float32: bin 1, not 0), 90 and 100 (0.35, 0.39: bin 2), 229 (0.898: bin 7), 240 (0.94: out)
+    true = _levels(0, 255, 20, 26, 51, 90, 100, 229, 240)
+    error = np.float32([0.9, -0.9, 0.5, 0.02, -0.04, 0.10, 0.20, -0.06, 0.7])
+    bias = AlphaBias()
+    bias.add(true + error, true)
+    assert bias.counts.tolist() == [1, 1, 2, 0, 0, 0, 0, 1]
+    got = bias.bias()
+    np.testing.assert_allclose(got[[0, 1, 2, 7]], [0.02, -0.04, 0.15, -0.06], atol=1e-6)
+    assert np.isnan(got[3:7]).all()  # empty bins are NaN, never 0
+    assert not bias.within(0.05)  # empty bins cannot pass
+    assert AlphaBias.labels()[0] == "[0.1,0.2)" and AlphaBias.labels()[-1] == "[0.8,0.9]"
+
+
+def test_alpha_bias_sign_and_limit() -> None:
+    true = np.tile(np.linspace(0.0, 1.0, 256, dtype=np.float32), (4, 1))
+    too_opaque, bias = true + np.float32(0.18), AlphaBias()  # unclipped: bin [0.8,0.9] keeps +0.18
+    bias.add(too_opaque, true)
+    assert (bias.counts > 0).all()
+    np.testing.assert_allclose(bias.bias(), 0.18, atol=1e-6)  # every bin, sign kept (MAD would not show it)
+    assert not bias.within(0.05)
+    exact = AlphaBias()
+    exact.add(true + np.float32(0.049), true)
+    assert exact.within(0.05)
+    assert not exact.within(0.04)
+    flipped = AlphaBias()
+    flipped.add(true - np.float32(0.06), true)
+    assert not flipped.within(0.05)
+    np.testing.assert_allclose(flipped.bias(), -0.06, atol=1e-6)
+
+
+def test_alpha_bias_pools_by_pixels() -> None:
+    true_a, true_b = np.full((2, 5), 0.5, np.float32), np.full((1, 5), 0.55, np.float32)
+    a, b = AlphaBias(), AlphaBias()
+    a.add(true_a + np.float32(0.1), true_a)  # 10 pixels at +0.1
+    b.add(true_b - np.float32(0.2), true_b)  # 5 pixels at -0.2
+    pooled = a.merge(b)
+    assert pooled.counts[4] == 15
+    assert pooled.bias()[4] == pytest.approx((10 * 0.1 - 5 * 0.2) / 15, abs=1e-6)  # not the mean of means
+    streamed = AlphaBias()
+    streamed.add(true_a + np.float32(0.1), true_a)
+    streamed.add(true_b - np.float32(0.2), true_b)  # two frames into one accumulator
+    np.testing.assert_allclose(streamed.bias(), pooled.bias(), equal_nan=True)
+    assert a.counts[4] == 10  # merge leaves its inputs alone
