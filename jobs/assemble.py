@@ -131,7 +131,7 @@ def _tag_stream(stream: av.stream.Stream, settings: EncodeSettings) -> None:
     if not isinstance(cc, av.video.codeccontext.VideoCodecContext):
         raise MediaError("the first chunk's video stream has no video codec context", "re-render the chunk")
     cc.color_primaries, cc.color_trc = settings.color_primaries, settings.color_trc
-    cc.colorspace, cc.color_range = settings.colorspace, settings.color_range
+    cc.colorspace, cc.color_range = settings.colorspace, settings.coded_range
 
 
 def concat_chunks(

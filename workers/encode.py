@@ -32,6 +32,10 @@ Encoder = Literal["libx264", "prores_ks", "ffv1"]  # FFmpeg video encoders the o
 # Rendered chunks are stored in a container that keeps the time base exactly
 # (MOV) where the codec allows, else Matroska (FFV1; its output is MKV anyway).
 CHUNK_FORMAT: dict[str, str] = {"h264": "mov", "prores4444": "mov", "ffv1": "matroska"}
+# AVColorRange (libavutil/pixfmt.h): 1 TV (limited), 2 full. A ProRes frame header has no range
+# field (Apple ProRes, SMPTE RDD 36) and FFmpeg's ProRes decoder always reports TV range, so
+# full-range sources are converted to TV range for ProRes rather than mislabelled.
+TV_RANGE, FULL_RANGE = 1, 2
 
 
 @dataclass(frozen=True)
@@ -59,6 +63,12 @@ class EncodeSettings:
     color_range: int = 0
     sws_colorspace: int = 1
     full_range: bool = False
+
+    @property
+    def coded_range(self) -> int:
+        """The range the encoded pictures have (AVColorRange): the source's, except TV for ProRes,
+        which cannot signal full range (:data:`TV_RANGE`)."""
+        return TV_RANGE if self.codec == "prores4444" else self.color_range
 
     @property
     def working_format(self) -> str:
@@ -95,7 +105,7 @@ def configure_stream(stream: av.VideoStream, settings: EncodeSettings, kind: Str
     cc.framerate = Fraction(settings.frame_rate)
     stream.options = dict(options)  # PyAV types the options dict[str, object]
     cc.color_primaries, cc.color_trc = settings.color_primaries, settings.color_trc  # every stream, matte too
-    cc.colorspace, cc.color_range = settings.colorspace, settings.color_range
+    cc.colorspace, cc.color_range = settings.colorspace, settings.coded_range
     cc.flags |= av.codec.context.Flags.global_header
     return in_format
 
@@ -112,7 +122,7 @@ def tag_frame(frame: av.VideoFrame, settings: EncodeSettings) -> None:
     context's (:func:`configure_stream`), which holds the same values.
     """
     frame.color_primaries, frame.color_trc = settings.color_primaries, settings.color_trc
-    frame.colorspace, frame.color_range = settings.colorspace, settings.color_range
+    frame.colorspace, frame.color_range = settings.colorspace, settings.coded_range
 
 
 class ChunkEncoder:
@@ -141,12 +151,17 @@ class ChunkEncoder:
             chroma: ``(2, Hc, Wc)`` uint8 Cb, Cr of the image in the working
                 format (ProRes: ``(2, H, W)``); None for the matte.
             alpha: ``(H, W)`` uint8 straight alpha (ProRes 4444 image only).
+
+        The image's code values are the source's range; for ProRes a full-range image is
+        scaled to TV range here (alpha, always full range, and the matte are left as they are).
         """
         if chroma is None:
             frame = av.VideoFrame.from_ndarray(luma, format="gray")
         else:
             frame = planes_frame(luma, chroma, self.in_format, alpha)
-        if frame.format.name != self.stream.pix_fmt:
+        if chroma is not None and self.settings.color_range == FULL_RANGE and self.settings.coded_range == TV_RANGE:
+            frame = frame.reformat(format=self.stream.pix_fmt, src_color_range=FULL_RANGE, dst_color_range=TV_RANGE)
+        elif frame.format.name != self.stream.pix_fmt:
             frame = frame.reformat(format=self.stream.pix_fmt)
         tag_frame(frame, self.settings)
         frame.pts, frame.time_base = pts, self.time_base
