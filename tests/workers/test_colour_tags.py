@@ -130,7 +130,7 @@ def _luma_and_alpha(source: str, layer: str, index: int = 30) -> tuple[np.ndarra
         raise AssertionError(f"{path} has fewer than {index + 1} frames")
 
     def plane(f: av.VideoFrame, i: int, dtype: type) -> np.ndarray:
-        rows = np.frombuffer(memoryview(f.planes[i]), dtype).reshape(f.planes[i].height, -1)
+        rows: np.ndarray = np.frombuffer(memoryview(f.planes[i]), dtype).reshape(f.planes[i].height, -1)
         return rows[:, : f.width].astype(np.float64)
 
     src, out = frame(source), frame(layer)
