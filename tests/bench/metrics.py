@@ -30,6 +30,7 @@ shows a positive bias there, which MAD over the whole frame hides).
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import cv2
@@ -216,7 +217,7 @@ class AlphaBias:
     def labels() -> list[str]:
         """Bin names, e.g. ``[0.1,0.2)`` ... ``[0.8,0.9]``."""
         last = len(BIAS_EDGES) - 2
-        return [f"[{lo:.1f},{hi:.1f}{']' if k == last else ')'}" for k, (lo, hi) in enumerate(zip(BIAS_EDGES, BIAS_EDGES[1:]))]
+        return [f"[{lo:.1f},{hi:.1f}{']' if k == last else ')'}" for k, (lo, hi) in enumerate(itertools.pairwise(BIAS_EDGES))]
 
     def add(self, pred_alpha: np.ndarray, true_alpha: np.ndarray) -> None:
         """Count one frame: alphas (H, W) float in [0, 1]."""

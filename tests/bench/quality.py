@@ -3,7 +3,8 @@
 Each method keys the clip's ``source.mp4`` (H.264 4:2:0) and composites it over
 the same still plate; its alpha is scored against the true alpha and its
 composite against ``alpha * F + (1 - alpha) * plate`` made from the true alpha
-and clean foreground (:mod:`tests.bench.metrics`).
+and clean foreground (:mod:`tests.bench.metrics`); its signed alpha error is kept per bin of true
+alpha (:class:`tests.bench.metrics.AlphaBias`, every frame).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import numpy as np
 
 from tests.bench.baselines import ffmpeg_chromakey_frames, opencv_hsv_frames, tune_chromakey, tune_hsv_tolerance
 from tests.bench.jobrun import rgb_frames, run_keying_job
-from tests.bench.metrics import MattingScores
+from tests.bench.metrics import AlphaBias, MattingScores
 from tests.bench.synth import SynthClip, read_truth
 from workers.plates import PlateReader
 from workers.pool import RenderPool
@@ -27,11 +28,13 @@ Frames = Iterator[tuple[np.ndarray, np.ndarray | None]]
 
 @dataclass(frozen=True)
 class ClipScores:
-    """Scores of every method on one clip (``method -> metric -> value``) and the tuned settings."""
+    """Scores of every method on one clip (``method -> metric -> value``), the tuned settings and
+    each method's alpha bias per bin of true alpha."""
 
     name: str
     methods: dict[str, Scores]
     settings: dict[str, str]
+    bias: dict[str, AlphaBias]
 
 
 def true_composites(clip: SynthClip, plate: np.ndarray) -> Iterator[tuple[np.ndarray, np.ndarray]]:
@@ -43,13 +46,17 @@ def true_composites(clip: SynthClip, plate: np.ndarray) -> Iterator[tuple[np.nda
         yield alpha, np.clip(composite * 255.0 + 0.5, 0, 255).astype(np.uint8)
 
 
-def score(methods: dict[str, Frames], clip: SynthClip, plate: np.ndarray, every: int) -> dict[str, Scores]:
-    """Score each method's ``(alpha, composite)`` stream against the truth, in one pass over the truth."""
+def score(methods: dict[str, Frames], clip: SynthClip, plate: np.ndarray,
+          every: int) -> tuple[dict[str, Scores], dict[str, AlphaBias]]:
+    """Score each method's ``(alpha, composite)`` stream against the truth, in one pass over the
+    truth: (metric averages, alpha bias per bin) per method."""
     scores = {name: MattingScores(every=every) for name in methods}
+    biases = {name: AlphaBias() for name in methods}
     for (true_alpha, true_comp), *frames in zip(true_composites(clip, plate), *methods.values(), strict=True):
         for name, (alpha, composite) in zip(methods, frames):
             scores[name].add(alpha, true_alpha, composite, true_comp)
-    return {name: s.averages() for name, s in scores.items()}
+            biases[name].add(alpha, true_alpha)
+    return {name: s.averages() for name, s in scores.items()}, biases
 
 
 def mattefarm_frames(clip: SynthClip, plate_path: str, workdir: Path, pool: RenderPool) -> Frames:
@@ -79,11 +86,11 @@ def evaluate_clip(clip: SynthClip, plate_path: str, workdir: Path, pool: RenderP
     truth = lambda: (alpha for alpha, _ in read_truth(clip))  # noqa: E731
     similarity, blend, _ = tune_chromakey(clip.source, truth, key)
     tolerance, _ = tune_hsv_tolerance(clip.source, truth, key)
-    methods = score({
+    methods, biases = score({
         "mattefarm": mattefarm_frames(clip, plate_path, workdir, pool),
         "ffmpeg chromakey(+despill)": _merge(ffmpeg_chromakey_frames(clip.source, key, similarity, blend, plate, False),
                                              ffmpeg_chromakey_frames(clip.source, key, similarity, blend, plate, True)),
         "opencv hsv": opencv_hsv_frames(clip.source, key, plate, hue_tolerance=tolerance),
     }, clip, plate, every)
     settings = {"chromakey": f"similarity {similarity:.3f}, blend {blend:.3f}", "hsv": f"hue tolerance {tolerance}"}
-    return ClipScores(clip.meta["spec"]["name"], methods, settings)
+    return ClipScores(clip.meta["spec"]["name"], methods, settings, biases)

@@ -30,7 +30,7 @@ import argparse
 import json
 import time
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from fractions import Fraction
 from pathlib import Path
 
@@ -67,7 +67,7 @@ class SynthSpec:
     keyint: int = 250
     motion: float = 1.0
     crf: int = 16
-    knobs: Knobs = Knobs()
+    knobs: Knobs = field(default_factory=Knobs)
 
 
 @dataclass(frozen=True)
