@@ -9,6 +9,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from api.job_facts import retry_helps
 from jobs.options import RenderOptions
 from jobs.webhooks import check_url
 from jobs.tables import Batch, Chunk, Job, as_utc
@@ -95,6 +96,8 @@ class ChunkPublic(BaseModel):
     node_host: str | None = Field(description="that node's host")
     lease_owner: str | None = Field(description="the worker holding the running attempt's lease")
     heartbeat_at: datetime | None
+    started_at: datetime | None = Field(None, description="when its first attempt started (UTC)")
+    finished_at: datetime | None = Field(None, description="when it finished (UTC)")
     seconds: float | None
     error: str | None
 
@@ -104,7 +107,8 @@ class ChunkPublic(BaseModel):
         return cls(index=chunk.index, state=chunk.state.value, frame_start=chunk.frame_start, frame_end=chunk.frame_end,
                    frames_done=chunk.frames_done if frames_done is None else frames_done, attempts=chunk.attempts,
                    worker=chunk.worker, node_id=chunk.node_id, node_host=chunk.node_host, lease_owner=chunk.lease_owner,
-                   heartbeat_at=as_utc(chunk.heartbeat_at), seconds=chunk.seconds, error=chunk.error)
+                   heartbeat_at=as_utc(chunk.heartbeat_at), started_at=as_utc(chunk.started_at),
+                   finished_at=as_utc(chunk.finished_at), seconds=chunk.seconds, error=chunk.error)
 
 
 class JobPublic(BaseModel):
@@ -116,15 +120,20 @@ class JobPublic(BaseModel):
     stage: str
     priority: int
     owner: str
+    batch_id: str | None = Field(None, description="the batch it was submitted in (POST /v1/batches), if any")
     frames_done: int
     frames_total: int
     fps: float | None = Field(None, description="frames rendered per second of render time so far")
     eta_s: float | None = Field(None, description="seconds until the render is done, at the current fps")
     provider: str | None
     error: str | None
+    error_kind: str | None = Field(None, description="the class of the error it failed on (InputError, MediaError...)")
+    retryable: bool = Field(False, description="a retry can help: it failed or was cancelled, not on its input")
     created_at: datetime
     started_at: datetime | None
     finished_at: datetime | None
+    elapsed_s: float | None = Field(None, description="seconds from its start to its end (or now, while it runs)")
+    total_s: float = Field(0.0, description="seconds from its submission to its end (or now)")
     chunks: list[ChunkPublic]
     links: dict[str, str]
     faces: dict[str, Any] | None = Field(None, description="face replacement: the solve's counts and jitter (px), "
@@ -143,10 +152,16 @@ class JobPublic(BaseModel):
             if fps and job.finished_at is None:
                 eta = (job.frames_total - done) / fps
         base = f"/v1/jobs/{job.id}"
-        links = {"self": base, "events": f"{base}/events", "cancel": f"{base}/cancel", "output": f"{base}/output"}
+        links = {"self": base, "events": f"{base}/events", "cancel": f"{base}/cancel", "output": f"{base}/output",
+                 "preview": f"{base}/preview"}
+        if (job.options or {}).get("matte_out"):
+            links["matte"] = f"{base}/matte"
+        end = finished or now
         return cls(id=job.id, shot=PurePath(job.input_uri).name, state=job.state.value, stage=job.stage.value, priority=job.priority, owner=job.owner,
-                   frames_done=done, frames_total=job.frames_total, fps=fps, eta_s=eta, provider=job.provider,
-                   error=job.error, created_at=created, started_at=started, finished_at=finished,
+                   batch_id=job.batch_id, frames_done=done, frames_total=job.frames_total, fps=fps, eta_s=eta, provider=job.provider,
+                   error=job.error, error_kind=job.error_kind, retryable=retry_helps(job), created_at=created,
+                   started_at=started, finished_at=finished,
+                   elapsed_s=(end - started).total_seconds() if started else None, total_s=(end - (created or now)).total_seconds(),
                    chunks=chunks, links=links, faces=_faces_summary(job))
 
 

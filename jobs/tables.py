@@ -8,6 +8,7 @@ from __future__ import annotations
 import enum
 import uuid
 from datetime import datetime, timezone
+from pathlib import PurePath
 from typing import Any
 
 from sqlalchemy import JSON, Boolean, DateTime, Enum, ForeignKey, Integer, String, Text, UniqueConstraint, func
@@ -63,6 +64,11 @@ def _enum(kind: type[enum.Enum]) -> Enum:
     return Enum(kind, native_enum=False, length=16, values_callable=lambda e: [m.value for m in e])
 
 
+def _shot_of_insert(context: Any) -> str:
+    """The inserted job's shot: the last part of its ``input_uri`` (a column default)."""
+    return PurePath(context.get_current_parameters().get("input_uri") or "").name[:255]
+
+
 def _now_column() -> Mapped[datetime]:
     return mapped_column(DateTime(timezone=True), server_default=func.now())
 
@@ -104,6 +110,8 @@ class Job(Base):
     priority: Mapped[int] = mapped_column(Integer, default=50)
     owner: Mapped[str] = mapped_column(String(128), default="")
     input_uri: Mapped[str] = mapped_column(Text)
+    shot: Mapped[str] = mapped_column(String(255), default=_shot_of_insert, server_default="", index=True)
+    """The source file's name (the last part of ``input_uri``), for finding a job by its shot."""
     output_uri: Mapped[str] = mapped_column(Text)
     options: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     plan: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
@@ -114,6 +122,9 @@ class Job(Base):
     """Counts the controls (cancel, pause, resume, retry) applied; a stage task carries the
     number it was enqueued under and stops once it no longer matches (see :mod:`jobs.tasks`)."""
     error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    error_kind: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    """The class of the error the job failed on (:mod:`models.errors`: ``InputError``, ``MediaError``,
+    ``ChunkDead``...); None when it did not fail, or where the failure was not classified."""
     provider: Mapped[str | None] = mapped_column(String(32), nullable=True)
     lease_owner: Mapped[str | None] = mapped_column(String(160), nullable=True)
     """The worker running the job's current stage (:func:`jobs.leases.worker_identity`); None: nobody."""
