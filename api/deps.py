@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Annotated
 
 from fastapi import Depends, Request
 from sqlalchemy.orm import Session, sessionmaker
 
+from api.keyer_preview import PreviewCache
 from jobs.progress import LiveProgress
 from jobs.settings import Settings
 from workers.storage import Storage
@@ -22,6 +23,8 @@ class Services:
     sessions: sessionmaker[Session]
     storage: Storage
     live: LiveProgress
+    previews: PreviewCache = field(default_factory=PreviewCache)
+    """Decoded frames of the keyer tuning previews (:mod:`api.keyer_preview`)."""
 
 
 def get_services(request: Request) -> Services:

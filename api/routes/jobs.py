@@ -10,13 +10,15 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Annotated, Any, BinaryIO, TypeVar
 
-from fastapi import APIRouter, Form, HTTPException, Query, UploadFile
+from fastapi import APIRouter, Form, HTTPException, Query, Request, UploadFile
 from fastapi.responses import FileResponse, PlainTextResponse, Response, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import func, select
 
 from api.auth import PrincipalDep
 from api.deps import ServicesDep, SessionDep
+from api.job_facts import retry_refusal
+from api.keyer_preview import parse_controls, preview_image, shot_frame, tuned_params
 from api.schemas import BatchCreate, BatchPublic, JobCreate, JobPublic, JobsPublic
 from jobs.celery_app import app as celery_app
 from jobs.doorbell import ring
@@ -30,6 +32,7 @@ from jobs.tables import ENDED, Batch, Job, State, User
 from jobs.users import Principal
 from workers.contact_sheet import contact_sheet, encode_jpeg
 from models.choices import ALLOWED_SUFFIXES
+from models.keyer_params import KeyerParams
 from workers.plates import check_plate
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
@@ -242,17 +245,31 @@ def public_job(job: Job, services: ServicesDep) -> JobPublic:
     return JobPublic.of(job, services.live.chunk_frames(job), datetime.now(timezone.utc))
 
 
-@router.get("", summary="List jobs, newest first")
+def like_pattern(text: str) -> str:
+    """``%text%`` for SQL ``LIKE ... ESCAPE '\\'``, with the text's own ``%``, ``_`` and ``\\`` taken literally."""
+    return "%" + re.sub(r"([\\%_])", r"\\\1", text) + "%"
+
+
+@router.get("", summary="List jobs, newest first (filters: state, owner, batch, text in the shot's file name)")
 def read_jobs(
     *, services: ServicesDep, session: SessionDep, principal: PrincipalDep, state: State | None = None,
+    owner: Annotated[str | None, Query(max_length=128, description="only this owner's jobs")] = None,
+    batch: Annotated[str | None, Query(max_length=64, description="only this batch's jobs")] = None,
+    q: Annotated[str | None, Query(max_length=255, description="text in the shot's file name (any case)")] = None,
     offset: Annotated[int, Query(ge=0, le=OFFSET_LIMIT)] = 0, limit: Annotated[int, Query(ge=1, le=500)] = 50,
 ) -> JobsPublic:
-    """A page of jobs, optionally of one state."""
+    """A page of jobs, optionally of one state, owner and batch, whose file name contains ``q``."""
     query = select(Job)
     if not principal.admin:
         query = query.where(Job.owner == principal.name)
     if state is not None:
         query = query.where(Job.state == state)
+    if owner is not None:
+        query = query.where(Job.owner == owner)
+    if batch:
+        query = query.where(Job.batch_id == batch)
+    if q:
+        query = query.where(Job.shot.ilike(like_pattern(q), escape="\\"))
     total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
     rows = session.scalars(query.order_by(Job.created_at.desc(), Job.id).offset(offset).limit(limit)).all()
     return JobsPublic(jobs=[public_job(j, services) for j in rows], total=total, offset=offset, limit=limit)
@@ -337,8 +354,15 @@ def resume(*, services: ServicesDep, session: SessionDep, principal: PrincipalDe
 
 @router.post("/{job_id}/retry", summary="Retry a failed or cancelled job (only its unfinished chunks)")
 def retry(*, services: ServicesDep, session: SessionDep, principal: PrincipalDep, job_id: str) -> JobPublic:
-    """Queue the job again from where it stopped."""
-    return _control(services, session, principal, job_id, retry_job, enqueue=True)
+    """Queue the job again from where it stopped; 409 when a retry cannot help (the job failed on its
+    input: :func:`api.job_facts.retry_helps`)."""
+    def checked_retry(job: Job) -> None:
+        refusal = retry_refusal(job)
+        if refusal is not None:
+            raise HTTPException(409, refusal)
+        retry_job(job)
+
+    return _control(services, session, principal, job_id, checked_retry, enqueue=True)
 
 
 class JobPatch(BaseModel):
@@ -391,6 +415,68 @@ def read_preview(*, services: ServicesDep, session: SessionDep, principal: Princ
     return FileResponse(services.storage.path(key), media_type="image/jpeg")
 
 
+@router.get("/{job_id}/preview", summary="Keyer tuning: one frame keyed with the given controls, source | matte | result (JPEG)",
+            responses={200: {"content": {"image/jpeg": {}}}})
+def read_tuning_preview(*, services: ServicesDep, session: SessionDep, principal: PrincipalDep, request: Request,
+                        job_id: str, frame: Annotated[int, Query(ge=0, le=OFFSET_LIMIT)] = 0) -> Response:
+    """Frame ``frame`` keyed by the render's keyer with the job's screen analysis and keyer controls,
+    each other query parameter (``clip_black=0.1``...) overriding one control. 422 names a bad control
+    or frame; 409 while the job has no screen analysis yet."""
+    job = require_job(session, job_id, principal)
+    overrides = parse_controls({k: v for k, v in request.query_params.items() if k != "frame"})
+    params = tuned_params(job, overrides)
+    shot = services.previews.get((job.id, job.run, frame), lambda: shot_frame(job, frame))
+    return Response(encode_jpeg(preview_image(shot, params), quality=85), media_type="image/jpeg",
+                    headers={"Cache-Control": "no-store"})
+
+
+class Rerender(BaseModel):
+    """``POST /v1/jobs/{id}/rerender``: the keyer controls the new render uses."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    keyer: dict[str, float] = Field(default_factory=dict, max_length=64,
+                                    description="keyer controls (names of --keyer); the others take their defaults")
+
+
+@router.post("/{job_id}/rerender", status_code=202, summary="Render a job's shot again as a new job, with other keyer controls")
+def rerender(*, services: ServicesDep, session: SessionDep, principal: PrincipalDep, job_id: str, body: Rerender) -> JobPublic:
+    """A new job with the same source, plate, options, owner and batch as ``job_id`` and the given keyer
+    controls; the old job and its output stay. Uploaded files are copied, so deleting either job leaves
+    the other whole. 422 names a bad control."""
+    old = require_job(session, job_id, principal)
+    KeyerParams.from_overrides(body.keyer)
+    new_id = uuid.uuid4().hex
+    uploads = services.storage.path("uploads/")
+
+    def own_copy(path: str | None, part: str) -> str | None:
+        if path is None or not path.startswith(uploads):
+            return path  # a file under a source root stays where it is
+        key = f"uploads/{new_id}/{part}{Path(path).name}"
+        services.storage.put_file(path, key)
+        return services.storage.path(key)
+
+    try:
+        source = own_copy(old.input_uri, "") or old.input_uri
+        options = {**(old.options or {}), "keyer": body.keyer}
+        for name in ("background", "face", "reference_image"):
+            options[name] = own_copy(options.get(name), f"{name}/")
+        stem, suffix = Path(source).stem, Path(old.output_uri).suffix
+        output = services.storage.path(f"outputs/{new_id}/{stem}_keyed{suffix}")
+        if options.get("matte_out"):
+            options["matte_out"] = services.storage.path(f"outputs/{new_id}/{stem}_matte{Path(options['matte_out']).suffix}")
+        render = RenderOptions.model_validate(options)
+    except BaseException:
+        services.storage.delete(f"uploads/{new_id}")
+        raise
+    job = record_job(session, source, output, render, job_id=new_id, priority=old.priority, owner=old.owner,
+                     webhook_url=old.webhook_url)
+    job.batch_id = old.batch_id
+    session.commit()
+    _enqueue(session, [job])
+    return JobPublic.of(job, None, datetime.now(timezone.utc))
+
+
 @router.get("/{job_id}/chunks/{index}/log", summary="The tail of one chunk's log")
 def read_chunk_log(*, services: ServicesDep, session: SessionDep, principal: PrincipalDep, job_id: str, index: int,
                    lines: Annotated[int, Query(ge=1, le=10_000)] = 200) -> PlainTextResponse:
@@ -399,6 +485,17 @@ def read_chunk_log(*, services: ServicesDep, session: SessionDep, principal: Pri
     if not any(c.index == index for c in job.chunks):
         raise HTTPException(404, f"job {job_id} has no chunk {index}")
     return PlainTextResponse(ChunkLog(services.storage, job_id).tail(index, lines) or "")
+
+
+@router.get("/{job_id}/log", summary="The tail of all the job's chunk logs together, oldest first")
+def read_job_log(*, services: ServicesDep, session: SessionDep, principal: PrincipalDep, job_id: str,
+                 lines: Annotated[int, Query(ge=1, le=10_000)] = 200) -> PlainTextResponse:
+    """The last ``lines`` lines of every chunk's log merged by time, each marked with its chunk (``#3``)."""
+    job = require_job(session, job_id, principal)
+    log = ChunkLog(services.storage, job_id)
+    merged = [(line[:19], chunk.index, n, f"{line[:19]} #{chunk.index} {line[20:]}")
+              for chunk in job.chunks for n, line in enumerate((log.tail(chunk.index, lines) or "").splitlines())]
+    return PlainTextResponse("".join(f"{text}\n" for *_, text in sorted(merged)[-lines:]))
 
 
 @router.delete("/{job_id}", status_code=204, summary="Delete a finished job and its files")

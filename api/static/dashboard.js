@@ -4,15 +4,93 @@
 // State-changing calls signed in by the session cookie carry this header (see api/auth.py).
 const SIGNED = {"X-Requested-With": "mattefarm"};
 
-// A page's table (and its count) redrawn from the page itself every `ms` milliseconds.
-function refreshTable(ms, tableId, countId) {
-  setInterval(async () => {
-    const response = await fetch(location.pathname, {headers: {"Accept": "text/html"}});
+// A page's table (and its count) redrawn from the page itself (its filters kept) every `ms` milliseconds;
+// `after` runs once the new table is in (to restore what the person had selected or collapsed).
+function refreshTable(ms, tableId, countId, after) {
+  const redraw = async () => {
+    const response = await fetch(location.pathname + location.search, {headers: {"Accept": "text/html"}});
     if (!response.ok) return;
     const page = new DOMParser().parseFromString(await response.text(), "text/html");
     document.getElementById(tableId).replaceWith(page.getElementById(tableId));
     document.getElementById(countId).textContent = page.getElementById(countId).textContent;
-  }, ms);
+    if (after) after();
+  };
+  setInterval(redraw, ms);
+  return redraw;
+}
+
+// The job list: filters (a GET form), collapsible batch groups, and actions on several selected jobs,
+// each sent as the job's own control (POST /v1/jobs/{id}/{action}), so the same rules apply as one by one.
+function jobList(ms) {
+  const selected = new Set();
+  const collapsed = new Set(JSON.parse(localStorage.getItem("mattefarm.collapsed") || "[]"));
+  const filters = document.getElementById("filters");
+  filters.querySelectorAll("select").forEach((s) => { s.onchange = () => filters.submit(); });
+  const boxes = () => [...document.querySelectorAll("#jobs .select-job")];
+  const show = () => {
+    boxes().forEach((b) => { b.checked = selected.has(b.value); });
+    document.querySelectorAll("#jobs tr.batch-row").forEach((row) => {
+      const id = row.dataset.batch;
+      const members = boxes().filter((b) => b.closest("tr").dataset.inBatch === id);
+      const box = row.querySelector(".select-batch");
+      box.checked = members.length > 0 && members.every((b) => b.checked);
+      box.indeterminate = !box.checked && members.some((b) => b.checked);
+      const toggle = row.querySelector(".toggle");
+      toggle.textContent = collapsed.has(id) ? "▸" : "▾";
+      toggle.setAttribute("aria-expanded", String(!collapsed.has(id)));
+      members.forEach((b) => { b.closest("tr").hidden = collapsed.has(id); });
+    });
+    const all = document.getElementById("select-all");
+    all.checked = boxes().length > 0 && boxes().every((b) => b.checked);
+    document.getElementById("selected-count").textContent = `${selected.size} selected`;
+    document.querySelectorAll("button[data-bulk]").forEach((b) => { b.disabled = selected.size === 0; });
+  };
+  const table = () => document.getElementById("jobs");
+  document.addEventListener("change", (ev) => {
+    const box = ev.target;
+    if (!table().contains(box)) return;
+    if (box.classList.contains("select-job")) {
+      box.checked ? selected.add(box.value) : selected.delete(box.value);
+    } else if (box.classList.contains("select-batch")) {
+      const id = box.closest("tr").dataset.batch;
+      boxes().filter((b) => b.closest("tr").dataset.inBatch === id)
+             .forEach((b) => (box.checked ? selected.add(b.value) : selected.delete(b.value)));
+    } else if (box.id === "select-all") {
+      boxes().forEach((b) => (box.checked ? selected.add(b.value) : selected.delete(b.value)));
+    }
+    show();
+  });
+  document.addEventListener("click", (ev) => {
+    const toggle = ev.target.closest && ev.target.closest("button[data-toggle]");
+    if (!toggle) return;
+    const id = toggle.dataset.toggle;
+    collapsed.has(id) ? collapsed.delete(id) : collapsed.add(id);
+    localStorage.setItem("mattefarm.collapsed", JSON.stringify([...collapsed]));
+    show();
+  });
+  const redraw = refreshTable(ms, "jobs", "job-count", () => {
+    const listed = new Set(boxes().map((b) => b.value));
+    [...selected].forEach((id) => { if (!listed.has(id)) selected.delete(id); });
+    show();
+  });
+  document.querySelectorAll("button[data-bulk]").forEach((button) => {
+    button.onclick = async () => {
+      const action = button.dataset.bulk;
+      const ids = [...selected];
+      const refused = [];
+      await Promise.all(ids.map(async (id) => {
+        const response = await fetch(`/v1/jobs/${id}/${action}`, {method: "POST", headers: SIGNED});
+        if (!response.ok) refused.push(`${id.slice(0, 8)}: ${(await response.json()).detail}`);
+      }));
+      const result = document.getElementById("bulk-result");
+      result.hidden = false;
+      result.classList.toggle("error", refused.length > 0);
+      result.textContent = `${action}: ${ids.length - refused.length} of ${ids.length} done` +
+                           (refused.length ? `; refused: ${refused.join("; ")}` : "");
+      await redraw();
+    };
+  });
+  show();
 }
 
 function seconds(s) {
@@ -59,8 +137,12 @@ function showJob(e) {
   const ended = ["done", "failed", "cancelled"].includes(e.state);
   const enabled = {pause: ["pending", "running"], resume: ["paused"], retry: ["failed", "cancelled"],
                    cancel: ["pending", "running", "paused"]};
-  document.querySelectorAll("button[data-action]").forEach((b) => { b.disabled = !enabled[b.dataset.action].includes(e.state); });
-  document.getElementById("download").classList.toggle("disabled", e.state !== "done");
+  document.querySelectorAll("button[data-action]").forEach((b) => {
+    b.disabled = b.dataset.action === "retry" && "retryable" in e ? !e.retryable : !enabled[b.dataset.action].includes(e.state);
+  });
+  if ("elapsed_s" in e) document.getElementById("elapsed").textContent = seconds(e.elapsed_s);
+  if ("total_s" in e) document.getElementById("total").textContent = seconds(e.total_s);
+  document.querySelectorAll("#outputs a.button").forEach((a) => a.classList.toggle("disabled", e.state !== "done"));
 }
 
 async function call(method, url, body) {
@@ -83,6 +165,19 @@ function followJob(id, chunkCount) {
     });
   });
   document.getElementById("priority").onchange = (ev) => call("PATCH", `/v1/jobs/${id}`, {priority: Number(ev.target.value)});
+  const tail = document.getElementById("log-tail");
+  const redraw = async () => {  // the log tail, and the timeline from the page itself
+    const text = await (await fetch(tail.dataset.log)).text();
+    tail.textContent = text || "(no lines yet)";
+    tail.scrollTop = tail.scrollHeight;
+    const response = await fetch(location.pathname, {headers: {"Accept": "text/html"}});
+    if (response.ok) {
+      const page = new DOMParser().parseFromString(await response.text(), "text/html");
+      document.getElementById("timeline").replaceWith(page.getElementById("timeline"));
+    }
+  };
+  redraw();
+  const live = setInterval(redraw, 2000);
   const source = new EventSource(`/v1/jobs/${id}/events`);
   const handle = (message) => {
     const e = JSON.parse(message.data);
@@ -94,10 +189,12 @@ function followJob(id, chunkCount) {
     if (e.chunk) showChunk(e.chunk);
     if (["done", "failed", "cancelled"].includes(e.state)) {
       source.close();
+      clearInterval(live);
+      redraw();
       fetch(`/v1/jobs/${id}`).then((r) => r.json()).then((job) => {  // the final figures: fps, times, workers
         showJob(job);
         job.chunks.forEach((c) => showChunk({...c, frames: c.frame_end - c.frame_start}));
-        document.getElementById("finished").textContent = job.finished_at ? job.finished_at.slice(11, 19) : "–";
+        document.getElementById("finished").textContent = job.finished_at ? job.finished_at.slice(0, 19).replace("T", " ") : "–";
         if (job.state === "done") {
           const preview = document.getElementById("preview");
           preview.src = `/v1/jobs/${id}/preview.jpg`;
@@ -127,4 +224,70 @@ function submitForm() {
     if (response.ok) location.href = `/jobs/${answer.id}`;
     else { alert(answer.detail); form.querySelector("button").disabled = false; }
   };
+}
+
+// Keyer tuning: a frame keyed with the controls as they are moved (one request at a time, the latest
+// values always keyed last), reset, copied as --keyer options, or rendered again as a new job.
+function tuneKeyer(id) {
+  const panel = document.getElementById("tuning");
+  const img = document.getElementById("tune-preview");
+  const status = document.getElementById("tune-status");
+  const frame = document.getElementById("tune-frame");
+  const frameN = document.getElementById("tune-frame-n");
+  const numbers = () => [...panel.querySelectorAll("label.control input[type=number]")];
+  const values = () => Object.fromEntries(numbers().map((i) => [i.name, i.value]));
+  const changed = () => Object.fromEntries(numbers()
+    .filter((i) => Number(i.value) !== Number(i.closest("label").dataset.default))
+    .map((i) => [i.name, Number(i.value)]));
+  let busy = false, again = false;
+  const load = async () => {
+    if (busy) { again = true; return; }
+    busy = true; again = false;
+    const query = new URLSearchParams({frame: frameN.value, ...values()}).toString();
+    const started = performance.now();
+    status.textContent = "keying…";
+    try {
+      const response = await fetch(`/v1/jobs/${id}/preview?${query}`);
+      if (response.ok) {
+        const old = img.src;
+        img.src = URL.createObjectURL(await response.blob());
+        await img.decode();
+        if (old.startsWith("blob:")) URL.revokeObjectURL(old);
+        img.dataset.keyed = query;
+        status.classList.remove("error");
+        status.textContent = `frame ${frameN.value}: keyed in ${Math.round(performance.now() - started)} ms`;
+      } else {
+        status.classList.add("error");
+        status.textContent = (await response.json()).detail;
+      }
+    } finally {
+      busy = false;
+      if (again) load();
+    }
+  };
+  panel.querySelectorAll("label.control").forEach((label) => {
+    const [range, number] = label.querySelectorAll("input");
+    range.addEventListener("input", () => { number.value = range.value; load(); });
+    number.addEventListener("change", () => { range.value = number.value; load(); });
+  });
+  frame.addEventListener("change", () => { frameN.value = frame.value; load(); });
+  frameN.addEventListener("change", () => { frame.value = frameN.value; load(); });
+  document.getElementById("tune-reset").onclick = () => {
+    panel.querySelectorAll("label.control").forEach((label) => {
+      label.querySelectorAll("input").forEach((i) => { i.value = label.dataset.job; });
+    });
+    load();
+  };
+  document.getElementById("tune-copy").onclick = async () => {
+    const args = document.getElementById("tune-args");
+    args.value = Object.entries(changed()).map(([k, v]) => `--keyer ${k}=${v}`).join(" ") || "(the defaults)";
+    args.hidden = false;
+    args.select();
+    try { await navigator.clipboard.writeText(args.value); } catch (_) { /* selected for copying by hand */ }
+  };
+  document.getElementById("tune-rerender").onclick = async () => {
+    const response = await call("POST", `/v1/jobs/${id}/rerender`, {keyer: changed()});
+    if (response.ok) location.href = `/jobs/${(await response.json()).id}`;
+  };
+  load();
 }
