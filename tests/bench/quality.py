@@ -4,13 +4,14 @@ Each method keys the clip's ``source.mp4`` (H.264 4:2:0) and composites it over
 the same still plate; its alpha is scored against the true alpha and its
 composite against ``alpha * F + (1 - alpha) * plate`` made from the true alpha
 and clean foreground (:mod:`tests.bench.metrics`); its signed alpha error is kept per bin of true
-alpha (:class:`tests.bench.metrics.AlphaBias`, every frame).
+alpha (:class:`tests.bench.metrics.AlphaBias`, every frame), and Mattefarm's also per layer the
+true alpha comes from (:func:`layer_bias`: veil, strands, edges).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -18,11 +19,13 @@ import numpy as np
 from tests.bench.baselines import ffmpeg_chromakey_frames, opencv_hsv_frames, tune_chromakey, tune_hsv_tolerance
 from tests.bench.jobrun import rgb_frames, run_keying_job
 from tests.bench.metrics import AlphaBias, MattingScores
-from tests.bench.synth import SynthClip, read_truth
+from tests.bench.synth import SynthClip, SynthSpec, read_truth
+from tests.bench.synth_scene import LOOKS, Scene
 from workers.plates import PlateReader
 from workers.pool import RenderPool
 
 Scores = dict[str, float]
+LAYERS = ("veil", "strands", "edges")
 Frames = Iterator[tuple[np.ndarray, np.ndarray | None]]
 
 
@@ -94,3 +97,31 @@ def evaluate_clip(clip: SynthClip, plate_path: str, workdir: Path, pool: RenderP
     }, clip, plate, every)
     settings = {"chromakey": f"similarity {similarity:.3f}, blend {blend:.3f}", "hsv": f"hue tolerance {tolerance}"}
     return ClipScores(clip.meta["spec"]["name"], methods, settings, biases)
+
+
+def layer_bias(spec: SynthSpec, matte: Path, every: int = 5) -> dict[str, AlphaBias]:
+    """A matte's alpha bias per bin, split by the layer each pixel's true alpha comes from.
+
+    The clip's scene is rendered again as is, without its veil and without its strands (both
+    still drawn, so every random draw is the same; ``Knobs.hide_veil``/``hide_hair``). On frames
+    0, every, 2 every, ...: veil = pixels whose 8-bit true alpha moves by more than 1 level
+    without the veil; strands = the other pixels that move without the strands; edges = the rest
+    (body and hair-mass edges, motion blur). matte: the keyer's alpha for the clip (8-bit gray
+    video, display order), e.g. ``mattefarm_matte.mkv`` of :func:`mattefarm_frames`.
+    """
+    def scene(**hide: bool) -> Scene:
+        return Scene(spec.width, spec.height, LOOKS[spec.screen], spec.photo, spec.motion, spec.seed,
+                     knobs=replace(spec.knobs, **hide))
+
+    full, no_veil, no_hair = scene(), scene(hide_veil=True), scene(hide_hair=True)
+    out = {layer: AlphaBias() for layer in LAYERS}
+    for i, pred in enumerate(rgb_frames(matte, gray=True)):
+        if i % every:
+            continue
+        true = full.render(i).alpha.astype(np.int16)
+        veil = np.abs(true - no_veil.render(i).alpha) > 1
+        strands = ~veil & (np.abs(true - no_hair.render(i).alpha) > 1)
+        alpha = true.astype(np.float32) / 255
+        for layer, mask in zip(LAYERS, (veil, strands, ~veil & ~strands), strict=True):
+            out[layer].add(pred[mask], alpha[mask])
+    return out

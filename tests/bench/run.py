@@ -108,6 +108,23 @@ def bias_table(suite: str, results: list[ClipScores]) -> None:
     console.print(table)
 
 
+def layer_table(suite: str, specs: list[SynthSpec], layers: list[dict[str, AlphaBias]]) -> None:
+    """Mattefarm's bias per bin split by the layer the true alpha comes from (diagnostic, no verdict)."""
+    table = Table(title=f"{SUITE_LABELS[suite]}: Mattefarm alpha bias per bin by layer (frames 0, 5, 10, ...; "
+                        "veil / strands / edges = body, hair mass and motion blur)")
+    for col in ("clip", "layer", *AlphaBias.labels(), "pixels (k)"):
+        table.add_column(col, justify="left" if col in ("clip", "layer") else "right")
+    for spec, by_layer in zip(specs, layers, strict=True):
+        for k, (layer, bias) in enumerate(by_layer.items()):
+            table.add_row(spec.name, layer, *(_bias_cell(v) for v in bias.bias()), f"{bias.counts.sum() / 1e3:.0f}",
+                          end_section=k == len(by_layer) - 1)
+    for layer in quality.LAYERS:
+        pooled = reduce(AlphaBias.merge, (by_layer[layer] for by_layer in layers), AlphaBias())
+        table.add_row("pooled", layer, *(_bias_cell(v) for v in pooled.bias()), f"{pooled.counts.sum() / 1e3:.0f}",
+                      style="bold")
+    console.print(table)
+
+
 def acceptance(suite: str, results: list[ClipScores]) -> None:
     """Issue 17's acceptance lines (they decide on the held-out suite; on the tuning suite they
     are shown for comparison)."""
@@ -156,11 +173,14 @@ def quality_section(work: Path, pool: RenderPool, quick: bool, suites: list[str]
     """Every clip of each suite through every method; per-suite tables and verdicts; then both side by side."""
     by_suite: dict[str, list[ClipScores]] = {}
     for suite in suites:
+        specs = suite_specs(suite, quick)
         by_suite[suite] = results = [
             quality.evaluate_clip(make_synth_clip(s, work / "clips"), media(PLATE), work / "quality" / s.name, pool)
-            for s in suite_specs(suite, quick)]
+            for s in specs]
+        layers = [quality.layer_bias(s, work / "quality" / s.name / "mattefarm_matte.mkv") for s in specs]
         metrics_table(suite, results)
         bias_table(suite, results)
+        layer_table(suite, specs, layers)
         acceptance(suite, results)
     if len(by_suite) > 1:
         side_by_side(by_suite)

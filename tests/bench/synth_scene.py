@@ -61,6 +61,8 @@ class Knobs:
     Motion: shutter = open fraction of the frame interval (None: the look's); the speed is
     SynthSpec.motion. noise: sensor noise sigma in [0, 1] units (None: the look's).
     mirror: flip the photo left to right (another texture from the same still).
+    hide_hair, hide_veil: draw the strands / the veil (so every random draw is the same) but leave
+    them out; the benchmark renders these variants to tell which layer a pixel's alpha comes from.
     """
 
     vignette: float = 1.0
@@ -76,6 +78,8 @@ class Knobs:
     shutter: float | None = None
     noise: float | None = None
     mirror: bool = False
+    hide_hair: bool = False
+    hide_veil: bool = False
 
 
 EVEN_LIGHT = {"vignette": 0.15, "gradient": 0.15, "folds": 0.15, "shadow": 0.25}  # an evenly lit screen
@@ -312,6 +316,7 @@ def build_sprite(photo_name: str, height: int, look: Look, rng: np.random.Genera
     texture += cap[..., None] * (np.clip(hair_c * streaks[..., None], 0, 1) - texture)
     hair = _hair(shape, centre, hh, aspect, rng, knobs.hair, knobs.hair_opacity, knobs.flyaway)
     veil_a, veil_c = _veil(shape, centre, hh, rng)
+    hair, veil_a = hair * (not knobs.hide_hair), veil_a * (not knobs.hide_veil)
     screen = np.float32(look.rgb)
     edge = np.clip(1.8 * cv2.GaussianBlur(1 - body, (0, 0), 0.06 * hh), 0, 1) + 0.06
     layers = {}
