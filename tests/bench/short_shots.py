@@ -16,7 +16,12 @@ For each shot, interleaved over ``--rounds`` rounds, this runs:
 Sources are generated once and cached in the work directory (``make_long_source``:
 synthetic green screen, H.264 GOP 250 + AAC, as the speed section's clip).
 
-Run: ``python -m tests.bench.short_shots [--work DIR] [--rounds N] [--shots 10 60]``.
+Run: ``python -m tests.bench.short_shots [--work DIR] [--rounds N] [--shots 10 60]``. To compare
+with another version in the same rounds, export it (``git archive COMMIT | tar -x -C DIR``, or a
+copy of the working tree with some files taken from a commit) and pass ``--baseline-tree DIR``:
+its rows are labelled ``baseline:`` and it alternates with this tree in running first. The summary
+takes each method's fastest run and its ratio to the fastest transcode; the rows above it give
+each run's ratio to its own round's transcode.
 """
 
 from __future__ import annotations
