@@ -1,5 +1,6 @@
-"""What the dashboard and the API say about a job beyond its columns: whether a retry can help,
-its settings as a person reads them, and its chunks laid out on a timeline.
+"""What the dashboard and the API say about a job beyond its columns: its settings as a person
+reads them, and its chunks laid out on a timeline (whether a retry can help is the job domain's
+rule, :func:`jobs.controls.retry_helps`).
 
 Each is decided here once, from what the job's row records, and used by the
 API's schemas, its controls and the dashboard's templates alike.
@@ -14,30 +15,6 @@ from typing import Any
 
 from jobs.tables import Job, State, as_utc
 from models.keyer_params import KeyerParams
-
-RETRY_CANNOT_FIX = frozenset({"InputError"})
-"""Kinds of error (:attr:`jobs.tables.Job.error_kind`, a :mod:`models.errors` class name) a retry
-cannot fix: the job's input itself is unusable (a plate that is a text file, a source with no
-video), so the same input fails the same way again. Transient errors, dead chunks, cancellation
-and unexpected errors may pass on a retry."""
-
-
-def retry_helps(job: Job) -> bool:
-    """Whether retrying ``job`` can help: it failed or was cancelled, and not on an error a
-    retry cannot fix (:data:`RETRY_CANNOT_FIX`)."""
-    if job.state == State.CANCELLED:
-        return True
-    return job.state == State.FAILED and job.error_kind not in RETRY_CANNOT_FIX
-
-
-def retry_refusal(job: Job) -> str | None:
-    """Why ``job`` cannot be retried, as one line for the user; None when it can."""
-    if retry_helps(job):
-        return None
-    if job.state == State.FAILED:
-        return (f"job {job.id} failed on its input ({job.error}); a retry would fail the same way: "
-                "fix the input and submit it again")
-    return f"job {job.id} is {job.state.value}; only a failed or cancelled job can be retried"
 
 
 def keyer_values(job: Job) -> dict[str, Any]:

@@ -9,7 +9,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from api.job_facts import retry_helps
+from jobs.controls import retry_helps
 from jobs.options import RenderOptions
 from jobs.webhooks import check_url
 from jobs.tables import Batch, Chunk, Job, as_utc

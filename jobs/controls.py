@@ -62,6 +62,31 @@ def resume_job(job: Job) -> None:
     _new_run(job)
 
 
+RETRY_CANNOT_FIX = frozenset({"InputError"})
+"""Kinds of error (:attr:`jobs.tables.Job.error_kind`, a :mod:`models.errors` class name) a retry
+cannot fix: the job's input itself is unusable (a plate that is a text file, a source with no
+video), so the same input fails the same way again. Transient errors, dead chunks, cancellation
+and unexpected errors may pass on a retry."""
+
+
+def retry_helps(job: Job) -> bool:
+    """Whether retrying ``job`` can help: it failed or was cancelled, and not on an error a
+    retry cannot fix (:data:`RETRY_CANNOT_FIX`)."""
+    if job.state == State.CANCELLED:
+        return True
+    return job.state == State.FAILED and job.error_kind not in RETRY_CANNOT_FIX
+
+
+def retry_refusal(job: Job) -> str | None:
+    """Why ``job`` cannot be retried, as one line for the user; None when it can."""
+    if retry_helps(job):
+        return None
+    if job.state == State.FAILED:
+        return (f"job {job.id} failed on its input ({job.error}); a retry would fail the same way: "
+                "fix the input and submit it again")
+    return f"job {job.id} is {job.state.value}; only a failed or cancelled job can be retried"
+
+
 def retry_job(job: Job) -> None:
     """Run a failed or cancelled job again (enqueue it after the commit).
 
@@ -70,9 +95,12 @@ def retry_job(job: Job) -> None:
     so it starts again from ingest.
 
     Raises:
-        ConflictError: the job is not failed or cancelled.
+        ConflictError: the job is not failed or cancelled, or it failed on its input
+            (:func:`retry_helps`).
     """
-    _require(job, (State.FAILED, State.CANCELLED), "retried")
+    refusal = retry_refusal(job)
+    if refusal is not None:
+        raise ConflictError(refusal)
     if job.state == State.CANCELLED:
         job.plan, job.chunks, job.frames_done = None, [], 0
     for chunk in job.chunks:  # dead chunks are revived with fresh attempts
@@ -81,7 +109,7 @@ def retry_job(job: Job) -> None:
         if chunk.state == State.PENDING:
             chunk.attempts = 0
     set_state(job, State.PENDING)
-    job.error, job.blocklist = None, {}
+    job.error, job.error_kind, job.blocklist = None, None, {}
     _new_run(job)
 
 

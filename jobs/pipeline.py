@@ -92,7 +92,7 @@ def _encode_settings(probe: MediaProbe, options: RenderOptions) -> EncodeSetting
     """How every output stream of the job is encoded: codec, size, timing and the source's colour
     tags (its unspecified ones made explicit, :func:`workers.colour.output_tags`)."""
     video = probe.video
-    full_range = full_range_format(video.pix_fmt)
+    full_range = full_range_format(video.pix_fmt, video.color_range)
     primaries, trc, matrix, colour_range = output_tags(video.color_primaries, video.color_trc, video.colorspace,
                                                        video.color_range, video.height, full_range)
     return EncodeSettings(
@@ -456,6 +456,7 @@ def fail_job(session: Session, job: Job, error: MattefarmError) -> None:
     session.rollback()
     if job.state not in (State.FAILED, State.DONE, State.CANCELLED):
         set_state(job, State.FAILED, str(error))
+        job.error_kind = type(error).__name__
     session.commit()
 
 

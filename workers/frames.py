@@ -22,9 +22,11 @@ def working_format(width: int, height: int) -> str:
     return "yuv420p" if width % 2 == 0 and height % 2 == 0 else "yuv444p"
 
 
-def full_range_format(pix_fmt: str) -> bool:
-    """True for the full-range ("JPEG") pixel formats (``yuvj*``)."""
-    return pix_fmt.startswith("yuvj")
+def full_range_format(pix_fmt: str, color_range: int | None = None) -> bool:
+    """Whether a stream's code values are full range ("JPEG"): a ``yuvj*`` pixel format, or a stream
+    tagged full range (``color_range`` 2, AVCOL_RANGE_JPEG in FFmpeg's pixfmt.h; ISO/IEC 23091-2
+    VideoFullRangeFlag 1), as newer FFmpeg decoders tag full-range JPEG-like video in ``yuv420p``."""
+    return pix_fmt.startswith("yuvj") or color_range == 2
 
 
 def _plane_view(plane: av.video.plane.VideoPlane) -> np.ndarray:

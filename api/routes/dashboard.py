@@ -17,11 +17,12 @@ from fastapi.templating import Jinja2Templates
 
 from api.auth import PrincipalDep, farm_is_open
 from api.deps import ServicesDep, SessionDep
-from api.job_facts import chunk_timeline, job_settings, keyer_values, retry_refusal
+from api.job_facts import chunk_timeline, job_settings, keyer_values
 from api.keyer_preview import tuning_controls
 from api.routes.jobs import TERMINAL, public_job, read_jobs, require_job
 from api.routes.workers import read_workers
 from api.schemas import BatchPublic, JobPublic, JobsPublic
+from jobs.controls import retry_refusal
 from jobs.tables import Batch, Job, State
 from sqlalchemy import select
 

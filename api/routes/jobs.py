@@ -17,7 +17,6 @@ from sqlalchemy import func, select
 
 from api.auth import PrincipalDep
 from api.deps import ServicesDep, SessionDep
-from api.job_facts import retry_refusal
 from api.keyer_preview import parse_controls, preview_image, shot_frame, tuned_params
 from api.schemas import BatchCreate, BatchPublic, JobCreate, JobPublic, JobsPublic
 from jobs.celery_app import app as celery_app
@@ -355,14 +354,8 @@ def resume(*, services: ServicesDep, session: SessionDep, principal: PrincipalDe
 @router.post("/{job_id}/retry", summary="Retry a failed or cancelled job (only its unfinished chunks)")
 def retry(*, services: ServicesDep, session: SessionDep, principal: PrincipalDep, job_id: str) -> JobPublic:
     """Queue the job again from where it stopped; 409 when a retry cannot help (the job failed on its
-    input: :func:`api.job_facts.retry_helps`)."""
-    def checked_retry(job: Job) -> None:
-        refusal = retry_refusal(job)
-        if refusal is not None:
-            raise HTTPException(409, refusal)
-        retry_job(job)
-
-    return _control(services, session, principal, job_id, checked_retry, enqueue=True)
+    input: :func:`jobs.controls.retry_helps`)."""
+    return _control(services, session, principal, job_id, retry_job, enqueue=True)
 
 
 class JobPatch(BaseModel):

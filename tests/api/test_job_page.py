@@ -136,7 +136,6 @@ def test_no_retry_is_offered_for_a_job_that_failed_on_its_input(tmp_path: Path) 
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=True, reason="jobs.pipeline.fail_job does not record Job.error_kind yet (see api.job_facts)")
 def test_a_source_that_is_a_text_file_fails_the_job_without_a_retry(tmp_path: Path) -> None:
     with Service(tmp_path / "home", f"sqlite:///{tmp_path / 'service.db'}") as service:
         notes = service.farm / "notes.mp4"

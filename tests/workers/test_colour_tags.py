@@ -136,3 +136,12 @@ def _luma_and_alpha(source: str, layer: str, index: int = 30) -> tuple[np.ndarra
     src, out = frame(source), frame(layer)
     scale = 2 ** (out.format.components[0].bits - 8)
     return plane(src, 0, np.uint8), plane(out, 0, np.uint16) / scale, plane(out, 3, np.uint16) / scale
+
+
+def test_a_stream_tagged_full_range_is_keyed_as_full_range() -> None:
+    """A ``yuv420p`` stream tagged full range (AVCOL_RANGE_JPEG) carries full-range code values, as a
+    ``yuvj420p`` one does; untagged or TV-range ``yuv420p`` does not."""
+    from workers.frames import full_range_format
+
+    assert full_range_format("yuvj420p") and full_range_format("yuv420p", 2)
+    assert not full_range_format("yuv420p", 1) and not full_range_format("yuv420p", 0) and not full_range_format("yuv420p")
