@@ -16,14 +16,13 @@ Usage::
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
-import onnxruntime as ort
 
 from models.colour import despill_vector, screen_weights
 from models.errors import InputError
-from models.keyer_graph import build_keyer_model
 from models.keyer_params import KeyerOutput, KeyerParams
 from models.fused_composite import CompositeConstants, fused_composite, fused_layer, luma_guide
 from models.fused_matte import MatteConstants, fused_matte
@@ -31,6 +30,9 @@ from models.choices import ProviderChoice
 from models.providers import create_session, cuda_runs, provider_name
 from models.screen import ScreenAnalysis
 from models.yuv import YuvMatrix
+
+if TYPE_CHECKING:
+    import onnxruntime as ort
 
 
 @dataclass(frozen=True)
@@ -261,6 +263,8 @@ class Keyer:
         wants_cuda = providers == "cuda" or (providers == "auto" and cuda_runs())
         self.fused = not wants_cuda if fused is None else fused
         if not self.fused:
+            from models.keyer_graph import build_keyer_model  # onnx loads only for the graph (0.5-2 s)
+
             model = build_keyer_model(self.screen.chroma_form, self.screen.spill_chroma, params, output,
                                       self.subsampled, matrix.luma_scale, matrix.luma_offset, hold, matte)
             self.session = create_session(model, providers, threads)

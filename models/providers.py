@@ -10,13 +10,16 @@ from __future__ import annotations
 
 import functools
 import logging
-
-import onnx
-from onnx import TensorProto, helper
-import onnxruntime as ort
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 from models.choices import ProviderChoice
 from models.errors import ModelError
+
+if TYPE_CHECKING:  # onnx and onnxruntime load only when a session is made (0.2-2 s of imports)
+    import onnx
+    import onnxruntime as ort
 
 
 log = logging.getLogger(__name__)
@@ -29,6 +32,8 @@ def requested_providers(choice: ProviderChoice) -> list[str]:
     CPU; ``cuda`` asks for CUDA only (and :func:`create_session` raises if it
     does not run); ``cpu`` asks for the CPU only.
     """
+    import onnxruntime as ort
+
     available = ort.get_available_providers()
     if choice == "cpu":
         return ["CPUExecutionProvider"]
@@ -57,6 +62,8 @@ def create_session(
         ModelError: the model does not load, or ``cuda`` was asked for and the
             session fell back to the CPU.
     """
+    import onnxruntime as ort
+
     ort.set_default_logger_severity(4)  # the CUDA fallback is reported through get_providers(), not as a log dump
     options = ort.SessionOptions()
     options.intra_op_num_threads = intra_op_threads
@@ -64,7 +71,7 @@ def create_session(
     # No busy-waiting between operators: on a CPU shared with the decoder and
     # the encoder, spinning threads take the cycles those need.
     options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-    data = model.SerializeToString() if isinstance(model, onnx.ModelProto) else model
+    data = model if isinstance(model, str) else model.SerializeToString()
     try:
         session = ort.InferenceSession(data, sess_options=options, providers=requested_providers(providers))
     except Exception as exc:  # onnxruntime raises its own untyped errors
@@ -87,7 +94,14 @@ def provider_name(session: ort.InferenceSession) -> str:
 @functools.cache
 def cuda_runs() -> bool:
     """Whether a session asking for CUDA really runs on it in this process (a one-node graph is
-    tried once; onnxruntime-gpu offers the provider even where no GPU or CUDA runtime is present)."""
+    tried once; onnxruntime-gpu offers the provider even where no GPU or CUDA runtime is present).
+    On Linux a machine without the NVIDIA driver's device node has no CUDA, and onnxruntime is
+    not even imported."""
+    if sys.platform.startswith("linux") and not Path("/dev/nvidiactl").exists():
+        return False
+    import onnxruntime as ort
+    from onnx import TensorProto, helper
+
     if "CUDAExecutionProvider" not in ort.get_available_providers():
         return False
     vi = helper.make_tensor_value_info
