@@ -304,6 +304,8 @@ class _Recorder:
         self.session.commit()
         verdict = {State.PENDING: "will retry", State.DEAD: "dead", State.FAILED: "failed"}[state]
         self.note(spec.index, f"{verdict} (attempt {chunk.attempts}): {error}")
+        if error.detail:  # an unexpected error inside the render: its traceback, for whoever mends it
+            self.note(spec.index, f"traceback:\n{error.detail.rstrip()}")
         self._tell(chunk)
 
 
@@ -486,7 +488,7 @@ def run_job(
     """
     try:
         ingest_job(session, job, storage, on_stage, ahead)
-        render_job(session, job, storage, make_pool(), progress, on_stage=on_stage)
+        render_job(session, job, storage, make_pool(), progress, on_stage=on_stage, log=ChunkLog(storage, job.id))
         assemble_job(session, job, storage, on_stage)
     except MattefarmError as error:
         fail_job(session, job, error)

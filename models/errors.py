@@ -21,15 +21,18 @@ class MattefarmError(Exception):
     Args:
         problem: what went wrong, e.g. ``"input.mp4 has no video stream"``.
         hint: what to do about it, e.g. ``"pass a video file"``; optional.
+        detail: for the logs, never shown as the message: the traceback of the unexpected
+            error this one stands for (a bug inside a render actor), or None.
     """
 
     transient: bool = False
     http_status: int = 500
     exit_code: int = 1
 
-    def __init__(self, problem: str, hint: str | None = None) -> None:
+    def __init__(self, problem: str, hint: str | None = None, detail: str | None = None) -> None:
         self.problem = problem
         self.hint = hint
+        self.detail = detail
         super().__init__(f"{problem}: {hint}" if hint else problem)
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import signal
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -24,9 +25,9 @@ from workers.specs import ChunkSpec, RenderResult
 if TYPE_CHECKING:
     from ray import ObjectRef
     from ray.actor import ActorClass, ActorHandle
+    from ray.util.queue import Queue
 
     from workers.actor import RenderActor
-    from ray.util.queue import Queue
 
 # Ray is imported where it is used: this module is imported by code that only
 # names its types (jobs.faces), and a CLI render on one machine never starts Ray.
@@ -123,6 +124,10 @@ def _round_robin(per_node: list[list[ActorSlot]]) -> list[list[ActorSlot]]:
     return [[slots[i] for slots in per_node if i < len(slots)] for i in range(depth)]
 
 
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+"""Terminal colour codes, which Ray puts around an actor's name in its error text."""
+
+
 def _unwrap(exc: Exception) -> MattefarmError:
     """Turn a Ray failure into the project's error type (transient if the actor died)."""
     from ray.exceptions import RayTaskError
@@ -133,7 +138,9 @@ def _unwrap(exc: Exception) -> MattefarmError:
         cause = exc.as_instanceof_cause()
         if isinstance(cause, MattefarmError):
             return cause
-        return MediaError(f"the render failed: {exc.cause!r}", "see the chunk log")
+        # str() of a Ray task error is the actor's own traceback (its traceback_str attribute is
+        # not reachable on the instance ray.get raises, which is also an instance of the cause)
+        return MediaError(f"the render failed: {exc.cause!r}", "see the chunk log", detail=_ANSI.sub("", str(exc)))
     return MediaError(f"the render failed: {exc!r}", "see the chunk log")
 
 

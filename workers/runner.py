@@ -23,6 +23,7 @@ import glob
 import logging
 import os
 import socket
+import traceback
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal, Protocol
@@ -206,7 +207,7 @@ class LocalRunner:
                                     "retry the job once the machine is healthy") from error
                 raise
             except Exception as exc:  # noqa: BLE001 - classified as the pool classifies an actor's failure
-                failure = MediaError(f"the render failed: {exc!r}", "see the chunk log")
+                failure = MediaError(f"the render failed: {exc!r}", "see the chunk log", detail=traceback.format_exc())
                 events.on_error(spec, failure, True)
                 raise failure from exc
             finally:

@@ -157,3 +157,34 @@ def test_work_ahead_for_other_options_is_not_used(home: Path, tmp_path: Path) ->
     options = RenderOptions(background=PLATE, screen="green")
     assert ahead.results_for(str(Path(source).resolve()), options.model_dump()) is None
     assert ahead.results_for(str(Path(source).resolve()), ahead.options) is ahead
+
+
+@pytest.mark.parametrize("where", ["local", "ray"])
+def test_an_unexpected_error_in_the_render_reaches_the_chunk_log_with_its_traceback(
+        where: str, request: pytest.FixtureRequest, home: Path, tmp_path: Path) -> None:
+    """A bug inside the render (here a keyer control the plan holds as null, so a comparison raises
+    TypeError in the renderer) fails the job with a one-line reason, and the chunk's log keeps the
+    traceback from where it happened: in this process, or on the Ray actor."""
+    from sqlalchemy.orm.attributes import flag_modified
+
+    from jobs.chunk_log import ChunkLog
+
+    runner = LocalRunner() if where == "local" else request.getfixturevalue("ray_pool")
+    source = make_clip(ClipSpec("bug", frames=12), str(tmp_path / "src.mp4"))
+    storage = Storage(str(home / "storage"))
+    engine = make_engine(f"sqlite:///{home / 'db.sqlite'}")
+    with session_factory(engine)() as session:
+        job = create_job(session, source, str(tmp_path / "out.mp4"), RenderOptions(background=PLATE, screen="green"))
+        ingest_job(session, job, storage)
+        assert job.plan is not None
+        job.plan["keyer"]["guide_radius"] = None
+        flag_modified(job, "plan")
+        session.commit()
+        with pytest.raises(MediaError) as raised:
+            run_job(session, job, storage, lambda: runner, keep_intermediates=True)
+        assert "TypeError" in str(raised.value) and "Traceback" not in str(raised.value), "one line for the user"
+        assert job.state == State.FAILED
+        log = ChunkLog(storage, job.id).tail(0) or ""
+        assert "traceback:" in log and 'File "' in log and "TypeError" in log, log
+        assert "keyer_params.py" in log, "the traceback names where the error was raised"
+        assert "\x1b[" not in log, "no terminal colour codes in a log file"
