@@ -57,7 +57,8 @@ class Knobs:
     0.75, 0.95); flyaway = fraction of long strands that leave the hair outward over the screen
     (sparse low-alpha strands: few strands, low opacity, many flyaways).
     Spill: spill scales the look's spill k everywhere; veil_spill = how far the veil's colour is
-    tinted toward the screen, as a multiple of k (0.9 today: little spill ~0.2, heavy ~2.5).
+    tinted toward the screen, as a multiple of k (0.9 today: little spill ~0.2, heavy ~2); the
+    tint, veil_spill x k, is a fraction of the way to the screen colour and must stay <= 1.
     Motion: shutter = open fraction of the frame interval (None: the look's); the speed is
     SynthSpec.motion. noise: sensor noise sigma in [0, 1] units (None: the look's).
     mirror: flip the photo left to right (another texture from the same still).
@@ -304,7 +305,9 @@ def build_sprite(photo_name: str, height: int, look: Look, rng: np.random.Genera
     """Draw the textured actor (body with a hair mass, strands, veil) with clean and spilled
     premultiplied colour. Spill: F + k * m * (screen - F), k = the look's spill x knobs.spill,
     m = blurred (1 - body alpha) inside the body (+ 0.06 ambient), 0.7 on strands,
-    knobs.veil_spill (0.9) on the veil."""
+    knobs.veil_spill (0.9) on the veil. Raises ValueError if a tint goes past the screen colour."""
+    if max(0.7, knobs.veil_spill) * look.spill * knobs.spill > 1:
+        raise ValueError("spill past the screen colour: (the look's spill x spill) x max(0.7, veil_spill) must be <= 1")
     hh, aspect = 0.14 * height, rng.uniform(0.72, 0.8)
     shape = (int(math.ceil(8.2 * hh)), int(math.ceil(7.2 * hh)))
     centre = np.float32([3.6 * hh, 2.0 * hh])
