@@ -6,14 +6,15 @@ job's intermediate files are cleaned up, removed with the job).
 
 from __future__ import annotations
 
+from jobs.layout import JobLayout
 from datetime import datetime, timezone
 
 from workers.storage import Storage
 
 
 def log_key(job_id: str, index: int) -> str:
-    """Storage key of one chunk's log."""
-    return f"logs/{job_id}/chunk_{index:05d}.log"
+    """Storage key of one chunk's log (:meth:`jobs.layout.JobLayout.chunk_log`)."""
+    return JobLayout(job_id).chunk_log(index)
 
 
 class ChunkLog:

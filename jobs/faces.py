@@ -26,6 +26,7 @@ import numpy as np
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import flag_modified
 
+from jobs.layout import JobLayout, face_analysis_cache
 from jobs.options import RenderOptions
 from jobs.tables import Chunk, Job, Stage
 from models.errors import InputError
@@ -80,7 +81,7 @@ def store_source_face(job: Job, options: RenderOptions, storage: Storage, frame_
     rgb = read_source_image(options.face)
     analyser = load_analyser(options.providers)
     source_face(rgb, analyser, options.source_face_index, f"the source image {options.face}")
-    key = f"jobs/{job.id}/face_source{Path(options.face).suffix.lower()}"
+    key = JobLayout(job.id).face_source(Path(options.face).suffix.lower())
     storage.put_file(options.face, key)
     faces = {"source_key": key, "fingerprint": source_fingerprint(job.input_uri), "solved": False}
     if options.reference_image is not None:
@@ -91,12 +92,12 @@ def store_source_face(job: Job, options: RenderOptions, storage: Storage, frame_
 
 def analysis_part_key(job: Job, chunk: Chunk) -> str:
     """Where the analysis pass writes one chunk's faces."""
-    return f"jobs/{job.id}/faces/analysis/{chunk.index:05d}.npz"
+    return JobLayout(job.id).face_analysis(chunk.index)
 
 
 def solved_key(job: Job, chunk: Chunk) -> str:
     """Where one chunk's solved targets are stored."""
-    return f"jobs/{job.id}/faces/solved/{chunk.index:05d}.npz"
+    return JobLayout(job.id).faces_solved(chunk.index)
 
 
 def face_spec(job: Job, chunk: Chunk, options: RenderOptions) -> FaceSpec | None:
@@ -127,7 +128,7 @@ def _analysis(job: Job, storage: Storage, pool: RenderPool, specs: list[ChunkSpe
               events: PoolEvents) -> tuple[FaceTable | None, bool]:
     """``(the face table of the whole shot, whether it was reused)``: from the cache, or from the
     analysis pass (table None: the pass was stopped)."""
-    cache = f"analysis/faces/{_faces_plan(job)['fingerprint']}.npz"
+    cache = face_analysis_cache(_faces_plan(job)["fingerprint"])
     if storage.exists(cache):
         return FaceTable.from_arrays(load_arrays(storage, cache)), True
     results = pool.run(specs, events, task="analyse")
@@ -135,7 +136,7 @@ def _analysis(job: Job, storage: Storage, pool: RenderPool, specs: list[ChunkSpe
         return None, False
     table = FaceTable.concat(FaceTable.from_arrays(load_arrays(storage, s.faces.analysis_key)) for s in specs if s.faces)
     save_arrays(storage, cache, table.to_arrays())
-    storage.delete(f"jobs/{job.id}/faces/analysis")
+    storage.delete(JobLayout(job.id).face_analysis_parts)
     return table, False
 
 

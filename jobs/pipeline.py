@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 from jobs.analysis import analyse_screen
 from jobs.assemble import ChunkTiming, concat_chunks, verify_output
 from jobs.chunk_log import ChunkLog
+from jobs.layout import JobLayout
 from jobs.options import RenderOptions
 from jobs.plan import chunk_length, frame_times, plan_chunks
 from jobs.leases import count_failure
@@ -112,7 +113,7 @@ def _store_plate(job: Job, options: RenderOptions, storage: Storage) -> dict | N
     if options.background is None or options.codec == "prores4444" or options.no_key:
         return None
     kind = check_plate(options.background)
-    key = f"jobs/{job.id}/plate{Path(options.background).suffix.lower()}"
+    key = JobLayout(job.id).plate(Path(options.background).suffix.lower())
     storage.put_file(options.background, key)
     return {"key": key, "kind": kind}
 
@@ -160,7 +161,7 @@ def ingest_job(session: Session, job: Job, storage: Storage, on_stage: StageFn =
         screen = None if options.no_key else analyse_screen(probe, options.screen, params.screen_balance)
     plans = plan_chunks(probe, chunk_length(probe, options.chunk_frames, options.chunk_seconds), params.preroll_frames)
     on_stage(f"splitting into {len(plans)} chunks")
-    split = split_chunks(probe, plans, storage, f"jobs/{job.id}/split")
+    split = split_chunks(probe, plans, storage, JobLayout(job.id).split)
     job.chunks = [
         Chunk(index=p.index, frame_start=p.frame_start, frame_end=p.frame_end, preroll_start=p.preroll_start,
               input_key=s.key, file_pts=list(s.file_pts))
@@ -194,13 +195,13 @@ def chunk_spec(job: Job, chunk: Chunk, storage: Storage) -> ChunkSpec:
     plan, options = job_plan(job), RenderOptions.model_validate(job.options)
     probe = MediaProbe.from_dict(plan["probe"])
     shift = round(Fraction(plan["shift_s"]) / probe.time_base)
-    matte = f"jobs/{job.id}/matte/{chunk.index:05d}.mov" if options.matte_out else None
     encode = EncodeSettings(**plan["encode"])
     suffix = ".mkv" if encode.codec == "ffv1" else ".mov"
+    layout = JobLayout(job.id)
     return ChunkSpec(
         job_id=job.id, index=chunk.index, storage_root=storage.root, input_key=chunk.input_key or "",
-        output_key=f"jobs/{job.id}/render/{chunk.index:05d}{suffix}",
-        matte_key=matte.replace(".mov", suffix) if matte else None,
+        output_key=layout.rendered(chunk.index, suffix),
+        matte_key=layout.matte(chunk.index, suffix) if options.matte_out else None,
         frame_start=chunk.frame_start, frame_end=chunk.frame_end, preroll_start=chunk.preroll_start,
         file_pts=tuple(chunk.file_pts or ()), times_s=tuple(frame_times(probe, chunk.preroll_start, chunk.frame_end)),
         output_pts=tuple(p - shift for p in probe.frame_pts[chunk.frame_start : chunk.frame_end]),
@@ -462,14 +463,9 @@ def fail_job(session: Session, job: Job, error: MattefarmError) -> None:
     session.commit()
 
 
-def intermediates(job_id: str) -> str:
-    """The storage prefix of a job's intermediate files (split, rendered chunks, plate, face data)."""
-    return f"jobs/{job_id}"
-
-
 def cleanup_job(job: Job, storage: Storage) -> None:
     """Remove the job's intermediate files (split, rendered chunks, plate)."""
-    storage.delete(intermediates(job.id))
+    storage.delete(JobLayout(job.id).intermediates)
 
 
 def run_job(

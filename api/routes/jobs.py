@@ -21,9 +21,9 @@ from api.keyer_preview import parse_controls, preview_image, shot_frame, tuned_p
 from api.schemas import BatchCreate, BatchPublic, JobCreate, JobPublic, JobsPublic
 from jobs.celery_app import app as celery_app
 from jobs.doorbell import ring
+from jobs.layout import JobLayout
 from jobs.options import RenderOptions
 from jobs.pipeline import create_job as record_job
-from jobs.pipeline import intermediates
 from jobs.progress import job_event
 from jobs.chunk_log import ChunkLog
 from jobs.controls import cancel_job, pause_job, resume_job, retry_job, set_priority
@@ -116,7 +116,7 @@ def _prepare_job(services: ServicesDep, request: JobCreate, job_id: str, video: 
     if source_uri is not None:
         source = _allowed_source(source_uri, services.settings.source_roots)
     elif video is not None and video.filename:
-        source = _save_upload(video, services, f"uploads/{job_id}/{safe_name(video.filename)}")
+        source = _save_upload(video, services, JobLayout(job_id).upload(safe_name(video.filename)))
     else:
         raise HTTPException(422, "send the footage as the 'video' part, or a 'source_uri' in the options")
     if stills["plate"] is not None:
@@ -124,15 +124,16 @@ def _prepare_job(services: ServicesDep, request: JobCreate, job_id: str, video: 
     codec = request.render.get("codec", "h264")
     suffix = ALLOWED_SUFFIXES.get(codec, (".mp4",))[0]
     stem = Path(source).stem
-    output = services.storage.path(f"outputs/{job_id}/{stem}_keyed{suffix}")
-    matte = services.storage.path(f"outputs/{job_id}/{stem}_matte{suffix}") if request.matte else None
+    layout = JobLayout(job_id)
+    output = services.storage.path(layout.output(stem, suffix))
+    matte = services.storage.path(layout.output(stem, suffix, matte=True)) if request.matte else None
     return source, output, request.render_options(stills["plate"], matte, stills["face"], stills["reference"])
 
 
 def _save_stills(services: ServicesDep, key: str, parts: dict[str, UploadFile | None]) -> dict[str, str | None]:
     """Store the uploaded stills (``plate``, source ``face``, ``reference`` image); their paths by
     part name (None when not sent)."""
-    return {name: _save_upload(part, services, f"uploads/{key}/{name}/{safe_name(part.filename)}")
+    return {name: _save_upload(part, services, JobLayout(key).upload(safe_name(part.filename), name))
             if part is not None and part.filename else None for name, part in parts.items()}
 
 
@@ -154,7 +155,7 @@ def create_job(
         stills = _save_stills(services, job_id, {"plate": plate, "face": face, "reference": reference})
         source, output, render = _prepare_job(services, request, job_id, video, request.source_uri, stills)
     except BaseException:  # a refused request leaves no upload behind
-        services.storage.delete(f"uploads/{job_id}")
+        services.storage.delete(JobLayout(job_id).uploads)
         raise
     job = record_job(session, source, output, render, job_id=job_id, priority=request.priority,
                      owner=owner_of(principal, request.owner), webhook_url=webhook_of(session, principal, request))
@@ -186,7 +187,7 @@ def create_batch(
             prepared.append((job_id, _prepare_job(services, request, job_id, video, uri, stills)))
     except BaseException:  # a refused request leaves no upload behind
         for key in [batch.id, *job_ids]:
-            services.storage.delete(f"uploads/{key}")
+            services.storage.delete(JobLayout(key).uploads)
         raise
     session.add(batch)
     webhook = webhook_of(session, principal, request)
@@ -335,7 +336,7 @@ def cancel(*, services: ServicesDep, session: SessionDep, principal: PrincipalDe
     """The render task sees the cancellation within a quarter of a second and stops its chunks on the actors;
     the job's intermediate files are removed (by the render too, once it has stopped)."""
     job = _control(services, session, principal, job_id, cancel_job)
-    services.storage.delete(intermediates(job_id))
+    services.storage.delete(JobLayout(job_id).intermediates)
     return job
 
 
@@ -399,7 +400,7 @@ def read_matte(*, session: SessionDep, principal: PrincipalDep, job_id: str) -> 
 def read_preview(*, services: ServicesDep, session: SessionDep, principal: PrincipalDep, job_id: str) -> Response:
     """Four frames spread over the shot, made once and kept beside the output."""
     job = _finished(session, job_id, principal)
-    key = f"outputs/{job_id}/preview.jpg"
+    key = JobLayout(job_id).contact_sheet
     if not services.storage.exists(key):
         matte = RenderOptions.model_validate(job.options).matte_out
         videos = [job.input_uri, *([matte] if matte else []), job.output_uri]
@@ -445,7 +446,7 @@ def rerender(*, services: ServicesDep, session: SessionDep, principal: Principal
     def own_copy(path: str | None, part: str) -> str | None:
         if path is None or not path.startswith(uploads):
             return path  # a file under a source root stays where it is
-        key = f"uploads/{new_id}/{part}{Path(path).name}"
+        key = JobLayout(new_id).upload(Path(path).name, part)
         services.storage.put_file(path, key)
         return services.storage.path(key)
 
@@ -453,14 +454,15 @@ def rerender(*, services: ServicesDep, session: SessionDep, principal: Principal
         source = own_copy(old.input_uri, "") or old.input_uri
         options = {**(old.options or {}), "keyer": body.keyer}
         for name in ("background", "face", "reference_image"):
-            options[name] = own_copy(options.get(name), f"{name}/")
+            options[name] = own_copy(options.get(name), name)
         stem, suffix = Path(source).stem, Path(old.output_uri).suffix
-        output = services.storage.path(f"outputs/{new_id}/{stem}_keyed{suffix}")
+        output = services.storage.path(JobLayout(new_id).output(stem, suffix))
         if options.get("matte_out"):
-            options["matte_out"] = services.storage.path(f"outputs/{new_id}/{stem}_matte{Path(options['matte_out']).suffix}")
+            matte_suffix = Path(options["matte_out"]).suffix
+            options["matte_out"] = services.storage.path(JobLayout(new_id).output(stem, matte_suffix, matte=True))
         render = RenderOptions.model_validate(options)
     except BaseException:
-        services.storage.delete(f"uploads/{new_id}")
+        services.storage.delete(JobLayout(new_id).uploads)
         raise
     job = record_job(session, source, output, render, job_id=new_id, priority=old.priority, owner=old.owner,
                      webhook_url=old.webhook_url)
@@ -497,7 +499,7 @@ def delete_job(*, services: ServicesDep, session: SessionDep, principal: Princip
     job = require_job(session, job_id, principal)
     if job.state.value not in TERMINAL:
         raise HTTPException(409, f"job {job_id} is {job.state.value}: cancel it first")
-    for prefix in (f"uploads/{job_id}", f"outputs/{job_id}", intermediates(job_id), f"logs/{job_id}"):
+    for prefix in JobLayout(job_id).everything:
         services.storage.delete(prefix)
     services.live.forget(job_id)
     session.delete(job)
