@@ -23,20 +23,20 @@ from jobs.analysis import analyse_screen
 from jobs.assemble import ChunkTiming, concat_chunks, verify_output
 from jobs.chunk_log import ChunkLog
 from jobs.layout import JobLayout
+from jobs.leases import count_failure
 from jobs.options import RenderOptions
 from jobs.plan import chunk_length, frame_times, plan_chunks
-from jobs.leases import count_failure
 from jobs.split import split_chunks
 from jobs.tables import Chunk, Job, Stage, State, set_state, utcnow
-from models.errors import ChunkDead, MattefarmError, MediaError
+from models.errors import ChunkDead, MattefarmError, MediaError, error_kind
 from models.keyer_params import KeyerParams
 from models.screen import ScreenAnalysis
 from workers.colour import output_tags, sws_colorspace
-from workers.frames import full_range_format
 from workers.encode import EncodeSettings
+from workers.frames import full_range_format
 from workers.plates import check_plate
-from workers.runner import ActorSlot, ChunkRunner, PoolEvents
 from workers.probe import MediaProbe, probe_video
+from workers.runner import ActorSlot, ChunkRunner, PoolEvents
 from workers.specs import ChunkSpec, PlateSpec, RenderResult
 from workers.storage import Storage
 
@@ -459,7 +459,7 @@ def fail_job(session: Session, job: Job, error: MattefarmError) -> None:
     session.rollback()
     if job.state not in (State.FAILED, State.DONE, State.CANCELLED):
         set_state(job, State.FAILED, str(error))
-        job.error_kind = type(error).__name__
+        job.error_kind = error_kind(error)
     session.commit()
 
 

@@ -82,3 +82,12 @@ class ChunkDead(MattefarmError):
 
 class Cancelled(MattefarmError):
     """A person cancelled or paused the job while this work was running. Not a failure."""
+
+
+def error_kind(error: MattefarmError) -> str:
+    """The name of the class of this module that ``error`` is (``InputError``, ``MediaError``...),
+    whatever subclass or wrapper it arrives as (Ray raises a task's error as a subclass of its type)."""
+    for cls in type(error).__mro__:
+        if cls.__module__ == __name__:
+            return cls.__name__
+    return MattefarmError.__name__

@@ -16,7 +16,7 @@ import re
 import signal
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from models.errors import ChunkDead, MattefarmError, MediaError, TransientError
 from workers.runner import ActorSlot, PoolEvents, Task
@@ -135,7 +135,7 @@ def _unwrap(exc: Exception) -> MattefarmError:
     if isinstance(exc, _helper_died()):
         return TransientError(f"the render worker died ({type(exc).__name__})", "the chunk is retried")
     if isinstance(exc, RayTaskError):
-        cause = exc.as_instanceof_cause()
+        cause = exc.cause  # the actor's own exception (ray.get raises a RayTaskError subclass of its type)
         if isinstance(cause, MattefarmError):
             return cause
         # str() of a Ray task error is the actor's own traceback (its traceback_str attribute is
@@ -169,24 +169,26 @@ class RenderPool:
     Args:
         shape: the actors' slots (see :func:`pool_shape`).
         max_attempts: tries per chunk over its whole life when workers die (transient errors).
+        actor_class: the Ray actor class to start in each slot (None: :class:`workers.actor.RenderActor`);
+            another class must answer ``render``/``analyse(spec, progress_actor)`` alike (the
+            scheduling tests start scripted actors).
     """
 
     start_stage = "starting the render actors"
 
-    def __init__(self, shape: PoolShape, max_attempts: int = 3) -> None:
-        self.shape, self.max_attempts = shape, max_attempts
+    def __init__(self, shape: PoolShape, max_attempts: int = 3, actor_class: Any = None) -> None:
+        self.shape, self.max_attempts, self.actor_class = shape, max_attempts, actor_class
         self.slots = list(shape.slots)
         self.actors = [self._new_actor(slot) for slot in self.slots]
         self.progress = _queue()
 
-    @staticmethod
-    def _new_actor(slot: ActorSlot) -> ActorHandle:
+    def _new_actor(self, slot: ActorSlot) -> ActorHandle:
         from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
         from workers.actor import RenderActor
 
         strategy = NodeAffinitySchedulingStrategy(slot.node_id, soft=True)
-        actor_class = cast("ActorClass[RenderActor]", RenderActor)  # what @ray.remote made of the class
+        actor_class = cast("ActorClass[RenderActor]", self.actor_class or RenderActor)  # what @ray.remote made of the class
         return cast("ActorHandle[RenderActor]", actor_class.options(num_gpus=slot.gpus, num_cpus=slot.cpus,
                                    scheduling_strategy=strategy).remote(slot.threads))  # Ray types remote() as handle | class
 
