@@ -21,6 +21,7 @@ import numpy as np
 
 from api.job_facts import keyer_values
 from api.keyer_args import keyer_controls
+from jobs.job_plan import JobPlan
 from jobs.plan import frame_times
 from jobs.tables import Job
 from models.errors import ConflictError, InputError, MediaError
@@ -31,7 +32,6 @@ from models.yuv import YuvMatrix, planes_to_rgb, rgb_to_planes
 from workers.frames import frame_planes, working_format
 from workers.plates import PlateReader, plate_kind
 from workers.probe import MediaProbe
-from workers.encode import EncodeSettings
 
 PANEL_WIDTH = 640
 """Width in pixels of each of the three panels of a preview image."""
@@ -159,20 +159,20 @@ def shot_frame(job: Job, index: int) -> ShotFrame:
         InputError: ``index`` is outside the shot.
         MediaError: the frame cannot be decoded.
     """
-    plan = job.plan or {}
-    if not plan.get("probe"):
+    if not (job.plan or {}).get("probe"):
         raise ConflictError(f"job {job.id} is not ingested yet: its frames can be tuned once its screen is analysed")
-    if not plan.get("screen"):
+    plan = JobPlan.of(job)
+    if plan.screen is None:
         raise ConflictError(f"job {job.id} keys no screen (faces only): there is no keyer to tune")
-    probe = MediaProbe.from_dict(plan["probe"])
+    probe = plan.probe
     if not 0 <= index < probe.frame_count:
         raise InputError(f"frame {index} is outside the shot: pick a frame from 0 to {probe.frame_count - 1}")
-    encode = EncodeSettings(**plan["encode"])
+    encode = plan.encode
     matrix = YuvMatrix.from_sws(encode.sws_colorspace, encode.full_range)
     luma, chroma = _decode_planes(job.input_uri, probe, index, working_format(encode.width, encode.height))
     background = None
     plate = (job.options or {}).get("background")
-    if plan.get("plate") and plate:
+    if plan.plate is not None and plate:
         reader = PlateReader(plate, plate_kind(plate), encode.width, encode.height, probe.video.rotation)
         try:
             rgb = reader.frame_at(frame_times(probe, index, index + 1)[0])
@@ -180,7 +180,7 @@ def shot_frame(job: Job, index: int) -> ShotFrame:
             reader.close()
         plate_luma, plate_chroma = rgb_to_planes(rgb, matrix, chroma.shape[1:] != luma.shape)
         background = Background(plate_luma[None], plate_chroma[None])
-    return ShotFrame(luma, chroma, background, matrix, ScreenAnalysis.from_dict(plan["screen"]))
+    return ShotFrame(luma, chroma, background, matrix, plan.screen)
 
 
 def _decode_planes(path: str, probe: MediaProbe, index: int, fmt: str) -> tuple[np.ndarray, np.ndarray]:

@@ -14,7 +14,7 @@ from contextlib import ExitStack
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 from jobs.analysis import analyse_screen
 from jobs.assemble import ChunkTiming, concat_chunks, verify_output
 from jobs.chunk_log import ChunkLog
+from jobs.job_plan import JobPlan
 from jobs.layout import JobLayout
 from jobs.leases import count_failure
 from jobs.options import RenderOptions
@@ -56,20 +57,9 @@ def _quiet(step: str) -> None:
     """A :data:`StageFn` that tells no one."""
 
 
-def job_plan(job: Job) -> dict[str, Any]:
-    """The job's stored plan (probe, screen, keyer, encode, plate, chunks, faces).
-
-    Raises:
-        MediaError: the job was never ingested (no plan yet).
-    """
-    if job.plan is None:
-        raise MediaError(f"job {job.id} has no plan: it was not ingested", "run the job again from the start")
-    return job.plan
-
-
-def _face_spec(job: Job, chunk: Chunk, options: RenderOptions) -> FaceSpec | None:
+def _face_spec(job: Job, chunk: Chunk, options: RenderOptions, plan: JobPlan) -> FaceSpec | None:
     """:func:`jobs.faces.face_spec`, importing the face code only for a job that replaces faces."""
-    if not job_plan(job).get("faces"):
+    if not plan.faces:
         return None
     from jobs.faces import face_spec
 
@@ -104,7 +94,7 @@ def _encode_settings(probe: MediaProbe, options: RenderOptions) -> EncodeSetting
     )
 
 
-def _store_plate(job: Job, options: RenderOptions, storage: Storage) -> dict | None:
+def _store_plate(job: Job, options: RenderOptions, storage: Storage) -> PlateSpec | None:
     """Check the plate reads, copy it into the job's storage; None for a keyed layer.
 
     Raises:
@@ -115,7 +105,7 @@ def _store_plate(job: Job, options: RenderOptions, storage: Storage) -> dict | N
     kind = check_plate(options.background)
     key = JobLayout(job.id).plate(Path(options.background).suffix.lower())
     storage.put_file(options.background, key)
-    return {"key": key, "kind": kind}
+    return PlateSpec(key, kind)
 
 
 def _shift_s(probe: MediaProbe) -> Fraction:
@@ -168,11 +158,8 @@ def ingest_job(session: Session, job: Job, storage: Storage, on_stage: StageFn =
         for p, s in zip(plans, split)
     ]
     job.frames_total = probe.frame_count
-    job.plan = {
-        "probe": probe.to_dict(), "screen": screen.to_dict() if screen else None, "keyer": params.to_dict(),
-        "encode": _encode_settings(probe, options).to_dict(), "plate": plate,
-        "shift_s": str(_shift_s(probe)), "chunks": [p.to_dict() for p in plans], "faces": faces,
-    }
+    job.plan = JobPlan(probe, screen, params, _encode_settings(probe, options), plate, _shift_s(probe), tuple(plans),
+                       faces).to_dict()
     job.stage = Stage.RENDER
     session.commit()
 
@@ -190,12 +177,12 @@ def keyer_spec(probe: MediaProbe, screen: ScreenAnalysis, options: RenderOptions
     )
 
 
-def chunk_spec(job: Job, chunk: Chunk, storage: Storage) -> ChunkSpec:
-    """The render spec of one chunk, from the job's stored plan."""
-    plan, options = job_plan(job), RenderOptions.model_validate(job.options)
-    probe = MediaProbe.from_dict(plan["probe"])
-    shift = round(Fraction(plan["shift_s"]) / probe.time_base)
-    encode = EncodeSettings(**plan["encode"])
+def chunk_spec(job: Job, chunk: Chunk, storage: Storage, plan: JobPlan | None = None) -> ChunkSpec:
+    """The render spec of one chunk, from the job's plan (parsed here when not given: a stage
+    that makes many specs parses it once, :meth:`jobs.job_plan.JobPlan.of`)."""
+    plan = plan or JobPlan.of(job)
+    options = RenderOptions.model_validate(job.options)
+    probe, shift, encode = plan.probe, plan.shift_pts, plan.encode
     suffix = ".mkv" if encode.codec == "ffv1" else ".mov"
     layout = JobLayout(job.id)
     return ChunkSpec(
@@ -205,9 +192,9 @@ def chunk_spec(job: Job, chunk: Chunk, storage: Storage) -> ChunkSpec:
         frame_start=chunk.frame_start, frame_end=chunk.frame_end, preroll_start=chunk.preroll_start,
         file_pts=tuple(chunk.file_pts or ()), times_s=tuple(frame_times(probe, chunk.preroll_start, chunk.frame_end)),
         output_pts=tuple(p - shift for p in probe.frame_pts[chunk.frame_start : chunk.frame_end]),
-        keyer=plan["keyer"], screen=plan["screen"] or {}, encode=encode,
-        plate=PlateSpec(**plan["plate"]) if plan["plate"] else None, rotation=probe.video.rotation,
-        batch_frames=options.batch_frames, providers=options.providers, faces=_face_spec(job, chunk, options),
+        keyer=plan.keyer.to_dict(), screen=plan.screen.to_dict() if plan.screen else {}, encode=encode,
+        plate=plan.plate, rotation=probe.video.rotation,
+        batch_frames=options.batch_frames, providers=options.providers, faces=_face_spec(job, chunk, options, plan),
     )
 
 
@@ -344,18 +331,19 @@ def render_job(
     if dead:
         raise ChunkDead(f"chunk {dead[0]} is dead ({job.chunks[dead[0]].error})", "retry the job to revive it")
     recorder = _Recorder(session, job, progress, listener, log, lease)
-    faces = job_plan(job).get("faces")
-    if faces and not faces.get("solved"):
+    plan = JobPlan.of(job)
+    if plan.faces and not plan.faces.get("solved"):
         from jobs.faces import analyse_and_solve
 
         on_stage("analysing faces")
-        specs = [chunk_spec(job, c, storage) for c in job.chunks]
+        specs = [chunk_spec(job, c, storage, plan) for c in job.chunks]
         if not analyse_and_solve(session, job, storage, pool, specs, _analysis_events(recorder, should_stop)):  # type: ignore[arg-type]  # jobs.faces names the Ray pool; any ChunkRunner runs its pass
             return
     job.stage = Stage.RENDER
     session.commit()
     on_stage(pool.start_stage)
-    todo = [chunk_spec(job, c, storage) for c in job.chunks if c.state != State.DONE]
+    plan = JobPlan.of(job)  # the face solve may have added to it
+    todo = [chunk_spec(job, c, storage, plan) for c in job.chunks if c.state != State.DONE]
     events = PoolEvents(recorder.on_start, recorder.on_progress, recorder.on_done, recorder.on_error)
     if should_stop is not None:
         events.should_stop = should_stop
@@ -392,11 +380,10 @@ def _assemble_part(job: Job, storage: Storage, key_of: Callable[[ChunkSpec], str
     Returns:
         The verified temporary file; the caller renames it into place.
     """
-    plan = job_plan(job)
-    probe = MediaProbe.from_dict(plan["probe"])
-    specs = [chunk_spec(job, c, storage) for c in job.chunks]
-    shift = round(Fraction(plan["shift_s"]) / probe.time_base)
-    end = probe.frame_pts[-1] + probe.frame_duration - shift
+    plan = JobPlan.of(job)
+    probe = plan.probe
+    specs = [chunk_spec(job, c, storage, plan) for c in job.chunks]
+    end = probe.frame_pts[-1] + probe.frame_duration - plan.shift_pts
     ends = [s.output_pts[0] for s in specs[1:]] + [end]
     part = f"{target}.part-{uuid.uuid4().hex[:8]}{Path(target).suffix}"
     Path(target).expanduser().parent.mkdir(parents=True, exist_ok=True)
@@ -406,8 +393,7 @@ def _assemble_part(job: Job, storage: Storage, key_of: Callable[[ChunkSpec], str
                 ChunkTiming(stack.enter_context(storage.local_copy(_key(s, key_of))), s.output_pts, e)
                 for s, e in zip(specs, ends)
             ]
-            encode = EncodeSettings(**plan["encode"])
-            concat_chunks(timings, part, encode, probe if with_audio else None, probe.video.rotation, Fraction(plan["shift_s"]))
+            concat_chunks(timings, part, plan.encode, probe if with_audio else None, probe.video.rotation, plan.shift_s)
         verify_output(part, probe, with_audio=with_audio)
     except BaseException:
         if os.path.exists(part):

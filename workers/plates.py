@@ -18,6 +18,7 @@ import numpy as np
 
 from models.errors import InputError
 from models.plate import fit_plate
+from workers.specs import PlateKind
 
 
 def read_image(path: str, what: str, hint: str) -> np.ndarray:
@@ -45,12 +46,12 @@ def load_image_plate(path: str) -> np.ndarray:
     return read_image(path, "the background plate", PLATE_HINT)
 
 
-def plate_kind(path: str) -> str:
+def plate_kind(path: str) -> PlateKind:
     """``image`` or ``video``, by the file's suffix (:data:`IMAGE_SUFFIXES`)."""
     return "image" if Path(path).suffix.lower() in IMAGE_SUFFIXES else "video"
 
 
-def check_plate(path: str) -> str:
+def check_plate(path: str) -> PlateKind:
     """Check that a plate file exists and that its first frame reads; returns its kind.
 
     Messages name the file, never the folder it lies in (an API's server path).

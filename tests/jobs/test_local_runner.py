@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+from dataclasses import replace
 from pathlib import Path
 
 import av
@@ -159,27 +160,32 @@ def test_work_ahead_for_other_options_is_not_used(home: Path, tmp_path: Path) ->
     assert ahead.results_for(str(Path(source).resolve()), ahead.options) is ahead
 
 
+class _BuggySpecs:
+    """A real runner handed specs whose keyer holds a null control, as a bug upstream would make them
+    (the typed plan no longer lets a stored plan do it)."""
+
+    def __init__(self, inner: ChunkRunner) -> None:
+        self.inner, self.slots, self.start_stage = inner, inner.slots, inner.start_stage
+
+    def run(self, specs, events, task="render", attempts=None):  # noqa: ANN001, ANN201 - ChunkRunner.run
+        broken = [replace(s, keyer={**s.keyer, "guide_radius": None}) for s in specs]
+        return self.inner.run(broken, events, task, attempts)
+
+
 @pytest.mark.parametrize("where", ["local", "ray"])
 def test_an_unexpected_error_in_the_render_reaches_the_chunk_log_with_its_traceback(
         where: str, request: pytest.FixtureRequest, home: Path, tmp_path: Path) -> None:
-    """A bug inside the render (here a keyer control the plan holds as null, so a comparison raises
-    TypeError in the renderer) fails the job with a one-line reason, and the chunk's log keeps the
-    traceback from where it happened: in this process, or on the Ray actor."""
-    from sqlalchemy.orm.attributes import flag_modified
-
+    """A bug inside the render (a keyer control that is null, so a comparison raises TypeError in
+    the renderer) fails the job with a one-line reason, and the chunk's log keeps the traceback from
+    where it happened: in this process, or on the Ray actor."""
     from jobs.chunk_log import ChunkLog
 
-    runner = LocalRunner() if where == "local" else request.getfixturevalue("ray_pool")
+    runner = _BuggySpecs(LocalRunner() if where == "local" else request.getfixturevalue("ray_pool"))
     source = make_clip(ClipSpec("bug", frames=12), str(tmp_path / "src.mp4"))
     storage = Storage(str(home / "storage"))
     engine = make_engine(f"sqlite:///{home / 'db.sqlite'}")
     with session_factory(engine)() as session:
         job = create_job(session, source, str(tmp_path / "out.mp4"), RenderOptions(background=PLATE, screen="green"))
-        ingest_job(session, job, storage)
-        assert job.plan is not None
-        job.plan["keyer"]["guide_radius"] = None
-        flag_modified(job, "plan")
-        session.commit()
         with pytest.raises(MediaError) as raised:
             run_job(session, job, storage, lambda: runner, keep_intermediates=True)
         assert "TypeError" in str(raised.value) and "Traceback" not in str(raised.value), "one line for the user"
