@@ -25,7 +25,7 @@ from pydantic import ValidationError
 from rich.console import Console
 
 from api.face_args import add_face_args, face_options
-from api.keyer_args import add_keyer_arg, keyer_controls_help, keyer_overrides
+from api.keyer_args import add_keyer_arg, add_preview_first_arg, keyer_controls_help, keyer_overrides
 from api.service_cli import SERVICE_COMMANDS, add_ray_address, add_service_commands
 from models.choices import OUTPUT_CODECS, PROVIDER_CHOICES, SCREEN_HELP, X264_PRESETS
 from models.errors import InputError, MattefarmError
@@ -87,6 +87,7 @@ def build_parser() -> argparse.ArgumentParser:
     render.add_argument("--providers", choices=PROVIDER_CHOICES, default="auto", help="onnxruntime execution provider")
     add_keyer_arg(render)
     render.add_argument("--force", action="store_true", help="overwrite an existing output (refused otherwise)")
+    add_preview_first_arg(render)
     render.add_argument("--db", metavar="URL", help="database URL (default: SQLite in ~/.mattefarm, or MATTEFARM_DATABASE_URL)")
     add_ray_address(render)
     add_face_args(render)
@@ -118,7 +119,8 @@ def _options(args: argparse.Namespace) -> RenderOptions:
     options = RenderOptions(
         background=args.background, matte_out=args.matte_out, codec=args.codec, crf=args.crf, preset=args.preset,
         chunk_frames=args.chunk_frames, chunk_seconds=args.chunk_seconds, workers=args.workers,
-        screen=args.screen, providers=args.providers, keyer=keyer_overrides(args.keyer), **face_options(args),
+        screen=args.screen, providers=args.providers, keyer=keyer_overrides(args.keyer),
+        preview_first=args.preview_first, **face_options(args),
     )
     options.check_output(args.output)
     for path in filter(None, (args.output, args.matte_out)):

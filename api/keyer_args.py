@@ -19,6 +19,12 @@ def add_keyer_arg(parser: argparse.ArgumentParser) -> None:
                              "(every control is listed below)")
 
 
+def add_preview_first_arg(parser: argparse.ArgumentParser) -> None:
+    """Add ``--preview-first`` (:attr:`jobs.options.RenderOptions.preview_first`)."""
+    parser.add_argument("--preview-first", action="store_true",
+                        help="key a few frames spread over the shot before the rest and keep them as a first look")
+
+
 def keyer_controls() -> list[tuple[str, object, str]]:
     """``(name, default, what it does)`` of every keyer control, read from the documentation of
     :class:`models.keyer_params.KeyerParams` (its *Attributes*), the one place they are described."""

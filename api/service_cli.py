@@ -20,7 +20,7 @@ from rich.console import Console
 from rich.table import Table
 
 from api.face_args import add_face_args, face_options
-from api.keyer_args import add_keyer_arg, keyer_controls_help, keyer_overrides
+from api.keyer_args import add_keyer_arg, add_preview_first_arg, keyer_controls_help, keyer_overrides
 from models.choices import OUTPUT_CODECS, X264_PRESETS
 
 if TYPE_CHECKING:
@@ -62,6 +62,7 @@ def add_service_commands(sub: argparse._SubParsersAction, chunk_args: Any) -> No
                                                          "default: your user's webhook)")
     chunk_args(submit)
     add_keyer_arg(submit)
+    add_preview_first_arg(submit)
     add_face_args(submit)
     submit.add_argument("--wait", action="store_true", help="show live progress until every job ends")
     controls = (("status", "show jobs, or one job and its chunks"), ("cancel", "cancel a job"),
@@ -144,7 +145,7 @@ def cmd_submit(args: argparse.Namespace, console: Console) -> int:
     client = _client(args)
     render: dict[str, Any] = {"codec": args.codec, "screen": args.screen}
     given = (("chunk_frames", args.chunk_frames), ("chunk_seconds", args.chunk_seconds), ("crf", args.crf),
-             ("preset", args.preset))
+             ("preset", args.preset), ("preview_first", args.preview_first or None))
     render |= {k: v for k, v in given if v is not None}
     if args.keyer:
         render["keyer"] = keyer_overrides(args.keyer)

@@ -82,6 +82,11 @@ class JobLayout:
         return f"{self.outputs}/{stem}_{'matte' if matte else 'keyed'}{suffix}"
 
     @property
+    def first_look(self) -> str:
+        """The first look: a few frames keyed before the chunks (``preview_first``)."""
+        return f"{self.outputs}/first_look.jpg"
+
+    @property
     def contact_sheet(self) -> str:
         """The finished job's contact sheet (source | matte | result), made once."""
         return f"{self.outputs}/preview.jpg"

@@ -52,6 +52,8 @@ class RenderOptions(BaseModel):
         source_face_index: which face of a source image with several (0 = largest).
         swapper: ``builtin`` (mesh warp) or ``inswapper_128``.
         no_key: swap only, no screen key (footage without a screen; no plate needed).
+        preview_first: key a few frames spread over the shot before the chunks and keep them as
+            a first look (:func:`jobs.frame_preview.first_look`; Royal Render's preview mode).
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -67,6 +69,7 @@ class RenderOptions(BaseModel):
     screen: str = "auto"
     providers: ProviderChoice = "auto"
     batch_frames: int = Field(8, ge=1, le=256)
+    preview_first: bool = False
     keyer: dict[str, Any] = Field(default_factory=dict)
     face: str | None = None
     face_mode: FaceMode = "largest"

@@ -341,6 +341,8 @@ def render_job(
             return
     job.stage = Stage.RENDER
     session.commit()
+    if RenderOptions.model_validate(job.options).preview_first:
+        _first_look(job, storage, on_stage)
     on_stage(pool.start_stage)
     plan = JobPlan.of(job)  # the face solve may have added to it
     todo = [chunk_spec(job, c, storage, plan) for c in job.chunks if c.state != State.DONE]
@@ -349,6 +351,22 @@ def render_job(
         events.should_stop = should_stop
     pool.run(todo, events, attempts={c.index: c.attempts for c in job.chunks})
     _return_stopped_chunks(session, job, lease[0] if lease else None, recorder)
+
+
+def _first_look(job: Job, storage: Storage, on_stage: StageFn) -> None:
+    """Key a few frames spread over the shot and keep them (:attr:`jobs.layout.JobLayout.first_look`),
+    once per job, before its chunks render; a job that keys no screen has none."""
+    key = JobLayout(job.id).first_look
+    if job.plan is None or not job.plan.get("screen") or storage.exists(key):
+        return
+    from jobs.frame_preview import first_look
+    from workers.contact_sheet import encode_jpeg
+
+    on_stage("keying the first look")
+    image = encode_jpeg(first_look(job))
+    with storage.writer(key) as path:
+        Path(path).write_bytes(image)
+    on_stage(f"first look: {storage.path(key)}")
 
 
 def _return_stopped_chunks(session: Session, job: Job, owner: str | None, recorder: _Recorder) -> None:

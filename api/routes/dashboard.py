@@ -132,7 +132,8 @@ def job_page(request: Request, services: ServicesDep, session: SessionDep, princ
         "job": job, "shot": job.shot, "batch": batch, "settings": job_settings(row), "controls": controls,
         "keyer_changed": sum(value != c.default for c, value in controls),
         "timeline": chunk_timeline(row, datetime.now(timezone.utc)), "retry_refusal": retry_refusal(row),
-        "tunable": bool(row.plan and row.plan.get("screen")), **_who(request, principal)})
+        "tunable": bool(row.plan and row.plan.get("screen")),
+        "first_look": bool((row.options or {}).get("preview_first")), **_who(request, principal)})
 
 
 @router.get("/workers", response_class=HTMLResponse)

@@ -17,10 +17,11 @@ from sqlalchemy import func, select
 
 from api.auth import PrincipalDep
 from api.deps import ServicesDep, SessionDep
-from api.keyer_preview import parse_controls, preview_image, shot_frame, tuned_params
+from api.keyer_preview import parse_controls, tuned_params
 from api.schemas import BatchCreate, BatchPublic, JobCreate, JobPublic, JobsPublic
 from jobs.celery_app import app as celery_app
 from jobs.doorbell import ring
+from jobs.frame_preview import preview_image, shot_frame
 from jobs.layout import JobLayout
 from jobs.options import RenderOptions
 from jobs.pipeline import create_job as record_job
@@ -407,6 +408,18 @@ def read_preview(*, services: ServicesDep, session: SessionDep, principal: Princ
         with services.storage.writer(key) as tmp:
             Path(tmp).write_bytes(encode_jpeg(contact_sheet(videos, rows=4, width=320)))
     return FileResponse(services.storage.path(key), media_type="image/jpeg")
+
+
+@router.get("/{job_id}/first-look.jpg", summary="First look: frames keyed before the chunks (preview_first)",
+            responses={200: {"content": {"image/jpeg": {}}}})
+def read_first_look(*, services: ServicesDep, session: SessionDep, principal: PrincipalDep, job_id: str) -> Response:
+    """A few frames spread over the shot, keyed before the rest of the job renders (the
+    ``preview_first`` option); 404 until they are (or for a job without the option)."""
+    require_job(session, job_id, principal)
+    key = JobLayout(job_id).first_look
+    if not services.storage.exists(key):
+        raise HTTPException(404, f"job {job_id} has no first look (yet): submit it with preview_first")
+    return FileResponse(services.storage.path(key), media_type="image/jpeg", headers={"Cache-Control": "no-store"})
 
 
 @router.get("/{job_id}/preview", summary="Keyer tuning: one frame keyed with the given controls, source | matte | result (JPEG)",

@@ -81,3 +81,23 @@ def test_a_piped_render_tells_its_stages_and_an_existing_output_needs_force(tmp_
     forced = _run(tmp_path / "home", "render", clip, "-o", str(output), "--background", PLATE, "--screen", "green",
                   "--force")
     assert forced.returncode == 0 and output.stat().st_mtime_ns != before
+
+
+def test_preview_first_keys_a_first_look_before_the_chunks(tmp_path: Path) -> None:
+    """``--preview-first`` keys four frames spread over a real shot before any chunk renders, and
+    keeps them as source | matte | result rows."""
+    import cv2
+
+    output = tmp_path / "out.mp4"
+    done = _run(tmp_path / "home", "render", media("greenscreen/cremad_1001_DFA_HAP_XX.flv"), "-o", str(output),
+                "--background", PLATE, "--chunk-frames", "20", "--preview-first")
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    look = next(line for line in lines if line.startswith("first look: ")).removeprefix("first look: ").removesuffix(" ...")
+    assert lines.index("keying the first look ...") < min(i for i, line in enumerate(lines) if line.startswith("rendering"))
+    image = cv2.imread(look)
+    assert image is not None and image.shape[1] == 3 * 360, "three panels of 360 pixels"
+    row = round(360 * 360 / 480)  # the clip is 480 x 360
+    assert image.shape[0] == 4 * row, "four frames spread over the shot"
+    matte = image[:row, 360:720].astype(int)
+    assert matte.mean() > 20 and (matte < 16).mean() > 0.3, "the matte keys the screen out and keeps the actor"

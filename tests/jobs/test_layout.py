@@ -9,7 +9,7 @@ def _keys(layout: JobLayout) -> list[str]:
     return [layout.upload("shot.mp4"), layout.upload("plate.jpg", "plate"), layout.plate(".jpg"),
             layout.face_source(".png"), f"{layout.split}/00000.mp4", layout.rendered(3, ".mov"), layout.matte(3, ".mkv"),
             layout.face_analysis(2), layout.faces_solved(2), layout.output("shot", ".mp4"),
-            layout.output("shot", ".mp4", matte=True), layout.contact_sheet, layout.chunk_log(7)]
+            layout.output("shot", ".mp4", matte=True), layout.contact_sheet, layout.first_look, layout.chunk_log(7)]
 
 
 def test_every_key_is_under_a_prefix_the_job_owns() -> None:
