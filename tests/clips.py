@@ -5,6 +5,7 @@ media moving over a green screen, so the keyer has something real to key.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass
 from fractions import Fraction
@@ -136,3 +137,11 @@ def write_h264(frames: Iterable[np.ndarray], path: str, fps: int = 25, crf: int 
         for packet in stream.encode():
             out.mux(packet)
     return path
+
+
+
+def frame_digest(frame: av.VideoFrame) -> str:
+    """SHA-256 of a decoded frame's pixels (``to_ndarray``: rows cut to the picture's width). A
+    digest of whole plane buffers would take in the padding FFmpeg leaves at the end of each row
+    (``line_size`` beyond the width), uninitialised memory that differs between two decodes."""
+    return hashlib.sha256(np.ascontiguousarray(frame.to_ndarray()).tobytes()).hexdigest()

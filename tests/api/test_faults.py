@@ -11,7 +11,6 @@ time is printed (``pytest -s`` shows it).
 
 from __future__ import annotations
 
-import hashlib
 import os
 import signal
 import subprocess
@@ -26,7 +25,7 @@ import pytest
 import redis
 
 from tests.api.test_service import PLATE, REDIS_URL, Service, _cli, _wait_for, submit
-from tests.clips import ClipSpec, make_clip
+from tests.clips import ClipSpec, frame_digest, make_clip
 from tests.conftest import media
 
 BROKER_URL = os.environ.get("MATTEFARM_TEST_BROKER_URL", "redis://127.0.0.1:6379/8")
@@ -51,7 +50,7 @@ def _digests(path: str) -> tuple[list[str], int]:
         for packet in container.demux():
             for frame in packet.decode():
                 if isinstance(frame, av.VideoFrame):
-                    digests.append(hashlib.sha256(b"".join(bytes(p) for p in frame.planes)).hexdigest())
+                    digests.append(frame_digest(frame))
                 else:
                     audio += 1
     return digests, audio

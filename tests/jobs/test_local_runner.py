@@ -4,7 +4,6 @@ would gain nothing."""
 
 from __future__ import annotations
 
-import hashlib
 import os
 from dataclasses import replace
 from pathlib import Path
@@ -18,7 +17,7 @@ from jobs.options import RenderOptions
 from jobs.pipeline import chunk_spec, create_job, ingest_job, run_job
 from jobs.tables import Job, State
 from models.errors import MediaError
-from tests.clips import ClipSpec, make_clip
+from tests.clips import ClipSpec, frame_digest, make_clip
 from tests.conftest import media
 from workers.probe import probe_video
 from workers.runner import ChunkRunner, LocalRunner, PoolEvents, choose_runner, local_slots
@@ -41,7 +40,7 @@ def _frames(path: str) -> tuple[list[str], list[int]]:
     digests, pts = [], []
     with av.open(path) as container:
         for frame in container.decode(video=0):
-            digests.append(hashlib.sha256(b"".join(bytes(p) for p in frame.planes)).hexdigest())
+            digests.append(frame_digest(frame))
             pts.append(frame.pts)
     return digests, pts
 
