@@ -9,7 +9,7 @@ it before the chunks (Royal Render's preview mode), so an artist sees the shot k
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import av
 import cv2
@@ -23,6 +23,7 @@ from models.keyer import Background, Keyer
 from models.keyer_params import KeyerOutput, KeyerParams
 from models.screen import ScreenAnalysis
 from models.yuv import YuvMatrix, planes_to_rgb, rgb_to_planes
+from workers.decode import frames_by_index
 from workers.frames import frame_planes, working_format
 from workers.plates import PlateReader, plate_kind
 from workers.probe import MediaProbe
@@ -83,30 +84,20 @@ def shot_frame(job: Job, index: int) -> ShotFrame:
 
 
 def _decode_planes(path: str, probe: MediaProbe, index: int, fmt: str) -> tuple[np.ndarray, np.ndarray]:
-    """Frame ``index`` (presentation order) of ``path`` as planes in the working format ``fmt``,
-    by seeking to the keyframe before it, else by decoding from the start.
+    """Frame ``index`` (presentation order) of ``path`` as planes in the working format ``fmt``
+    (:func:`workers.decode.frames_by_index`: by seeking, else in one pass from the start).
 
     Raises:
         MediaError: the file cannot be read or the frame is not found.
     """
-    target = probe.frame_pts[index]
     try:
-        with av.open(path) as container:
-            stream = container.streams.video[0]
-            stream.thread_type = "AUTO"
-            for seek in (True, False):
-                if seek:
-                    container.seek(target, stream=stream, backward=True, any_frame=False)
-                else:
-                    container.seek(0, stream=stream, backward=True)
-                for frame in container.decode(stream):
-                    if frame.pts is not None and frame.pts >= target:
-                        if frame.pts == target:
-                            return frame_planes(frame, fmt)
-                        break  # the seek landed past the frame: decode from the start
+        found = frames_by_index(replace(probe, path=path), [index], lambda frame: frame_planes(frame, fmt))
     except (av.FFmpegError, OSError) as exc:
         raise MediaError(f"reading frame {index} of {probe.path} failed ({exc})", "check that the source file is intact") from exc
-    raise MediaError(f"frame {index} of {probe.path} was not found when decoding", "check that the source file is intact")
+    if not found:
+        raise MediaError(f"frame {index} of {probe.path} was not found when decoding", "check that the source file is intact")
+    planes: tuple[np.ndarray, np.ndarray] = found[0]
+    return planes
 
 
 def preview_image(frame: ShotFrame, params: KeyerParams, width: int = PANEL_WIDTH) -> np.ndarray:

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import av
-import numpy as np
 
 from models.errors import MediaError
 from workers.colour import sws_colorspace
@@ -31,19 +31,28 @@ def decode_video(path: str, fmt: str) -> Iterator[av.VideoFrame]:
         raise MediaError(f"decoding {path} failed ({exc})", "check that the source file is intact") from exc
 
 
-def sample_frames(path: str, frame_pts: list[int], colorspace: int) -> list[np.ndarray]:
+Convert = Callable[[av.VideoFrame], Any]
+"""What a sampled frame becomes (default: ``(H, W, 3)`` uint8 RGB in the given matrix)."""
+
+
+def _rgb(colorspace: int) -> Convert:
+    return lambda frame: frame.reformat(format="rgb24", src_colorspace=colorspace, dst_colorspace=colorspace).to_ndarray()
+
+
+def sample_frames(path: str, frame_pts: list[int], colorspace: int, convert: Convert | None = None) -> list[Any]:
     """Decode the frames with the given PTS (ascending), seeking to each.
 
     Args:
         path: local media file. frame_pts: PTS to fetch, ascending, time-base units.
-        colorspace: swscale matrix constant.
+        colorspace: swscale matrix constant. convert: what each frame becomes (None: RGB).
 
     Returns:
-        ``(H, W, 3)`` uint8 RGB frames, one per PTS found exactly. A seek that lands
+        ``(H, W, 3)`` uint8 RGB frames (or ``convert``'s results), one per PTS found exactly. A seek that lands
         past its target (MPEG program streams seek by byte position) finds nothing
         for it, so the list is shorter: see :func:`frames_by_index`.
     """
-    out: list[np.ndarray] = []
+    convert = convert or _rgb(colorspace)
+    out: list[Any] = []
     with av.open(path) as container:
         stream = container.streams.video[0]
         stream.thread_type = "AUTO"
@@ -52,17 +61,18 @@ def sample_frames(path: str, frame_pts: list[int], colorspace: int) -> list[np.n
             for frame in container.decode(stream):
                 if frame.pts is not None and frame.pts >= target:
                     if frame.pts == target:
-                        rgb = frame.reformat(format="rgb24", src_colorspace=colorspace, dst_colorspace=colorspace)
-                        out.append(rgb.to_ndarray())
+                        out.append(convert(frame))
                     break
     return out
 
 
-def sample_frames_in_pass(path: str, frame_pts: list[int], colorspace: int) -> list[np.ndarray]:
+def sample_frames_in_pass(path: str, frame_pts: list[int], colorspace: int,
+                          convert: Convert | None = None) -> list[Any]:
     """Like :func:`sample_frames`, in one decoding pass from the start (no seeks).
 
-    Only the wanted frames are converted to RGB; the pass stops after the last one.
+    Only the wanted frames are converted; the pass stops after the last one.
     """
+    convert = convert or _rgb(colorspace)
     wanted, out = set(frame_pts), []
     last = max(frame_pts, default=-1)
     with av.open(path) as container:
@@ -70,8 +80,7 @@ def sample_frames_in_pass(path: str, frame_pts: list[int], colorspace: int) -> l
         stream.thread_type = "AUTO"
         for frame in container.decode(stream):
             if frame.pts in wanted:
-                rgb = frame.reformat(format="rgb24", src_colorspace=colorspace, dst_colorspace=colorspace)
-                out.append(rgb.to_ndarray())
+                out.append(convert(frame))
             if frame.pts is not None and frame.pts >= last and len(out) == len(wanted):
                 break
     return out
@@ -92,15 +101,16 @@ def seek_cost(keyframes: tuple[int, ...], picks: list[int]) -> int:
     return cost
 
 
-def frames_by_index(probe: MediaProbe, picks: list[int]) -> list[np.ndarray]:
+def frames_by_index(probe: MediaProbe, picks: list[int], convert: Convert | None = None) -> list[Any]:
     """Frames ``picks`` (presentation-order indices, ascending) of a probed video as ``(H, W, 3)``
-    uint8 RGB in the source's matrix: by seeking, or in one decoding pass when seeking would
-    decode more frames than the video has (:func:`seek_cost`), or when a seek missed its frame.
+    uint8 RGB in the source's matrix (or as ``convert`` makes them): by seeking, or in one
+    decoding pass when seeking would decode more frames than the video has (:func:`seek_cost`),
+    or when a seek missed its frame.
     """
     colorspace = sws_colorspace(probe.video.colorspace, probe.video.height)
     pts = [probe.frame_pts[i] for i in picks]
     if seek_cost(probe.keyframes, picks) < probe.frame_count:
-        frames = sample_frames(probe.path, pts, colorspace)
+        frames = sample_frames(probe.path, pts, colorspace, convert)
         if len(frames) == len(pts):
             return frames
-    return sample_frames_in_pass(probe.path, pts, colorspace)
+    return sample_frames_in_pass(probe.path, pts, colorspace, convert)
