@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, cast
 
 from models.errors import ChunkDead, MattefarmError, MediaError, TransientError
-from workers.runner import ActorSlot, PoolEvents, Task
+from workers.runner import ActorSlot, PoolEvents, Task, node_slots
 from workers.specs import ChunkSpec, RenderResult
 
 if TYPE_CHECKING:
@@ -83,18 +83,10 @@ class PoolShape:
 
 
 def _node_slots(node: dict, workers: int | None) -> list[ActorSlot]:
-    """The actors one node holds: one per GPU (``workers`` caps them), else ``workers`` or
-    one per two cores, each given half its share of the cores as onnxruntime threads (the
-    other half runs the actor's decoder and encoder threads, :mod:`workers.overlap`; on 2
-    cores, 1 keyer thread renders 1080p at 24 fps where 2 threads give 23)."""
+    """The actors a Ray node (``ray.nodes()`` entry) holds: :func:`workers.runner.node_slots`."""
     resources = node.get("Resources", {})
-    gpus, cpus = int(resources.get("GPU", 0)), int(resources.get("CPU", 0))
     host = node.get("NodeManagerHostname") or node.get("NodeManagerAddress", "")
-    if gpus:
-        count = min(gpus, workers) if workers else gpus
-        return [ActorSlot(node["NodeID"], host, 1, 1, max(1, cpus // count))] * count
-    count = workers or max(1, cpus // 2)
-    return [ActorSlot(node["NodeID"], host, 0, min(1.0, cpus / count), max(1, cpus // count // 2))] * count
+    return node_slots(node["NodeID"], host, int(resources.get("GPU", 0)), int(resources.get("CPU", 0)), workers)
 
 
 def pool_shape(workers: int | None = None) -> PoolShape:

@@ -115,16 +115,22 @@ def local_gpus() -> int:
     return len(glob.glob("/dev/nvidia[0-9]*"))
 
 
-def local_slots(workers: int | None = None) -> list[ActorSlot]:
-    """The actors a private Ray instance on this machine would get (as :func:`workers.pool.pool_shape`
-    sizes a node: one per GPU, capped by ``workers``, else ``workers`` or one per two cores)."""
-    gpus, cpus = local_gpus(), os.cpu_count() or 1
-    host = socket.gethostname()
+def node_slots(node_id: str, host: str, gpus: int, cpus: int, workers: int | None) -> list[ActorSlot]:
+    """The actors one machine holds: one per GPU (``workers`` caps them), else ``workers`` or
+    one per two cores, each given half its share of the cores as onnxruntime threads (the
+    other half runs the actor's decoder and encoder threads, :mod:`workers.overlap`; on 2
+    cores, 1 keyer thread renders 1080p at 24 fps where 2 threads give 23)."""
     if gpus:
         count = min(gpus, workers) if workers else gpus
-        return [ActorSlot("local", host, 1, 1, max(1, cpus // count))] * count
+        return [ActorSlot(node_id, host, 1, 1, max(1, cpus // count))] * count
     count = workers or max(1, cpus // 2)
-    return [ActorSlot("local", host, 0, min(1.0, cpus / count), max(1, cpus // count // 2))] * count
+    return [ActorSlot(node_id, host, 0, min(1.0, cpus / count), max(1, cpus // count // 2))] * count
+
+
+def local_slots(workers: int | None = None) -> list[ActorSlot]:
+    """The actors a private Ray instance on this machine would get (:func:`node_slots`, as
+    :func:`workers.pool.pool_shape` sizes each Ray node)."""
+    return node_slots("local", socket.gethostname(), local_gpus(), os.cpu_count() or 1, workers)
 
 
 def choose_runner(choice: RunnerChoice, ray_address: str | None, workers: int | None, chunks: int) -> Literal["local", "ray"]:
