@@ -17,12 +17,11 @@ from api.routes import dashboard, health, jobs, workers
 from api.routes import session as session_routes
 from jobs.celery_app import app as celery_app
 from jobs.db import make_engine, session_factory
-from jobs.reaper import Reaper
-from jobs.users import users_exist
 from jobs.progress import LiveProgress
+from jobs.reaper import Reaper
 from jobs.settings import Settings, get_settings
+from jobs.users import users_exist
 from workers.storage import Storage
-
 
 log = logging.getLogger(__name__)
 

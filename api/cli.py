@@ -18,7 +18,6 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-
 from typing import TYPE_CHECKING
 
 from pydantic import ValidationError
@@ -133,6 +132,8 @@ def _summary(job: Job, seconds: float) -> Table:
     """The table printed after a render: output, frames, chunks, time, provider, screen, faces."""
     from rich.table import Table
 
+    from jobs.job_plan import FacePlan
+
     plan = job.plan or {}
     table = Table(title=f"job {job.id}", show_header=False)
     fps = job.frames_done / seconds if seconds else 0.0
@@ -142,13 +143,13 @@ def _summary(job: Job, seconds: float) -> Table:
         ("screen colour", plan["screen"]["screen_colour"] if plan.get("screen") else "- (no key)"),
     ]:
         table.add_row(name, value)
-    faces = plan.get("faces")
-    if faces and faces.get("stats"):
-        stats = faces["stats"]
+    faces = FacePlan.of(job)
+    if faces is not None and faces.stats:
+        stats = faces.stats
         table.add_row("faces", f"{stats['targets']} target(s) of {stats['tracks']} track(s), swapped in "
                                f"{stats['target_frames']} frame(s); jitter {stats['jitter_raw_px']:.2f} px raw, "
                                f"{stats['jitter_solved_px']:.2f} px solved")
-        table.add_row("face analysis", "reused" if faces.get("analysis_reused") else f"{faces['analysis_s']:.1f} s")
+        table.add_row("face analysis", "reused" if faces.analysis_reused else f"{faces.analysis_s or 0.0:.1f} s")
     return table
 
 
@@ -249,7 +250,7 @@ class _Ahead:
         finally:
             self._made.set()
         if screen is not None and self.options.face is None and runner.renderer is not None:
-            from jobs.pipeline import keyer_spec
+            from jobs.chunk_specs import keyer_spec
 
             runner.renderer.keyer_for(keyer_spec(probe, screen, self.options))
 

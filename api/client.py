@@ -13,7 +13,6 @@ import httpx
 
 from models.errors import InputError, MattefarmError
 
-
 TERMINAL_STATES = ("done", "failed", "cancelled")
 
 

@@ -24,6 +24,7 @@ from jobs.tables import Job
 from models.errors import InputError
 from models.keyer_params import KeyerParams
 
+
 @dataclass(frozen=True)
 class Control:
     """One keyer control as the tuning panel shows it: a slider from ``low`` to ``high`` by ``step``.

@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import datetime
 from pathlib import PurePath
-from collections.abc import Iterator
 from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from jobs.controls import retry_helps
+from jobs.job_plan import FacePlan
 from jobs.options import RenderOptions
-from jobs.webhooks import check_url
 from jobs.tables import Batch, Chunk, Job, as_utc
-
+from jobs.webhooks import check_url
 
 PATH_LIMIT = 4096
 """Longest path a request may name (Linux's PATH_MAX)."""
@@ -167,10 +167,10 @@ class JobPublic(BaseModel):
 
 def _faces_summary(job: Job) -> dict[str, Any] | None:
     """The plan's face entry without storage keys (None: keying only)."""
-    faces = (job.plan or {}).get("faces")
-    if not faces:
+    faces = FacePlan.of(job)
+    if faces is None:
         return None
-    return {k: v for k, v in faces.items() if k not in ("source_key", "fingerprint")}
+    return {k: v for k, v in faces.to_dict().items() if k not in ("source_key", "fingerprint")}
 
 
 class JobsPublic(BaseModel):

@@ -5,7 +5,7 @@ then the keyer's onnx, onnxruntime and numba) and opening its database: one
 core busy with Python, the other idle. The probe and the screen analysis need
 only the source and the options, and the analysis is mostly decoding, which
 runs in FFmpeg's threads without the GIL; so they run meanwhile, in
-:class:`IngestAhead`, and :func:`jobs.pipeline.ingest_job` takes their results
+:class:`IngestAhead`, and :func:`jobs.ingest.ingest_job` takes their results
 (or their errors, raised where the ingest would have raised them) instead of
 doing the work again. ``then`` runs in the same thread after the analysis:
 the CLI builds the keyer there (its imports and model included) for an

@@ -6,9 +6,9 @@ job's intermediate files are cleaned up, removed with the job).
 
 from __future__ import annotations
 
-from jobs.layout import JobLayout
 from datetime import datetime, timezone
 
+from jobs.layout import JobLayout
 from workers.storage import Storage
 
 

@@ -18,6 +18,7 @@ from celery import Celery
 from sqlalchemy.orm import Session
 
 from jobs.celery_app import QUEUES, STAGE_QUEUES, celery_priority, queue_keys
+from jobs.job_plan import FacePlan
 from jobs.tables import Job, State, utcnow
 
 log = logging.getLogger(__name__)
@@ -27,8 +28,8 @@ def next_stage(job: Job) -> str:
     done (or its faces are not solved), else ``assemble``."""
     if job.plan is None:
         return "ingest"
-    faces = job.plan.get("faces") or {}
-    if (faces and not faces.get("solved")) or any(c.state != State.DONE for c in job.chunks):
+    faces = FacePlan.of(job)
+    if (faces is not None and not faces.solved) or any(c.state != State.DONE for c in job.chunks):
         return "render"
     return "assemble"
 

@@ -19,24 +19,30 @@ from __future__ import annotations
 import hashlib
 import os
 import time
+from dataclasses import replace
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 from sqlalchemy.orm import Session
-from sqlalchemy.orm.attributes import flag_modified
 
+from jobs.job_plan import FacePlan
 from jobs.layout import JobLayout, face_analysis_cache
 from jobs.options import RenderOptions
 from jobs.tables import Chunk, Job, Stage
-from models.errors import InputError
+from models.errors import InputError, MediaError
 from models.face_analysis import ANALYSIS_VERSION, FaceTable
 from models.face_solve import SolveParams, solve_faces
 from models.registry import spec_of
 from workers.faces import (
-    load_analyser, load_arrays, read_source_image, reference_look, require_swapper_models, save_arrays, source_face,
+    load_analyser,
+    load_arrays,
+    read_source_image,
+    reference_look,
+    require_swapper_models,
+    save_arrays,
+    source_face,
 )
-from workers.pool import PoolEvents, RenderPool
+from workers.runner import ChunkEvents, ChunkRunner
 from workers.specs import ChunkSpec, FaceSpec
 from workers.storage import Storage
 
@@ -58,7 +64,7 @@ def source_fingerprint(path: str) -> str:
     return digest.hexdigest()[:32]
 
 
-def store_source_face(job: Job, options: RenderOptions, storage: Storage, frame_count: int) -> dict | None:
+def store_source_face(job: Job, options: RenderOptions, storage: Storage, frame_count: int) -> FacePlan | None:
     """Check the face options and the source identity image; copy the image into the job's storage (ingest).
 
     Args:
@@ -83,11 +89,11 @@ def store_source_face(job: Job, options: RenderOptions, storage: Storage, frame_
     source_face(rgb, analyser, options.source_face_index, f"the source image {options.face}")
     key = JobLayout(job.id).face_source(Path(options.face).suffix.lower())
     storage.put_file(options.face, key)
-    faces = {"source_key": key, "fingerprint": source_fingerprint(job.input_uri), "solved": False}
+    look = None
     if options.reference_image is not None:
-        look = reference_look(options.reference_image, analyser, options.reference_face)
-        faces["reference_look"] = [round(float(v), 6) for v in look]
-    return faces
+        embedding = reference_look(options.reference_image, analyser, options.reference_face)
+        look = tuple(round(float(v), 6) for v in embedding)
+    return FacePlan(source_key=key, fingerprint=source_fingerprint(job.input_uri), reference_look=look)
 
 
 def analysis_part_key(job: Job, chunk: Chunk) -> str:
@@ -102,33 +108,37 @@ def solved_key(job: Job, chunk: Chunk) -> str:
 
 def face_spec(job: Job, chunk: Chunk, options: RenderOptions) -> FaceSpec | None:
     """The chunk's :class:`workers.specs.FaceSpec` (solved key set once the solve ran), or None."""
-    faces = (job.plan or {}).get("faces")
-    if not faces:
+    faces = FacePlan.of(job)
+    if faces is None:
         return None
-    return FaceSpec(source_key=faces["source_key"], source_face=options.source_face_index, swapper=options.swapper,
+    return FaceSpec(source_key=faces.source_key, source_face=options.source_face_index, swapper=options.swapper,
                     key=not options.no_key, analysis_key=analysis_part_key(job, chunk),
-                    solved_key=solved_key(job, chunk) if faces.get("solved") else None)
+                    solved_key=solved_key(job, chunk) if faces.solved else None)
 
 
 def faces_pending(job: Job) -> bool:
     """Whether the job replaces faces and has not solved them yet."""
-    faces = (job.plan or {}).get("faces")
-    if not faces:
-        return False
-    return not faces.get("solved")
+    faces = FacePlan.of(job)
+    return faces is not None and not faces.solved
 
 
-def _faces_plan(job: Job) -> dict[str, Any]:
-    """The ``faces`` entry of the plan of a job that replaces faces (:func:`faces_pending` was asked)."""
-    assert job.plan is not None, f"job {job.id} has no plan"  # faces are solved only after planning
-    return job.plan["faces"]
+def _faces_plan(job: Job) -> FacePlan:
+    """The face plan of a job that replaces faces.
+
+    Raises:
+        MediaError: the job's plan has no face entry (it was ingested without ``--face``).
+    """
+    faces = FacePlan.of(job)
+    if faces is None:
+        raise MediaError(f"job {job.id} has no face plan", "render it again with --face")
+    return faces
 
 
-def _analysis(job: Job, storage: Storage, pool: RenderPool, specs: list[ChunkSpec],
-              events: PoolEvents) -> tuple[FaceTable | None, bool]:
+def _analysis(job: Job, storage: Storage, pool: ChunkRunner, specs: list[ChunkSpec],
+              events: ChunkEvents) -> tuple[FaceTable | None, bool]:
     """``(the face table of the whole shot, whether it was reused)``: from the cache, or from the
     analysis pass (table None: the pass was stopped)."""
-    cache = face_analysis_cache(_faces_plan(job)["fingerprint"])
+    cache = face_analysis_cache(_faces_plan(job).fingerprint)
     if storage.exists(cache):
         return FaceTable.from_arrays(load_arrays(storage, cache)), True
     results = pool.run(specs, events, task="analyse")
@@ -140,13 +150,13 @@ def _analysis(job: Job, storage: Storage, pool: RenderPool, specs: list[ChunkSpe
     return table, False
 
 
-def analyse_and_solve(session: Session, job: Job, storage: Storage, pool: RenderPool, specs: list[ChunkSpec],
-                      events: PoolEvents) -> bool:
+def analyse_and_solve(session: Session, job: Job, storage: Storage, pool: ChunkRunner, specs: list[ChunkSpec],
+                      events: ChunkEvents) -> bool:
     """Run (or reuse) the analysis pass, solve the whole timeline and store each chunk's targets.
 
     Args:
         specs: every chunk's spec (their ``faces.analysis_key`` is where the pass writes).
-        events: pool callbacks (logs, stop check).
+        events: what the runner tells as the pass goes (logs, stop check).
 
     Returns:
         False if the pass was stopped (cancel or pause) before it finished.
@@ -162,15 +172,15 @@ def analyse_and_solve(session: Session, job: Job, storage: Storage, pool: Render
     if table is None:
         return False
     analysis_s = time.monotonic() - started
-    look = _faces_plan(job).get("reference_look")
+    plan = _faces_plan(job)
+    look = plan.reference_look
     solved = solve_faces(table, SolveParams(mode=options.face_mode, reference_frame=options.reference_frame,
                                             reference_face=options.reference_face,
                                             reference_look=None if look is None else np.asarray(look, dtype=np.float32)))
     for chunk in job.chunks:
         save_arrays(storage, solved_key(job, chunk), solved.between(chunk.preroll_start, chunk.frame_end).to_arrays())
-    _faces_plan(job).update(solved=True, stats=solved.stats, analysis_reused=reused, analysis_s=round(analysis_s, 3),
-                            solve_s=round(time.monotonic() - started - analysis_s, 3))
-    flag_modified(job, "plan")
+    replace(plan, solved=True, stats=solved.stats, analysis_reused=reused, analysis_s=round(analysis_s, 3),
+            solve_s=round(time.monotonic() - started - analysis_s, 3)).store(job)
     job.stage = Stage.RENDER
     session.commit()
     return True

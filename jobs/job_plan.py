@@ -7,7 +7,7 @@ with keys of a dict, and no chunk parses the probe again.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from fractions import Fraction
 from typing import Any
 
@@ -22,6 +22,56 @@ from workers.specs import PlateSpec
 
 
 @dataclass(frozen=True)
+class FacePlan:
+    """The face replacement half of a job's plan (:mod:`jobs.faces`).
+
+    Attributes:
+        source_key: storage key of the source identity's image.
+        fingerprint: the source video's fingerprint, the key of its cached face analysis
+            (:func:`jobs.faces.source_fingerprint`).
+        reference_look: the reference image's face embedding (``--reference-image``), else None.
+        solved: whether the whole-shot solve has run (the render pass can start).
+        stats: the solve's figures (:attr:`models.face_solve.SolvedFaces.stats`), once solved.
+        analysis_reused: the analysis came from the cache. analysis_s, solve_s: seconds each took.
+    """
+
+    source_key: str
+    fingerprint: str
+    reference_look: tuple[float, ...] | None = None
+    solved: bool = False
+    stats: dict[str, Any] | None = None
+    analysis_reused: bool = False
+    analysis_s: float | None = None
+    solve_s: float | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON form stored in the plan's ``faces`` entry."""
+        data = asdict(self)
+        data["reference_look"] = list(self.reference_look) if self.reference_look is not None else None
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> FacePlan:
+        """Inverse of :meth:`to_dict` (a key a plan written by an older release lacks takes its default)."""
+        known = {f.name for f in fields(cls)}
+        values = {k: v for k, v in data.items() if k in known}
+        if values.get("reference_look") is not None:
+            values["reference_look"] = tuple(values["reference_look"])
+        return cls(**values)
+
+    @classmethod
+    def of(cls, job: Job) -> FacePlan | None:
+        """The job's face plan, or None for a job that replaces no faces (or is not ingested):
+        read without parsing the rest of the plan."""
+        data = (job.plan or {}).get("faces")
+        return cls.from_dict(data) if data else None
+
+    def store(self, job: Job) -> None:
+        """Write this as the job's face plan (a new plan object, so the change is saved)."""
+        job.plan = {**(job.plan or {}), "faces": self.to_dict()}
+
+
+@dataclass(frozen=True)
 class JobPlan:
     """What ingest decided for a job.
 
@@ -33,8 +83,7 @@ class JobPlan:
         plate: the background plate copied into the job's storage; None for a layer.
         shift_s: seconds subtracted from every stream so the earliest starts at 0.
         chunks: the chunks' frame and packet ranges, in order.
-        faces: the face replacement's state (source key, fingerprint, solve stats; a JSON
-            object :mod:`jobs.faces` keeps), None for keying only.
+        faces: the face replacement's plan, None for keying only.
     """
 
     probe: MediaProbe
@@ -44,7 +93,7 @@ class JobPlan:
     plate: PlateSpec | None
     shift_s: Fraction
     chunks: tuple[ChunkPlan, ...]
-    faces: dict[str, Any] | None = None
+    faces: FacePlan | None = None
 
     @property
     def shift_pts(self) -> int:
@@ -57,7 +106,8 @@ class JobPlan:
             "probe": self.probe.to_dict(), "screen": self.screen.to_dict() if self.screen else None,
             "keyer": self.keyer.to_dict(), "encode": self.encode.to_dict(),
             "plate": asdict(self.plate) if self.plate else None,
-            "shift_s": str(self.shift_s), "chunks": [c.to_dict() for c in self.chunks], "faces": self.faces,
+            "shift_s": str(self.shift_s), "chunks": [c.to_dict() for c in self.chunks],
+            "faces": self.faces.to_dict() if self.faces else None,
         }
 
     @classmethod
@@ -68,7 +118,8 @@ class JobPlan:
             screen=ScreenAnalysis.from_dict(data["screen"]) if data.get("screen") else None,
             keyer=KeyerParams.from_dict(data["keyer"]), encode=EncodeSettings(**data["encode"]),
             plate=PlateSpec(**data["plate"]) if data.get("plate") else None, shift_s=Fraction(data["shift_s"]),
-            chunks=tuple(ChunkPlan(**c) for c in data.get("chunks", ())), faces=data.get("faces"),
+            chunks=tuple(ChunkPlan(**c) for c in data.get("chunks", ())),
+            faces=FacePlan.from_dict(data["faces"]) if data.get("faces") else None,
         )
 
     @classmethod

@@ -9,9 +9,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from models.choices import ALLOWED_SUFFIXES, SCREEN_HELP, FaceMode, OutputCodec, ProviderChoice, Swapper, X264Preset
 from models.errors import InputError
 from models.keyer_params import KeyerParams
-from models.choices import ALLOWED_SUFFIXES, SCREEN_HELP, FaceMode, OutputCodec, ProviderChoice, Swapper, X264Preset
 
 OptionStyle = Literal["cli", "api"]
 API_PARTS = {"background": "the 'plate' part", "face": "the 'face' part", "reference_image": "the 'reference' part",

@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import redis
@@ -131,3 +132,20 @@ class Subscription:
     def close(self) -> None:
         """Unsubscribe and release the connection."""
         self.pubsub.close()
+
+
+@dataclass
+class LiveMirror:
+    """Mirrors chunk changes to Redis: counters and events (a :class:`jobs.events.ChunkListener`)."""
+
+    live: LiveProgress
+
+    def chunk_changed(self, job: Job, chunk: Chunk) -> None:
+        """The chunk's counter, and a ``chunk`` event."""
+        self.live.set_chunk_frames(job.id, chunk.index, chunk.frames_done)
+        self.live.publish(job_event(job, "chunk", chunk, frames_done=sum(c.frames_done for c in job.chunks)))
+
+    def frames_changed(self, job: Job, chunk: Chunk) -> None:
+        """The chunk's counter, and a ``progress`` event."""
+        self.live.set_chunk_frames(job.id, chunk.index, chunk.frames_done)
+        self.live.publish(job_event(job, "progress", chunk, frames_done=sum(c.frames_done for c in job.chunks)))

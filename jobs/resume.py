@@ -17,9 +17,10 @@ from pathlib import Path
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from jobs.chunk_specs import chunk_spec
 from jobs.leases import ACTIVE, lease_expired
 from jobs.options import RenderOptions
-from jobs.pipeline import chunk_spec, create_job
+from jobs.pipeline import create_job
 from jobs.tables import Chunk, Job, State, utcnow
 from models.errors import InputError
 from workers.storage import Storage

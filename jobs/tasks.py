@@ -34,16 +34,20 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.orm.exc import ObjectDeletedError, StaleDataError
 
+from jobs.assemble import assemble_job
 from jobs.celery_app import RENDER_QUEUE, app
 from jobs.chunk_log import ChunkLog
 from jobs.db import make_engine, session_factory
 from jobs.doorbell import ring
+from jobs.events import ChunkRecorder
+from jobs.ingest import ingest_job
 from jobs.leases import LeaseKeeper, WorkerId, blocklisted, claim_job, release_lease
-from jobs.pipeline import assemble_job, cleanup_job, fail_job, ingest_job, render_job
-from jobs.progress import LiveProgress, job_event
+from jobs.pipeline import cleanup_job, fail_job
+from jobs.progress import LiveMirror, LiveProgress, job_event
 from jobs.reaper import Reaper
+from jobs.render import render_job
 from jobs.settings import Settings, get_settings
-from jobs.tables import ENDED, Chunk, Job, State, Worker, as_utc, set_state, utcnow
+from jobs.tables import ENDED, Job, State, Worker, as_utc, set_state, utcnow
 from models.errors import MattefarmError
 from workers.pool import RenderPool, connect_ray, pool_shape
 from workers.storage import Storage
@@ -147,21 +151,6 @@ def _close_context(**_: Any) -> None:
     context, _Process.context = _Process.context, None
     if context is not None:
         context.close()
-
-
-@dataclass
-class LiveMirror:
-    """Mirrors chunk changes to Redis: counters and events (a :class:`jobs.pipeline.ChunkListener`)."""
-
-    live: LiveProgress
-
-    def chunk_changed(self, job: Job, chunk: Chunk) -> None:
-        self.live.set_chunk_frames(job.id, chunk.index, chunk.frames_done)
-        self.live.publish(job_event(job, "chunk", chunk, frames_done=sum(c.frames_done for c in job.chunks)))
-
-    def frames_changed(self, job: Job, chunk: Chunk) -> None:
-        self.live.set_chunk_frames(job.id, chunk.index, chunk.frames_done)
-        self.live.publish(job_event(job, "progress", chunk, frames_done=sum(c.frames_done for c in job.chunks)))
 
 
 class StopCheck:
@@ -327,8 +316,9 @@ def _render(ctx: WorkerContext, session: Session, job: Job, stop: StopCheck) -> 
         return True  # not ingested (a duplicate message): ring for what it needs next
     if blocklisted(job, ctx.identity.name, ctx.settings.blocklist_after):
         return _decline(ctx, session, job)
-    render_job(session, job, ctx.storage, ctx.render_pool(), listener=LiveMirror(ctx.live), should_stop=stop,
-               log=ChunkLog(ctx.storage, job.id), lease=(str(ctx.identity), stop.run))
+    recorder = ChunkRecorder(session, job, listener=LiveMirror(ctx.live), log=ChunkLog(ctx.storage, job.id),
+                             lease=(str(ctx.identity), stop.run), should_stop=stop)
+    render_job(recorder, ctx.storage, ctx.render_pool())
     ctx.provider = job.provider or ctx.provider
     if not stop.stopped:
         return True

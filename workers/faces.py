@@ -12,14 +12,14 @@ from collections.abc import Callable, Iterable
 
 import numpy as np
 
+from models.choices import SWAPPERS, ProviderChoice
+from models.choices import Swapper as SwapperName
 from models.errors import InputError
 from models.face_analysis import FaceAnalyser, FaceTable, FoundFace, found_in_coded
 from models.face_detect import FaceDetector
 from models.face_landmarks import FaceMesh
 from models.face_replace import FramePlanes, Swapper, hold_matte, replace_faces
 from models.face_solve import SolvedFaces
-from models.choices import SWAPPERS, ProviderChoice
-from models.choices import Swapper as SwapperName
 from models.face_swap import BuiltinSwapper, SourceFace
 from models.yuv import YuvMatrix, planes_to_rgb
 from workers.model_files import fetch_model

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+from models.choices import ProviderChoice
 from models.face_replace import Swapper
 from models.face_swap import SourceFace
 from models.neural_swap import ArcFace, InSwapper, load_emap, source_latent
-from models.choices import ProviderChoice
 from workers.model_files import fetch_model
 
 

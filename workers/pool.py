@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, cast
 
 from models.errors import ChunkDead, MattefarmError, MediaError, TransientError
-from workers.runner import ActorSlot, PoolEvents, Task, node_slots
+from workers.runner import ActorSlot, ChunkEvents, PoolEvents, Task, node_slots
 from workers.specs import ChunkSpec, RenderResult
 
 if TYPE_CHECKING:
@@ -32,7 +32,7 @@ if TYPE_CHECKING:
 # Ray is imported where it is used: this module is imported by code that only
 # names its types (jobs.faces), and a CLI render on one machine never starts Ray.
 
-__all__ = ["ActorSlot", "PoolEvents", "PoolShape", "RenderPool", "connect_ray", "pool_shape"]
+__all__ = ["ActorSlot", "ChunkEvents", "PoolEvents", "PoolShape", "RenderPool", "connect_ray", "pool_shape"]
 
 log = logging.getLogger(__name__)
 DEFAULT_NAMESPACE = "mattefarm"
@@ -191,7 +191,7 @@ class RenderPool:
             ray.kill(self.actors[index])
         self.actors[index] = self._new_actor(self.slots[index])
 
-    def _drain_progress(self, events: PoolEvents) -> None:
+    def _drain_progress(self, events: ChunkEvents) -> None:
         """Pass queued progress reports on; a dead queue actor is replaced with a fresh queue."""
         try:
             reports = self.progress.get_nowait_batch(self.progress.qsize())
@@ -202,7 +202,7 @@ class RenderPool:
         for job_id, index, done in reports:
             events.on_progress(job_id, index, done)
 
-    def run(self, specs: Sequence[ChunkSpec], events: PoolEvents, task: Task = "render",
+    def run(self, specs: Sequence[ChunkSpec], events: ChunkEvents, task: Task = "render",
             attempts: dict[int, int] | None = None) -> list[RenderResult]:
         """Render every spec (``task`` ``analyse``: run the face analysis pass instead); return results in chunk order.
 
@@ -221,7 +221,7 @@ class RenderPool:
                 self._cancel(running)
             raise
 
-    def _schedule(self, specs: Sequence[ChunkSpec], events: PoolEvents, task: Task,
+    def _schedule(self, specs: Sequence[ChunkSpec], events: ChunkEvents, task: Task,
                   running: dict[ObjectRef, tuple[ChunkSpec, int]], attempts: dict[int, int]) -> list[RenderResult]:
         """The scheduling loop of :meth:`run`; ``running`` holds the in-flight tasks."""
         import ray

@@ -21,8 +21,7 @@ import numpy as np
 
 from models.errors import MediaError
 from models.keyer import Background, Keyer, KeyResult, TemporalState, chroma_size
-from models.keyer_params import KeyerOutput, KeyerParams
-from models.screen import ScreenAnalysis
+from models.keyer_params import KeyerOutput
 from models.providers import provider_name
 from models.yuv import YuvMatrix, rgb_to_planes
 from workers.decode import decode_video
@@ -46,12 +45,19 @@ ProgressFn = Callable[[int], None]
 
 
 def build_keyer(spec: ChunkSpec, threads: int = 0) -> Keyer:
-    """The keyer a chunk needs (same analysis and parameters for every chunk of a job)."""
-    assert spec.encode is not None
+    """The keyer a chunk needs (same analysis and parameters for every chunk of a job).
+
+    Raises:
+        MediaError: the spec carries no screen analysis (the job keys nothing).
+        ModelError: the keyer's session cannot be created.
+    """
+    if spec.screen is None:
+        raise MediaError(f"chunk {spec.index} of job {spec.job_id} has no screen analysis to key with",
+                         "the job was planned without a key; render it again")
     output: KeyerOutput = "layer" if spec.encode.codec == "prores4444" else "composite"
     return Keyer(
-        ScreenAnalysis.from_dict(spec.screen),
-        KeyerParams.from_dict(spec.keyer),
+        spec.screen,
+        spec.keyer,
         spec.encode.width,
         spec.encode.height,
         keyer_matrix(spec),
@@ -67,15 +73,13 @@ def keyer_key(spec: ChunkSpec, threads: int) -> str:
     """What a chunk's keyer is built from (screen analysis, keyer controls, encoding, provider,
     threads, holdout and matte), as canonical JSON: chunks with equal keys share one keyer,
     whichever job they belong to."""
-    assert spec.encode is not None
-    return json.dumps({"screen": spec.screen, "keyer": spec.keyer, "encode": asdict(spec.encode),
-                       "providers": spec.providers, "threads": threads, "hold": spec.faces is not None,
-                       "matte": spec.matte_key is not None}, sort_keys=True, default=str)
+    return json.dumps({"screen": spec.screen.to_dict() if spec.screen else None, "keyer": spec.keyer.to_dict(),
+                       "encode": asdict(spec.encode), "providers": spec.providers, "threads": threads,
+                       "hold": spec.faces is not None, "matte": spec.matte_key is not None}, sort_keys=True, default=str)
 
 
 def keyer_matrix(spec: ChunkSpec) -> YuvMatrix:
     """The Y'CbCr matrix and range of the chunk's source."""
-    assert spec.encode is not None
     return YuvMatrix.from_sws(spec.encode.sws_colorspace, spec.encode.full_range)
 
 
@@ -253,7 +257,9 @@ class ChunkRenderer:
         from workers.faces import analyse_frames, save_arrays
 
         started = time.monotonic()
-        assert spec.faces is not None and spec.encode is not None
+        if spec.faces is None:
+            raise MediaError(f"chunk {spec.index} of job {spec.job_id} replaces no faces: nothing to analyse",
+                             "analyse only jobs that replace faces")
         analyser = self.analyser_for(spec)
         storage = Storage(spec.storage_root)
         with storage.local_copy(spec.input_key) as source:
@@ -276,7 +282,6 @@ class ChunkRenderer:
         keyer = self.keyer_for(spec)
         storage = Storage(spec.storage_root)
         faces = self.faces_for(spec, storage)
-        assert spec.encode is not None
         with ExitStack() as stack:
             source = stack.enter_context(storage.local_copy(spec.input_key))
             plate = None

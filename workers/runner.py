@@ -1,6 +1,6 @@
 """What renders a job's chunks: the interface both runners share, and the in-process runner.
 
-:class:`ChunkRunner` is what :func:`jobs.pipeline.render_job` drives. Two kinds:
+:class:`ChunkRunner` is what :func:`jobs.render.render_job` drives. Two kinds:
 
 - :class:`workers.pool.RenderPool`: Ray actors spread over a cluster's nodes
   (the service, a joined cluster, a machine with several actors' worth of GPUs
@@ -59,15 +59,31 @@ class ActorSlot:
     threads: int
 
 
+class ChunkEvents(Protocol):
+    """What a runner tells the driver as chunks progress: the one chunk-event protocol, from the
+    actor to SQL and Redis (on the driver, :class:`jobs.events.ChunkRecorder`)."""
+
+    def on_start(self, spec: ChunkSpec, attempt: int, slot: ActorSlot) -> None:
+        """A chunk was handed to the actor in ``slot`` (``attempt`` counts from 1 over the chunk's
+        whole life, see :meth:`ChunkRunner.run`)."""
+
+    def on_progress(self, job_id: str, index: int, done: int) -> None:
+        """Chunk ``index`` of ``job_id`` has delivered ``done`` frames (pre-roll not counted)."""
+
+    def on_done(self, spec: ChunkSpec, result: RenderResult) -> None:
+        """A chunk finished."""
+
+    def on_error(self, spec: ChunkSpec, error: MattefarmError, final: bool) -> None:
+        """A chunk failed; ``final`` False means it is tried again."""
+
+    def should_stop(self) -> bool:
+        """Polled while chunks run: True cancels them and the runner returns what finished."""
+        ...
+
+
 @dataclass
 class PoolEvents:
-    """Callbacks a runner calls on the driver as chunks progress.
-
-    ``on_start(spec, attempt, slot)``: a chunk was handed to the actor in ``slot``
-    (``attempt`` counts from 1 over the chunk's whole life, see :meth:`ChunkRunner.run`);
-    ``on_progress(job_id, index, frames done)``; ``on_done(spec, result)``;
-    ``on_error(spec, error, final)``: ``final`` False means the chunk is tried again.
-    """
+    """:class:`ChunkEvents` made of callbacks, each doing nothing unless given."""
 
     on_start: Callable[[ChunkSpec, int, ActorSlot], None] = lambda spec, attempt, slot: None
     on_progress: Callable[[str, int, int], None] = lambda job_id, index, done: None
@@ -77,7 +93,7 @@ class PoolEvents:
 
 
 class ChunkRunner(Protocol):
-    """Renders chunk specs and reports each through :class:`PoolEvents`.
+    """Renders chunk specs and reports each through :class:`ChunkEvents`.
 
     Attributes:
         slots: where its actors are (one per chunk rendered at a time).
@@ -87,7 +103,7 @@ class ChunkRunner(Protocol):
     slots: list[ActorSlot]
     start_stage: str
 
-    def run(self, specs: Sequence[ChunkSpec], events: PoolEvents, task: Task = "render",
+    def run(self, specs: Sequence[ChunkSpec], events: ChunkEvents, task: Task = "render",
             attempts: dict[int, int] | None = None) -> list[RenderResult]:
         """Render (``task`` ``analyse``: analyse) every spec; return the results in chunk order.
 
@@ -176,7 +192,7 @@ class LocalRunner:
         self.max_attempts = max_attempts
         self.renderer: ChunkRenderer | None = ChunkRenderer(threads)
 
-    def run(self, specs: Sequence[ChunkSpec], events: PoolEvents, task: Task = "render",
+    def run(self, specs: Sequence[ChunkSpec], events: ChunkEvents, task: Task = "render",
             attempts: dict[int, int] | None = None) -> list[RenderResult]:
         """See :meth:`ChunkRunner.run`. An exception from a callback propagates at once.
 
@@ -223,7 +239,7 @@ class LocalRunner:
         return sorted(results, key=lambda r: r.index)
 
     @staticmethod
-    def _reporter(spec: ChunkSpec, events: PoolEvents) -> Callable[[int], None]:
+    def _reporter(spec: ChunkSpec, events: ChunkEvents) -> Callable[[int], None]:
         """Progress of one chunk; raises :class:`Cancelled` (caught by :meth:`run`) once a stop is asked."""
         def report(done: int) -> None:
             if events.should_stop():

@@ -7,9 +7,11 @@ specs, not 6 MB frames, between Ray processes).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Literal
 
 from models.choices import ProviderChoice
+from models.keyer_params import KeyerParams
+from models.screen import ScreenAnalysis
 from workers.encode import EncodeSettings
 
 PlateKind = Literal["image", "video"]
@@ -73,9 +75,9 @@ class ChunkSpec:
             (for picking video-plate frames).
         output_pts: output PTS of frames ``frame_start .. frame_end - 1``, in
             ``encode.time_base`` units.
-        keyer: :meth:`models.keyer_params.KeyerParams.to_dict`.
-        screen: :meth:`models.screen.ScreenAnalysis.to_dict`.
-        encode: output encoding. plate: the background plate (None for a layer).
+        encode: output encoding (size, codec, timing, colour tags, working format).
+        keyer: the keyer's controls. screen: the shot's screen analysis (None: nothing is keyed).
+        plate: the background plate (None for a layer).
         rotation: display rotation of the source, degrees (plates are fitted upright).
         batch_frames: frames per model call. providers: execution provider choice.
         faces: face replacement (None: keying only).
@@ -93,9 +95,9 @@ class ChunkSpec:
     file_pts: tuple[int, ...] = field(repr=False)
     times_s: tuple[float, ...] = field(repr=False)
     output_pts: tuple[int, ...] = field(repr=False)
-    keyer: dict[str, Any] = field(repr=False, default_factory=dict)
-    screen: dict[str, Any] = field(repr=False, default_factory=dict)
-    encode: EncodeSettings | None = None
+    encode: EncodeSettings = field(repr=False)
+    keyer: KeyerParams = field(repr=False, default_factory=KeyerParams)
+    screen: ScreenAnalysis | None = field(repr=False, default=None)
     plate: PlateSpec | None = None
     rotation: int = 0
     batch_frames: int = 8

@@ -8,12 +8,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any
 from pathlib import Path
+from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
+from sqlalchemy import select
 
 from api.auth import PrincipalDep, farm_is_open
 from api.deps import ServicesDep, SessionDep
@@ -24,7 +25,6 @@ from api.routes.workers import read_workers
 from api.schemas import BatchPublic, JobPublic, JobsPublic
 from jobs.controls import retry_refusal
 from jobs.tables import Batch, Job, State
-from sqlalchemy import select
 
 templates = Jinja2Templates(directory=Path(__file__).resolve().parents[1] / "templates")
 router = APIRouter(include_in_schema=False)

@@ -20,19 +20,19 @@ from api.deps import ServicesDep, SessionDep
 from api.keyer_preview import parse_controls, tuned_params
 from api.schemas import BatchCreate, BatchPublic, JobCreate, JobPublic, JobsPublic
 from jobs.celery_app import app as celery_app
+from jobs.chunk_log import ChunkLog
+from jobs.controls import cancel_job, pause_job, resume_job, retry_job, set_priority
 from jobs.doorbell import ring
 from jobs.frame_preview import preview_image, shot_frame
 from jobs.layout import JobLayout
 from jobs.options import RenderOptions
 from jobs.pipeline import create_job as record_job
 from jobs.progress import job_event
-from jobs.chunk_log import ChunkLog
-from jobs.controls import cancel_job, pause_job, resume_job, retry_job, set_priority
 from jobs.tables import ENDED, Batch, Job, State, User
 from jobs.users import Principal
-from workers.contact_sheet import contact_sheet, encode_jpeg
 from models.choices import ALLOWED_SUFFIXES
 from models.keyer_params import KeyerParams
+from workers.contact_sheet import contact_sheet, encode_jpeg
 from workers.plates import check_plate
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])

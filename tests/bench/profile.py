@@ -12,9 +12,11 @@ from pathlib import Path
 
 from pyinstrument import Profiler
 
+from jobs.chunk_specs import chunk_spec
 from jobs.db import make_engine, session_factory
+from jobs.ingest import ingest_job
 from jobs.options import RenderOptions
-from jobs.pipeline import chunk_spec, cleanup_job, create_job, ingest_job
+from jobs.pipeline import cleanup_job, create_job
 from workers.render import ChunkRenderer
 from workers.storage import Storage
 

@@ -21,9 +21,13 @@ from pathlib import Path
 import ray
 
 from jobs.analysis import analyse_screen
+from jobs.assemble import assemble_job
 from jobs.db import make_engine, session_factory
+from jobs.events import ChunkRecorder
+from jobs.ingest import ingest_job
 from jobs.options import RenderOptions
-from jobs.pipeline import assemble_job, cleanup_job, create_job, ingest_job, render_job
+from jobs.pipeline import cleanup_job, create_job
+from jobs.render import render_job
 from workers.pool import RenderPool
 from workers.probe import probe_video
 from workers.storage import Storage
@@ -105,7 +109,7 @@ def timed_job(source: Path, plate: str, workdir: Path, pool: RenderPool, **optio
         t3 = time.perf_counter()
         ingest_job(session, job, storage)  # probes and analyses again, then plans and splits
         t4 = time.perf_counter()
-        render_job(session, job, storage, pool)
+        render_job(ChunkRecorder(session, job), storage, pool)
         t5 = time.perf_counter()
         assemble_job(session, job, storage)
         t6 = time.perf_counter()

@@ -3,14 +3,17 @@ same chunk specs as one that parses it per chunk."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
+from jobs.chunk_specs import chunk_spec
 from jobs.db import make_engine, session_factory
+from jobs.ingest import ingest_job
 from jobs.job_plan import JobPlan
 from jobs.options import RenderOptions
-from jobs.pipeline import chunk_spec, create_job, ingest_job
+from jobs.pipeline import create_job
 from models.errors import MediaError
 from tests.clips import ClipSpec, make_clip
 from tests.conftest import media
@@ -33,4 +36,8 @@ def test_the_plan_round_trips_and_specs_agree(home: Path, tmp_path: Path) -> Non
         assert plan.plate is not None and plan.plate.kind == "image" and plan.screen is not None
         assert plan.shift_pts == round(plan.shift_s / plan.probe.time_base)
         for chunk in job.chunks:
-            assert chunk_spec(job, chunk, storage, plan) == chunk_spec(job, chunk, storage)
+            given, parsed = chunk_spec(job, chunk, storage, plan), chunk_spec(job, chunk, storage)
+            assert given.screen is not None and parsed.screen is not None
+            assert given.screen.to_dict() == parsed.screen.to_dict() == plan.screen.to_dict()
+            assert replace(given, screen=None) == replace(parsed, screen=None)
+            assert given.keyer == plan.keyer and given.encode == plan.encode

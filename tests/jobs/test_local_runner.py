@@ -4,6 +4,7 @@ would gain nothing."""
 
 from __future__ import annotations
 
+import copy
 import os
 from dataclasses import replace
 from pathlib import Path
@@ -12,11 +13,14 @@ import av
 import numpy as np
 import pytest
 
+from jobs.chunk_specs import chunk_spec
 from jobs.db import make_engine, session_factory
+from jobs.ingest import ingest_job
 from jobs.options import RenderOptions
-from jobs.pipeline import chunk_spec, create_job, ingest_job, run_job
+from jobs.pipeline import create_job, run_job
 from jobs.tables import Job, State
 from models.errors import MediaError
+from models.keyer_params import KeyerParams
 from tests.clips import ClipSpec, make_clip
 from tests.conftest import media
 from workers.probe import probe_video
@@ -130,7 +134,7 @@ def test_the_runner_is_local_only_where_ray_gains_nothing(monkeypatch: pytest.Mo
 
 def test_the_keyer_built_ahead_is_the_one_the_chunks_use(home: Path, tmp_path: Path) -> None:
     from jobs.ahead import IngestAhead
-    from jobs.pipeline import keyer_spec
+    from jobs.chunk_specs import keyer_spec
 
     source = make_clip(ClipSpec("ahead", frames=30), str(tmp_path / "src.mp4"))
     options = RenderOptions(background=PLATE, screen="green", chunk_frames=10, matte_out=str(tmp_path / "m.mp4"))
@@ -167,8 +171,15 @@ class _BuggySpecs:
         self.inner, self.slots, self.start_stage = inner, inner.slots, inner.start_stage
 
     def run(self, specs, events, task="render", attempts=None):  # noqa: ANN001, ANN201 - ChunkRunner.run
-        broken = [replace(s, keyer={**s.keyer, "guide_radius": None}) for s in specs]
+        broken = [replace(s, keyer=_null_control(s.keyer)) for s in specs]
         return self.inner.run(broken, events, task, attempts)
+
+
+def _null_control(keyer: KeyerParams) -> KeyerParams:
+    """A copy of ``keyer`` with ``guide_radius`` None, past the checks a real one passes."""
+    broken = copy.copy(keyer)
+    object.__setattr__(broken, "guide_radius", None)
+    return broken
 
 
 @pytest.mark.parametrize("where", ["local", "ray"])

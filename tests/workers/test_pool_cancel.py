@@ -7,9 +7,11 @@ from pathlib import Path
 
 import ray
 
+from jobs.chunk_specs import chunk_spec
 from jobs.db import make_engine, session_factory
+from jobs.ingest import ingest_job
 from jobs.options import RenderOptions
-from jobs.pipeline import chunk_spec, create_job, ingest_job
+from jobs.pipeline import create_job
 from tests.clips import ClipSpec, make_clip
 from tests.conftest import media
 from workers.pool import PoolEvents

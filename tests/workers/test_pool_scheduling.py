@@ -18,6 +18,7 @@ import pytest
 import ray
 
 from models.errors import ChunkDead, InputError, MattefarmError, error_kind
+from workers.encode import EncodeSettings
 from workers.pool import PoolShape, RenderPool
 from workers.runner import ActorSlot, PoolEvents
 from workers.specs import ChunkSpec, RenderResult
@@ -55,7 +56,8 @@ class ScriptedActor:
 def _spec(root: Path, index: int, script: str, frames: int = 3) -> ChunkSpec:
     return ChunkSpec(job_id="job", index=index, storage_root=str(root), input_key=script, output_key="",
                      matte_key=None, frame_start=index * frames, frame_end=(index + 1) * frames,
-                     preroll_start=index * frames, file_pts=(), times_s=(), output_pts=())
+                     preroll_start=index * frames, file_pts=(), times_s=(), output_pts=(),
+                     encode=EncodeSettings(codec="ffv1", width=16, height=16, time_base="1/25", frame_rate="25/1"))
 
 
 @pytest.fixture()

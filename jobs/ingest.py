@@ -1,0 +1,121 @@
+"""The ingest stage: probe the source, check and store the plate, analyse the screen, plan the
+chunks and split the source into them; the job's plan and chunk rows are recorded in SQL.
+
+Safe to call again: a job that already has a plan is only set running.
+"""
+
+from __future__ import annotations
+
+from fractions import Fraction
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from sqlalchemy.orm import Session
+
+from jobs.analysis import analyse_screen
+from jobs.events import StageFn, quiet
+from jobs.job_plan import JobPlan
+from jobs.layout import JobLayout
+from jobs.options import RenderOptions
+from jobs.plan import chunk_length, plan_chunks
+from jobs.split import split_chunks
+from jobs.tables import Chunk, Job, Stage, State, set_state
+from models.keyer_params import KeyerParams
+from workers.colour import output_tags, sws_colorspace
+from workers.encode import EncodeSettings
+from workers.frames import full_range_format
+from workers.plates import check_plate
+from workers.probe import MediaProbe, probe_video
+from workers.specs import PlateSpec
+from workers.storage import Storage
+
+if TYPE_CHECKING:
+    from jobs.ahead import IngestAhead
+
+# jobs.faces (face models, onnx) is imported only by jobs that replace faces.
+
+
+def encode_settings(probe: MediaProbe, options: RenderOptions) -> EncodeSettings:
+    """How every output stream of the job is encoded: codec, size, timing and the source's colour
+    tags (its unspecified ones made explicit, :func:`workers.colour.output_tags`)."""
+    video = probe.video
+    full_range = full_range_format(video.pix_fmt, video.color_range)
+    primaries, trc, matrix, colour_range = output_tags(video.color_primaries, video.color_trc, video.colorspace,
+                                                       video.color_range, video.height, full_range)
+    return EncodeSettings(
+        codec=options.codec, width=video.width, height=video.height, time_base=video.time_base,
+        frame_rate=video.frame_rate, crf=options.crf, preset=options.preset,
+        color_primaries=primaries, color_trc=trc, colorspace=matrix, color_range=colour_range,
+        sws_colorspace=sws_colorspace(video.colorspace, video.height), full_range=full_range,
+    )
+
+
+def _store_plate(job: Job, options: RenderOptions, storage: Storage) -> PlateSpec | None:
+    """Check the plate reads, copy it into the job's storage; None for a keyed layer.
+
+    Raises:
+        InputError: the plate is missing or not a readable image or video.
+    """
+    if options.background is None or options.codec == "prores4444" or options.no_key:
+        return None
+    kind = check_plate(options.background)
+    key = JobLayout(job.id).plate(Path(options.background).suffix.lower())
+    storage.put_file(options.background, key)
+    return PlateSpec(key, kind)
+
+
+def _shift_s(probe: MediaProbe) -> Fraction:
+    """Seconds to subtract from every stream so the earliest starts at 0."""
+    starts = [probe.frame_pts[0] * probe.time_base] + [Fraction(a.start_s).limit_denominator(10**6) for a in probe.audio]
+    return min(starts)
+
+
+def ingest_job(session: Session, job: Job, storage: Storage, on_stage: StageFn = quiet,
+               ahead: IngestAhead | None = None) -> None:
+    """Probe, analyse the screen, plan and split; store the plan and chunk rows; the job runs.
+
+    ``ahead``: the probe and analysis already under way in a background thread
+    (:mod:`jobs.ahead`); used when it was made for this job's source and options.
+
+    Raises:
+        InputError: the source or plate is unusable (the job is failed by the caller).
+    """
+    if job.plan is not None:  # already ingested: a resumed or retried job runs again
+        if job.state == State.PENDING:
+            set_state(job, State.RUNNING)
+            session.commit()
+        return
+    options = RenderOptions.model_validate(job.options)
+    set_state(job, State.RUNNING)
+    job.stage = Stage.INGEST
+    session.commit()
+    ahead = ahead.results_for(job.input_uri, job.options) if ahead is not None else None
+    on_stage("probing")
+    probe = ahead.probe() if ahead is not None else probe_video(job.input_uri)
+    on_stage("checking the plate")
+    plate = _store_plate(job, options, storage)
+    faces = None
+    if options.face is not None:
+        from jobs.faces import store_source_face
+
+        faces = store_source_face(job, options, storage, probe.frame_count)
+    params = KeyerParams.from_overrides(options.keyer)
+    on_stage("analysing the screen")
+    if ahead is not None:
+        screen = ahead.screen()
+    else:
+        screen = None if options.no_key else analyse_screen(probe, options.screen, params.screen_balance)
+    plans = plan_chunks(probe, chunk_length(probe, options.chunk_frames, options.chunk_seconds), params.preroll_frames)
+    on_stage(f"splitting into {len(plans)} chunks")
+    split = split_chunks(probe, plans, storage, JobLayout(job.id).split)
+    job.chunks = [
+        Chunk(index=p.index, frame_start=p.frame_start, frame_end=p.frame_end, preroll_start=p.preroll_start,
+              input_key=s.key, file_pts=list(s.file_pts))
+        for p, s in zip(plans, split)
+    ]
+    job.frames_total = probe.frame_count
+    job.plan = JobPlan(probe, screen, params, encode_settings(probe, options), plate, _shift_s(probe), tuple(plans),
+                       faces).to_dict()
+    job.stage = Stage.RENDER
+    session.commit()
+
