@@ -25,8 +25,18 @@ from rich.console import Console
 
 from api.face_args import add_face_args, face_options
 from api.keyer_args import add_keyer_arg, add_preview_first_arg, keyer_controls_help, keyer_overrides
+from api.sequence_args import add_sequence_args, sequence_options
 from api.service_cli import SERVICE_COMMANDS, add_ray_address, add_service_commands
-from models.choices import OUTPUT_CODECS, PROVIDER_CHOICES, SCREEN_HELP, X264_PRESETS
+from models.choices import (
+    FRAME_FIELD,
+    OUTPUT_CODECS,
+    PROVIDER_CHOICES,
+    SCREEN_HELP,
+    X264_PRESETS,
+    default_codec,
+    is_sequence_name,
+    parse_frame_rate,
+)
 from models.errors import InputError, MattefarmError
 from workers.paths import check_source_path
 
@@ -68,11 +78,14 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     render = sub.add_parser("render", help="key a shot over a plate and/or replace faces, on this machine",
                             formatter_class=argparse.RawDescriptionHelpFormatter, epilog=keyer_controls_help())
-    render.add_argument("input", help="source video (green/blue screen)")
-    render.add_argument("-o", "--output", required=True, help="output file (.mp4 for h264, .mov for prores4444, .mkv for ffv1)")
+    render.add_argument("input", help="source video or image sequence (shot.%%04d.exr) (green/blue screen)")
+    render.add_argument("-o", "--output", required=True,
+                        help="output file (.mp4 for h264, .mov for prores4444, .mkv for ffv1) or image sequence "
+                             "(out.%%04d.exr for exr, .dpx, .png, .tif)")
     render.add_argument("--background", metavar="PLATE", help="background plate: image or video")
     render.add_argument("--matte-out", metavar="PATH", help="also write the matte as a separate video")
-    render.add_argument("--codec", choices=OUTPUT_CODECS, default="h264")
+    render.add_argument("--codec", choices=OUTPUT_CODECS,
+                        help="output codec (default: the output's image format for a sequence, else h264)")
     render.add_argument("--crf", type=int, default=18, help="h264 quality, 0-51 (default 18)")
     render.add_argument("--preset", choices=X264_PRESETS, default="veryfast", metavar="PRESET",
                         help=f"x264 preset: {', '.join(X264_PRESETS)} (default veryfast)")
@@ -90,8 +103,10 @@ def build_parser() -> argparse.ArgumentParser:
     render.add_argument("--db", metavar="URL", help="database URL (default: SQLite in ~/.mattefarm, or MATTEFARM_DATABASE_URL)")
     add_ray_address(render)
     add_face_args(render)
-    probe = sub.add_parser("probe", help="print a video's probe and chunk plan")
+    add_sequence_args(render)
+    probe = sub.add_parser("probe", help="print a video's (or image sequence's) probe and chunk plan")
     probe.add_argument("input")
+    probe.add_argument("--frame-rate", metavar="FPS", help="an image sequence's frames per second (default 24)")
     _chunk_args(probe)
     sheet = sub.add_parser("sheet", help="write a contact sheet (source | matte | result) as PNG")
     sheet.add_argument("source")
@@ -116,16 +131,26 @@ def _options(args: argparse.Namespace) -> RenderOptions:
     from jobs.options import RenderOptions
 
     options = RenderOptions(
-        background=args.background, matte_out=args.matte_out, codec=args.codec, crf=args.crf, preset=args.preset,
+        background=args.background, matte_out=args.matte_out, codec=args.codec or default_codec(args.output),
+        crf=args.crf, preset=args.preset,
         chunk_frames=args.chunk_frames, chunk_seconds=args.chunk_seconds, workers=args.workers,
         screen=args.screen, providers=args.providers, keyer=keyer_overrides(args.keyer),
-        preview_first=args.preview_first, **face_options(args),
+        preview_first=args.preview_first, **face_options(args), **sequence_options(args),
     )
     options.check_output(args.output)
     for path in filter(None, (args.output, args.matte_out)):
-        if Path(path).exists() and not args.force:
+        if _output_exists(path) and not args.force:
             raise InputError(f"{path} exists", "pass --force to overwrite it, or another output path")
     return options
+
+
+def _output_exists(path: str) -> bool:
+    """Whether ``path`` exists; for an image sequence, whether any file of it does."""
+    name = Path(path).name
+    field = FRAME_FIELD.search(name) if is_sequence_name(path) else None
+    if field is None:
+        return Path(path).exists()
+    return any(Path(path).parent.glob(f"{name[: field.start()]}[0-9]*{name[field.end():]}"))
 
 
 def _summary(job: Job, seconds: float) -> Table:
@@ -312,9 +337,9 @@ def cmd_probe(args: argparse.Namespace) -> int:
     from jobs.plan import chunk_length, plan_chunks
     from models.keyer_params import KeyerParams
     from workers.colour import colour_tag_names
-    from workers.probe import probe_video
+    from workers.source import probe_source
 
-    probe = probe_video(args.input)
+    probe = probe_source(args.input, parse_frame_rate(args.frame_rate) if args.frame_rate else None)
     v = probe.video
     table = Table(title=Path(args.input).name, show_header=False)
     rows = [
@@ -325,6 +350,10 @@ def cmd_probe(args: argparse.Namespace) -> int:
         ("rotation", f"{v.rotation} deg"),
         ("colour", colour_tag_names(v.color_primaries, v.color_trc, v.colorspace, v.color_range)),
     ]
+    if probe.sequence is not None:
+        last = probe.sequence.first + probe.frame_count - 1
+        rows += [("files", f"{probe.sequence.pattern} ({probe.sequence.first}-{last})"),
+                 ("colour space", f"{probe.sequence.colourspace} (read as Rec.709 video)")]
     rows += [(f"audio #{a.index}", f"{a.codec} {a.sample_rate} Hz {a.channels} ch {a.duration_s:.3f} s") for a in probe.audio]
     for name, value in rows:
         table.add_row(name, value)

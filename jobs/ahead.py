@@ -58,10 +58,11 @@ class IngestAhead:
     def _run(self) -> None:
         try:
             from jobs.analysis import analyse_screen
+            from jobs.ingest import source_options
             from models.keyer_params import KeyerParams
-            from workers.probe import probe_video
+            from workers.source import probe_source
 
-            self._probe = probe_video(self.source)
+            self._probe = probe_source(self.source, *source_options(self._options))
             self._probed.set()
             options = self._options
             params = KeyerParams.from_overrides(options.keyer)

@@ -50,17 +50,21 @@ def chunk_spec(job: Job, chunk: Chunk, storage: Storage, plan: JobPlan | None = 
     plan = plan or JobPlan.of(job)
     options = RenderOptions.model_validate(job.options)
     probe, shift, encode = plan.probe, plan.shift_pts, plan.encode
-    suffix = ".mkv" if encode.codec == "ffv1" else ".mov"
     layout = JobLayout(job.id)
+    if encode.sequence:  # a folder of frame files per chunk
+        output_key, matte_key = layout.rendered_frames(chunk.index), layout.matte_frames(chunk.index)
+    else:
+        suffix = ".mkv" if encode.codec == "ffv1" else ".mov"
+        output_key, matte_key = layout.rendered(chunk.index, suffix), layout.matte(chunk.index, suffix)
     return ChunkSpec(
         job_id=job.id, index=chunk.index, storage_root=storage.root, input_key=chunk.input_key or "",
-        output_key=layout.rendered(chunk.index, suffix),
-        matte_key=layout.matte(chunk.index, suffix) if options.matte_out else None,
+        output_key=output_key, matte_key=matte_key if options.matte_out else None,
         frame_start=chunk.frame_start, frame_end=chunk.frame_end, preroll_start=chunk.preroll_start,
         file_pts=tuple(chunk.file_pts or ()), times_s=tuple(frame_times(probe, chunk.preroll_start, chunk.frame_end)),
         output_pts=tuple(p - shift for p in probe.frame_pts[chunk.frame_start : chunk.frame_end]),
         keyer=plan.keyer, screen=plan.screen, encode=encode,
         plate=plan.plate, rotation=probe.video.rotation,
         batch_frames=options.batch_frames, providers=options.providers, faces=_face_spec(job, chunk, options, plan),
+        sequence=probe.sequence,
     )
 

@@ -167,7 +167,7 @@ def concat_chunks(
         audio_copy: dict[int, av.stream.Stream] = {}
         transcode: list[int] = []
         encoders: dict[int, av.AudioStream] = {}
-        source = av.open(probe.path) if probe and probe.audio else None
+        source = av.open(probe.audio_source) if probe and probe.audio else None
         try:
             if probe is not None and source is not None:
                 for info in probe.audio:
@@ -185,7 +185,7 @@ def concat_chunks(
                 packet.stream = vstream if index is None else audio_copy[index]
                 out.mux(packet)
             if probe is not None and encoders:  # encoders are only made for the probe's audio
-                _encode_audio(probe.path, encoders, out, shift_s)
+                _encode_audio(probe.audio_source, encoders, out, shift_s)
         except av.FFmpegError as exc:
             raise MediaError(f"writing {output_path} failed ({exc})", "check the output path and codec") from exc
         finally:

@@ -24,7 +24,7 @@ from models.keyer_params import KeyerOutput, KeyerParams
 from models.screen import ScreenAnalysis
 from models.yuv import YuvMatrix, planes_to_rgb, rgb_to_planes
 from workers.decode import frames_by_index
-from workers.frames import frame_planes, working_format
+from workers.frames import frame_planes
 from workers.plates import PlateReader, plate_kind
 from workers.probe import MediaProbe
 
@@ -69,7 +69,7 @@ def shot_frame(job: Job, index: int) -> ShotFrame:
         raise InputError(f"frame {index} is outside the shot: pick a frame from 0 to {probe.frame_count - 1}")
     encode = plan.encode
     matrix = YuvMatrix.from_sws(encode.sws_colorspace, encode.full_range)
-    luma, chroma = _decode_planes(job.input_uri, probe, index, working_format(encode.width, encode.height))
+    luma, chroma = _decode_planes(job.input_uri, probe, index, encode.working_format)
     background = None
     plate = (job.options or {}).get("background")
     if plan.plate is not None and plate:
@@ -115,7 +115,7 @@ def preview_image(frame: ShotFrame, params: KeyerParams, width: int = PANEL_WIDT
     height_px, width_px = frame.luma.shape
     output: KeyerOutput = "composite" if frame.background is not None else "layer"
     keyer = Keyer(frame.analysis, params, width_px, height_px, frame.matrix, output=output, providers="cpu", fused=True,
-                  matte=True)
+                  matte=True, subsampled=frame.chroma.shape[1:] != frame.luma.shape)
     result = keyer.key_frames(frame.luma[None], frame.chroma[None], frame.background, keyer.initial_state())
     assert result.alpha is not None  # a keyer built with matte=True
     source = planes_to_rgb(frame.luma, frame.chroma, frame.matrix)

@@ -20,12 +20,15 @@ from jobs.options import RenderOptions
 from jobs.plan import chunk_length, plan_chunks
 from jobs.split import split_chunks
 from jobs.tables import Chunk, Job, Stage, State, set_state
+from models.choices import LAYER_CODECS, SEQUENCE_CODECS
+from models.colour_management import DEFAULT_COLOURSPACE
 from models.keyer_params import KeyerParams
 from workers.colour import output_tags, sws_colorspace
 from workers.encode import EncodeSettings
 from workers.frames import full_range_format
 from workers.plates import check_plate
-from workers.probe import MediaProbe, probe_video
+from workers.probe import MediaProbe
+from workers.source import probe_source
 from workers.specs import PlateSpec
 from workers.storage import Storage
 
@@ -35,11 +38,24 @@ if TYPE_CHECKING:
 # jobs.faces (face models, onnx) is imported only by jobs that replace faces.
 
 
+FIRST_NUMBER = 1001
+"""The file number of the first frame of an image sequence made from a movie (the VFX convention:
+frames 1-1000 are left for handles and slates)."""
+
+
+def source_options(options: RenderOptions) -> tuple[Fraction | None, str | None, str | None]:
+    """``(frame rate, input colour space, sound file)`` of the job's source, for
+    :func:`workers.source.probe_source`."""
+    rate = Fraction(options.frame_rate) if options.frame_rate else None
+    return rate, options.input_colorspace, options.audio
+
+
 def encode_settings(probe: MediaProbe, options: RenderOptions) -> EncodeSettings:
     """How every output stream of the job is encoded: codec, size, timing and the source's colour
     tags (its unspecified ones made explicit, :func:`workers.colour.output_tags`)."""
     video = probe.video
     full_range = full_range_format(video.pix_fmt, video.color_range)
+    sequence_out = options.codec in SEQUENCE_CODECS
     primaries, trc, matrix, colour_range = output_tags(video.color_primaries, video.color_trc, video.colorspace,
                                                        video.color_range, video.height, full_range)
     return EncodeSettings(
@@ -47,6 +63,10 @@ def encode_settings(probe: MediaProbe, options: RenderOptions) -> EncodeSettings
         frame_rate=video.frame_rate, crf=options.crf, preset=options.preset,
         color_primaries=primaries, color_trc=trc, colorspace=matrix, color_range=colour_range,
         sws_colorspace=sws_colorspace(video.colorspace, video.height), full_range=full_range,
+        colourspace=(options.output_colorspace or DEFAULT_COLOURSPACE[options.codec]) if sequence_out else "",
+        premultiplied=options.premultiplied,
+        first_number=(probe.sequence.first if probe.sequence else FIRST_NUMBER) if sequence_out else 0,
+        full_chroma=sequence_out and probe.sequence is not None,
     )
 
 
@@ -56,7 +76,7 @@ def _store_plate(job: Job, options: RenderOptions, storage: Storage) -> PlateSpe
     Raises:
         InputError: the plate is missing or not a readable image or video.
     """
-    if options.background is None or options.codec == "prores4444" or options.no_key:
+    if options.background is None or options.codec in LAYER_CODECS or options.no_key:
         return None
     kind = check_plate(options.background)
     key = JobLayout(job.id).plate(Path(options.background).suffix.lower())
@@ -91,7 +111,7 @@ def ingest_job(session: Session, job: Job, storage: Storage, on_stage: StageFn =
     session.commit()
     ahead = ahead.results_for(job.input_uri, job.options) if ahead is not None else None
     on_stage("probing")
-    probe = ahead.probe() if ahead is not None else probe_video(job.input_uri)
+    probe = ahead.probe() if ahead is not None else probe_source(job.input_uri, *source_options(options))
     on_stage("checking the plate")
     plate = _store_plate(job, options, storage)
     faces = None
@@ -107,12 +127,16 @@ def ingest_job(session: Session, job: Job, storage: Storage, on_stage: StageFn =
         screen = None if options.no_key else analyse_screen(probe, options.screen, params.screen_balance)
     plans = plan_chunks(probe, chunk_length(probe, options.chunk_frames, options.chunk_seconds), params.preroll_frames)
     on_stage(f"splitting into {len(plans)} chunks")
-    split = split_chunks(probe, plans, storage, JobLayout(job.id).split)
-    job.chunks = [
-        Chunk(index=p.index, frame_start=p.frame_start, frame_end=p.frame_end, preroll_start=p.preroll_start,
-              input_key=s.key, file_pts=list(s.file_pts))
-        for p, s in zip(plans, split)
-    ]
+    if probe.sequence is not None:  # a chunk of an image sequence is a range of its files: nothing to split
+        job.chunks = [Chunk(index=p.index, frame_start=p.frame_start, frame_end=p.frame_end, preroll_start=p.preroll_start,
+                            input_key="", file_pts=list(probe.frame_pts[p.preroll_start:p.frame_end])) for p in plans]
+    else:
+        split = split_chunks(probe, plans, storage, JobLayout(job.id).split)
+        job.chunks = [
+            Chunk(index=p.index, frame_start=p.frame_start, frame_end=p.frame_end, preroll_start=p.preroll_start,
+                  input_key=s.key, file_pts=list(s.file_pts))
+            for p, s in zip(plans, split)
+        ]
     job.frames_total = probe.frame_count
     job.plan = JobPlan(probe, screen, params, encode_settings(probe, options), plate, _shift_s(probe), tuple(plans),
                        faces).to_dict()

@@ -59,6 +59,15 @@ class JobLayout:
         """A chunk's matte pass."""
         return f"{self.intermediates}/matte/{index:05d}{suffix}"
 
+    def rendered_frames(self, index: int) -> str:
+        """The folder of a chunk's rendered frame files (an image sequence output): one file per
+        frame, named by :func:`frame_file`."""
+        return f"{self.intermediates}/render/{index:05d}/"
+
+    def matte_frames(self, index: int) -> str:
+        """The folder of a chunk's matte frame files (an image sequence matte pass)."""
+        return f"{self.intermediates}/matte/{index:05d}/"
+
     @property
     def face_analysis_parts(self) -> str:
         """Prefix of the per-chunk face analysis tables."""

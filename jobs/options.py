@@ -9,7 +9,19 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from models.choices import ALLOWED_SUFFIXES, SCREEN_HELP, FaceMode, OutputCodec, ProviderChoice, Swapper, X264Preset
+from models.choices import (
+    ALLOWED_SUFFIXES,
+    LAYER_CODECS,
+    SCREEN_HELP,
+    SEQUENCE_CODECS,
+    FaceMode,
+    OutputCodec,
+    ProviderChoice,
+    Swapper,
+    X264Preset,
+    is_sequence_name,
+    parse_frame_rate,
+)
 from models.errors import InputError
 from models.keyer_params import KeyerParams
 
@@ -18,6 +30,7 @@ API_PARTS = {"background": "the 'plate' part", "face": "the 'face' part", "refer
              "matte_out": "'matte'"}
 """Options the API takes as upload parts or top-level fields instead of ``render`` fields."""
 _MARKED = re.compile(r"`([a-z_]+)`")
+
 
 
 def option_text(message: str, style: OptionStyle) -> str:
@@ -54,6 +67,12 @@ class RenderOptions(BaseModel):
         no_key: swap only, no screen key (footage without a screen; no plate needed).
         preview_first: key a few frames spread over the shot before the chunks and keep them as
             a first look (:func:`jobs.frame_preview.first_look`; Royal Render's preview mode).
+        frame_rate: an image sequence's frames per second (``"24"``, ``"24000/1001"``; default 24).
+        input_colorspace, output_colorspace: OpenColorIO colour spaces of an image sequence
+            source and of an image sequence output (default: the format's,
+            :data:`models.colour_management.DEFAULT_COLOURSPACE`).
+        premultiplied: write an image sequence layer premultiplied (default straight).
+        audio: a sound file muxed into a movie output in place of the source's sound.
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -79,6 +98,23 @@ class RenderOptions(BaseModel):
     source_face_index: int | None = Field(None, ge=0)
     swapper: Swapper = "builtin"
     no_key: bool = False
+    frame_rate: str | None = None
+    input_colorspace: str | None = None
+    output_colorspace: str | None = None
+    premultiplied: bool = False
+    audio: str | None = None
+
+    @field_validator("frame_rate")
+    @classmethod
+    def _rate_is_positive(cls, value: str | None) -> str | None:
+        return None if value is None else str(parse_frame_rate(value))
+
+    @field_validator("input_colorspace", "output_colorspace")
+    @classmethod
+    def _colourspace_is_known(cls, value: str | None) -> str | None:
+        from models.colour_management import check_colourspace
+
+        return None if value is None else check_colourspace(value, "the colour space")
 
     @field_validator("screen")
     @classmethod
@@ -100,11 +136,16 @@ class RenderOptions(BaseModel):
         if self.no_key:
             if self.face is None:
                 raise ValueError("`no_key` renders a face replacement only: pass `face` (the source identity)")
-            if self.matte_out is not None or self.codec == "prores4444":
-                raise ValueError("`no_key` makes no matte: drop `matte_out` and use `codec` h264 or ffv1")
-        elif self.background is None and self.codec != "prores4444":
-            raise ValueError("a background plate is required: pass `background` (or use `codec` prores4444 for a "
-                             "keyed layer with alpha, or `no_key` with `face` for a swap only)")
+            if self.matte_out is not None or self.codec in LAYER_CODECS:
+                raise ValueError("`no_key` makes no matte: drop `matte_out` and use `codec` h264, ffv1 or dpx")
+        elif self.background is None and self.codec not in LAYER_CODECS:
+            raise ValueError("a background plate is required: pass `background` (or use `codec` prores4444, or an "
+                             "EXR, PNG or TIFF sequence, for a keyed layer with alpha, or `no_key` with `face` for a "
+                             "swap only)")
+        if self.premultiplied and self.codec not in LAYER_CODECS[1:]:
+            raise ValueError("`premultiplied` applies to an image sequence layer: use it with `codec` exr, png or tiff")
+        if self.audio is not None and self.codec in SEQUENCE_CODECS:
+            raise ValueError("`audio` goes into a movie: an image sequence output has no sound")
         KeyerParams.from_overrides(self.keyer)
         return self
 
@@ -123,6 +164,9 @@ class RenderOptions(BaseModel):
                 allowed = ", ".join(ALLOWED_SUFFIXES[self.codec])
                 raise InputError(option_text(f"{path}: `codec` {self.codec} is written as {allowed}, "
                                              f"not {suffix or 'no suffix'}", "cli"))
+            if self.codec in SEQUENCE_CODECS and not is_sequence_name(path):
+                raise InputError(f"{path}: {self.codec} is written one file per frame, and the name has no "
+                                 "frame-number field", f"name it like out.%04d{suffix} or out.####{suffix}")
 
 
 def check_writable(path: str) -> None:

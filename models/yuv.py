@@ -129,11 +129,14 @@ def rgb_to_planes(rgb: np.ndarray, matrix: YuvMatrix, subsampled: bool) -> tuple
     return luma, np.ascontiguousarray(np.moveaxis(chroma.astype(np.uint8), -1, 0))
 
 
-def planes_to_rgb(luma: np.ndarray, chroma: np.ndarray, matrix: YuvMatrix) -> np.ndarray:
-    """Inverse of :func:`rgb_to_planes` (chroma upsampled bilinearly): ``(H, W, 3)`` uint8 R'G'B'.
+def planes_to_rgb_float(luma: np.ndarray, chroma: np.ndarray, matrix: YuvMatrix) -> np.ndarray:
+    """Inverse of :func:`rgb_to_planes` (chroma upsampled bilinearly), unquantised.
 
     Args:
-        luma: ``(H, W)`` uint8. chroma: ``(2, Hc, Wc)`` uint8 (Cb, Cr).
+        luma: ``(H, W)`` uint8. chroma: ``(2, Hc, Wc)`` uint8 (Cb, Cr), 4:2:0 or 4:4:4.
+
+    Returns:
+        ``(H, W, 3)`` float32 R'G'B' in [0, 1].
     """
     height, width = luma.shape
     cb = cv2.resize(chroma[0].astype(np.float32), (width, height), interpolation=cv2.INTER_LINEAR)
@@ -141,4 +144,13 @@ def planes_to_rgb(luma: np.ndarray, chroma: np.ndarray, matrix: YuvMatrix) -> np
     y = (luma.astype(np.float32) - matrix.luma_offset) / matrix.luma_scale
     pbpr = np.stack([cb - 128.0, cr - 128.0], axis=-1) / matrix.chroma_scale
     rgb = np.concatenate([y[..., None], pbpr], axis=-1) @ matrix.ypbpr_to_rgb().T.astype(np.float32)
-    return np.clip(rgb * 255.0 + 0.5, 0, 255).astype(np.uint8)
+    return np.clip(rgb, 0.0, 1.0)
+
+
+def planes_to_rgb(luma: np.ndarray, chroma: np.ndarray, matrix: YuvMatrix) -> np.ndarray:
+    """Inverse of :func:`rgb_to_planes` (chroma upsampled bilinearly): ``(H, W, 3)`` uint8 R'G'B'.
+
+    Args:
+        luma: ``(H, W)`` uint8. chroma: ``(2, Hc, Wc)`` uint8 (Cb, Cr).
+    """
+    return (planes_to_rgb_float(luma, chroma, matrix) * 255.0 + 0.5).astype(np.uint8)

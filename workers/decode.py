@@ -105,9 +105,14 @@ def frames_by_index(probe: MediaProbe, picks: list[int], convert: Convert | None
     """Frames ``picks`` (presentation-order indices, ascending) of a probed video as ``(H, W, 3)``
     uint8 RGB in the source's matrix (or as ``convert`` makes them): by seeking, or in one
     decoding pass when seeking would decode more frames than the video has (:func:`seek_cost`),
-    or when a seek missed its frame.
+    or when a seek missed its frame. An image sequence's frames are read file by file
+    (:func:`workers.image_sequence.working_frame`).
     """
     colorspace = sws_colorspace(probe.video.colorspace, probe.video.height)
+    if probe.sequence is not None:  # an image sequence: each frame is a file of its own
+        from workers.image_sequence import working_frame
+
+        return [(convert or _rgb(colorspace))(working_frame(probe.sequence, i)) for i in picks]
     pts = [probe.frame_pts[i] for i in picks]
     if seek_cost(probe.keyframes, picks) < probe.frame_count:
         frames = sample_frames(probe.path, pts, colorspace, convert)

@@ -22,7 +22,7 @@ from typing import Any, Literal
 import av
 import numpy as np
 
-from models.choices import OUTPUT_CODECS, OutputCodec
+from models.choices import OUTPUT_CODECS, SEQUENCE_CODECS, OutputCodec
 from models.errors import InputError
 from workers.frames import planes_frame, working_format
 
@@ -48,6 +48,12 @@ class EncodeSettings:
         frame_rate: ``"num/den"`` average frame rate. color_*: FFmpeg enum tags
         copied from the source. sws_colorspace: RGB <-> YUV matrix (swscale constant).
         full_range: the source's code values are full range (``yuvj*`` formats).
+        colourspace: OpenColorIO colour space of an image sequence output
+            (:mod:`models.colour_management`; empty for a movie).
+        premultiplied: an image sequence layer is written premultiplied (else straight).
+        first_number: the file number of frame 0 of an image sequence output.
+        full_chroma: the keyer works at 4:4:4 (an RGB image sequence keyed to one: nothing is
+            subsampled on the way), else at the size's :func:`workers.frames.working_format`.
     """
 
     codec: OutputCodec
@@ -63,6 +69,10 @@ class EncodeSettings:
     color_range: int = 0
     sws_colorspace: int = 1
     full_range: bool = False
+    colourspace: str = ""
+    premultiplied: bool = False
+    first_number: int = 0
+    full_chroma: bool = False
 
     @property
     def coded_range(self) -> int:
@@ -71,9 +81,14 @@ class EncodeSettings:
         return TV_RANGE if self.codec == "prores4444" else self.color_range
 
     @property
+    def sequence(self) -> bool:
+        """Whether the output is an image sequence (one file per frame)."""
+        return self.codec in SEQUENCE_CODECS
+
+    @property
     def working_format(self) -> str:
-        """The planes the keyer reads and writes: ``yuv420p``, or ``yuv444p`` for odd sizes."""
-        return working_format(self.width, self.height)
+        """The planes the keyer reads and writes: ``yuv420p``, or ``yuv444p`` for odd sizes or :attr:`full_chroma`."""
+        return "yuv444p" if self.full_chroma else working_format(self.width, self.height)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form."""

@@ -72,6 +72,33 @@ class VideoInfo:
     variable_frame_rate: bool
 
 
+SEQUENCE_FORMAT = "image_sequence"
+""":attr:`MediaProbe.format_name` of an image sequence (:mod:`workers.image_sequence`)."""
+
+
+@dataclass(frozen=True)
+class SequenceInfo:
+    """What an image sequence source adds to its probe.
+
+    Attributes:
+        pattern: its files' ``printf`` pattern (``/shots/a/shot.%04d.exr``).
+        first: the number of its first frame (``shot.1001.exr``: 1001); frame ``i`` of the
+            shot is file number ``first + i``.
+        colourspace: the OpenColorIO colour space its pixels are in (:mod:`models.colour_management`).
+        width, height: every frame's size, pixels.
+    """
+
+    pattern: str
+    first: int
+    colourspace: str
+    width: int
+    height: int
+
+    def path(self, index: int) -> str:
+        """The file of frame ``index`` of the shot (0-based)."""
+        return self.pattern % (self.first + index)
+
+
 @dataclass(frozen=True)
 class MediaProbe:
     """Everything Mattefarm needs to know about a source before it plans chunks.
@@ -82,6 +109,10 @@ class MediaProbe:
         decode_order: ``(N,)`` decode position (packet index) of each frame.
         keyframe_packets: packet indices (decode order) that are keyframes, ascending.
         frame_duration: PTS units of the last frame (from its packet, else the median step).
+        sequence: numbering and colour space of an image sequence (``path`` is then its
+            ``printf`` pattern, ``shot.%04d.exr``); None for a movie.
+        audio_path: the file ``audio`` describes when it is not ``path`` (``--audio`` beside
+            an image sequence); None: ``path``.
     """
 
     path: str
@@ -92,6 +123,13 @@ class MediaProbe:
     decode_order: tuple[int, ...] = field(repr=False)
     keyframe_packets: tuple[int, ...] = field(repr=False)
     frame_duration: int = 0
+    sequence: SequenceInfo | None = None
+    audio_path: str | None = None
+
+    @property
+    def audio_source(self) -> str:
+        """The file the audio streams are read from."""
+        return self.audio_path or self.path
 
     @property
     def frame_count(self) -> int:
@@ -130,6 +168,7 @@ class MediaProbe:
         fields = dict(data)
         fields["video"] = VideoInfo(**data["video"])
         fields["audio"] = tuple(AudioInfo(**a) for a in data["audio"])
+        fields["sequence"] = SequenceInfo(**data["sequence"]) if data.get("sequence") else None
         for key in ("frame_pts", "decode_order", "keyframe_packets"):
             fields[key] = tuple(data[key])
         return cls(**fields)
@@ -174,12 +213,12 @@ def _audio_info(stream: av.AudioStream, spans: dict[int, list[int]]) -> AudioInf
 
 
 def _demux_tables(
-    container: av.container.InputContainer, video: av.VideoStream
+    container: av.container.InputContainer, video: av.VideoStream | None
 ) -> tuple[list[tuple[int, bool, int]], dict[int, list[int]]]:
     """One pass over all packets: video ``(pts, keyframe, duration)`` in decode order, audio spans."""
     packets: list[tuple[int, bool, int]] = []
     spans: dict[int, list[int]] = {}
-    streams = [video, *container.streams.audio]
+    streams = [*([video] if video is not None else []), *container.streams.audio]
     try:
         for packet in container.demux(streams):
             if packet.size == 0 or packet.is_discard:
@@ -238,7 +277,8 @@ def probe_video(path: str | Path) -> MediaProbe:
             "re-export or re-copy the file",
         )
     span_s = float((max(p[0] for p in packets) - min(p[0] for p in packets)) * (video.time_base or 0))
-    if declared_s > 1.0 and span_s < 0.75 * declared_s - 0.5:
+    sound_s = max((a.start_s + a.duration_s for a in audio), default=0.0)  # sound may outlast the pictures
+    if declared_s > 1.0 and max(span_s, sound_s) < 0.75 * declared_s - 0.5:
         raise InputError(
             f"{Path(path).name} is truncated: its header says {declared_s:.2f} s, its frames last {span_s:.2f} s",
             "re-export or re-copy the file",
@@ -261,6 +301,21 @@ def probe_video(path: str | Path) -> MediaProbe:
         keyframe_packets=tuple(i for i, p in enumerate(packets) if p[1]),
         frame_duration=_last_duration(packets, frame_pts),
     )
+
+
+def probe_audio(path: str | Path) -> tuple[AudioInfo, ...]:
+    """The audio streams of a file (``--audio`` beside an image sequence); its video is ignored.
+
+    Raises:
+        InputError: missing file, not a media file, no audio stream, or a truncated file.
+    """
+    path = str(path)
+    with _open(path) as container:
+        _, spans = _demux_tables(container, None)
+        audio = tuple(_audio_info(s, spans) for s in container.streams.audio)
+    if not audio or not any(a.packets for a in audio):
+        raise InputError(f"{Path(path).name} has no audio", "pass a sound file (WAV, AAC, ...) or a movie with sound")
+    return audio
 
 
 def _last_duration(packets: list[tuple[int, bool, int]], frame_pts: tuple[int, ...]) -> int:

@@ -19,16 +19,19 @@ from typing import TYPE_CHECKING
 import av
 import numpy as np
 
+from models.choices import LAYER_CODECS
 from models.errors import MediaError
 from models.keyer import Background, Keyer, KeyResult, TemporalState, chroma_size
 from models.keyer_params import KeyerOutput
 from models.providers import provider_name
 from models.yuv import YuvMatrix, rgb_to_planes
 from workers.decode import decode_video
-from workers.encode import ChunkEncoder
+from workers.encode import ChunkEncoder, StreamKind
 from workers.frames import copy_planes, frame_planes
+from workers.image_sequence import sequence_frames
 from workers.overlap import Inline, ReadAhead, WriteBehind
 from workers.plates import PlateReader
+from workers.sequence_writer import SequenceWriter
 from workers.specs import ChunkSpec, RenderResult
 from workers.storage import Storage
 
@@ -54,7 +57,7 @@ def build_keyer(spec: ChunkSpec, threads: int = 0) -> Keyer:
     if spec.screen is None:
         raise MediaError(f"chunk {spec.index} of job {spec.job_id} has no screen analysis to key with",
                          "the job was planned without a key; render it again")
-    output: KeyerOutput = "layer" if spec.encode.codec == "prores4444" else "composite"
+    output: KeyerOutput = "layer" if spec.encode.codec in LAYER_CODECS else "composite"
     return Keyer(
         spec.screen,
         spec.keyer,
@@ -66,6 +69,7 @@ def build_keyer(spec: ChunkSpec, threads: int = 0) -> Keyer:
         threads=threads,
         hold=spec.faces is not None,
         matte=output == "layer" or spec.matte_key is not None or spec.faces is not None,
+        subsampled=spec.encode.working_format == "yuv420p",
     )
 
 
@@ -88,6 +92,8 @@ Planes = tuple[int, np.ndarray, np.ndarray]
 
 Indexed = tuple[int, av.VideoFrame]
 """``(frame index, decoded frame in the working format)``."""
+FrameWriter = ChunkEncoder | SequenceWriter
+"""Where a chunk's stream is written: a chunk file, or frame files (image sequence output)."""
 
 
 def _needed_frames(spec: ChunkSpec, path: str, fmt: str) -> Iterator[Indexed]:
@@ -115,6 +121,27 @@ def _needed_frames(spec: ChunkSpec, path: str, fmt: str) -> Iterator[Indexed]:
             f"{spec.frame_end - spec.preroll_start} frames",
             "the source may be damaged; re-export it",
         )
+
+
+def _chunk_frames(stack: ExitStack, storage: Storage, spec: ChunkSpec, first: int) -> Iterator[Indexed]:
+    """The chunk's frames from ``first`` (its pre-roll start, or its first delivered frame) to its end,
+    in the working format: read from the image sequence's files, or decoded from the split chunk
+    file (fetched for as long as ``stack`` is open)."""
+    fmt = spec.encode.working_format
+    if spec.sequence is not None:
+        return sequence_frames(spec.sequence, first, spec.frame_end, fmt)
+    source = stack.enter_context(storage.local_copy(spec.input_key))
+    return _needed_frames(spec, source, fmt)
+
+
+def _output(stack: ExitStack, storage: Storage, spec: ChunkSpec, key: str, kind: StreamKind) -> ChunkEncoder | SequenceWriter:
+    """Where one stream of the chunk is written, open for as long as ``stack`` is: a chunk file
+    (a movie output), or a folder of frame files (an image sequence output)."""
+    if spec.encode.sequence:
+        numbers = {pts: spec.encode.first_number + spec.frame_start + i for i, pts in enumerate(spec.output_pts)}
+        return stack.enter_context(SequenceWriter(storage, key, spec.encode, kind, numbers))
+    path = stack.enter_context(storage.writer(key))
+    return stack.enter_context(ChunkEncoder(path, spec.encode, kind))
 
 
 @dataclass(frozen=True)
@@ -164,7 +191,7 @@ def _stack(group: list[Indexed]) -> Batch:
 class _ChunkWriter:
     """Encodes the delivered frames (not the pre-roll) of keyed batches; counts them."""
 
-    def __init__(self, spec: ChunkSpec, image_out: ChunkEncoder, matte_out: ChunkEncoder | None, layer: bool) -> None:
+    def __init__(self, spec: ChunkSpec, image_out: FrameWriter, matte_out: FrameWriter | None, layer: bool) -> None:
         self.spec, self.image_out, self.matte_out, self.layer = spec, image_out, matte_out, layer
         self.frames = 0
 
@@ -262,9 +289,9 @@ class ChunkRenderer:
                              "analyse only jobs that replace faces")
         analyser = self.analyser_for(spec)
         storage = Storage(spec.storage_root)
-        with storage.local_copy(spec.input_key) as source:
+        with ExitStack() as stack:
             fmt = spec.encode.working_format
-            frames = _as_planes(_needed_frames(spec, source, fmt), fmt, spec.frame_start)
+            frames = _as_planes(_chunk_frames(stack, storage, spec, spec.frame_start), fmt, spec.frame_start)
             table = analyse_frames(frames, spec.frame_start, analyser, keyer_matrix(spec), progress, spec.rotation)
         save_arrays(storage, spec.faces.analysis_key, table.to_arrays())
         return RenderResult(job_id=spec.job_id, index=spec.index, frames=spec.frame_count,
@@ -283,21 +310,16 @@ class ChunkRenderer:
         storage = Storage(spec.storage_root)
         faces = self.faces_for(spec, storage)
         with ExitStack() as stack:
-            source = stack.enter_context(storage.local_copy(spec.input_key))
             plate = None
             if spec.plate is not None and keyer is not None and keyer.output == "composite":
                 plate_path = stack.enter_context(storage.local_copy(spec.plate.key))
                 reader = PlateReader(plate_path, spec.plate.kind, spec.encode.width, spec.encode.height, spec.rotation)
                 stack.callback(reader.close)
                 plate = PlatePlanes(reader, keyer)
-            image_path = stack.enter_context(storage.writer(spec.output_key))
-            image_out = stack.enter_context(ChunkEncoder(image_path, spec.encode, "image"))
-            matte_out = None
-            if spec.matte_key:
-                matte_path = stack.enter_context(storage.writer(spec.matte_key))
-                matte_out = stack.enter_context(ChunkEncoder(matte_path, spec.encode, "matte"))
+            image_out = _output(stack, storage, spec, spec.output_key, "image")
+            matte_out = _output(stack, storage, spec, spec.matte_key, "matte") if spec.matte_key else None
             writer = _ChunkWriter(spec, image_out, matte_out, keyer is not None and keyer.output == "layer")
-            frames = _needed_frames(spec, source, spec.encode.working_format)
+            frames = _chunk_frames(stack, storage, spec, spec.preroll_start)
             batches: Iterable[Batch] = _batches(frames, spec.batch_frames)
             encoding: WriteBehind | Inline = Inline(writer)
             if self.overlap:  # decode ahead and encode behind the keyer, in threads

@@ -13,6 +13,7 @@ from models.choices import ProviderChoice
 from models.keyer_params import KeyerParams
 from models.screen import ScreenAnalysis
 from workers.encode import EncodeSettings
+from workers.probe import SequenceInfo
 
 PlateKind = Literal["image", "video"]
 
@@ -81,6 +82,8 @@ class ChunkSpec:
         rotation: display rotation of the source, degrees (plates are fitted upright).
         batch_frames: frames per model call. providers: execution provider choice.
         faces: face replacement (None: keying only).
+        sequence: the source when it is an image sequence (its files are read directly; no
+            ``input_key``); None for a movie.
     """
 
     job_id: str
@@ -103,6 +106,7 @@ class ChunkSpec:
     batch_frames: int = 8
     providers: ProviderChoice = "auto"
     faces: FaceSpec | None = None
+    sequence: SequenceInfo | None = None
 
     @property
     def frame_count(self) -> int:
