@@ -26,6 +26,7 @@ _colour_difference, _light_trust, _light_ratio = JIT["colour_difference"], JIT["
 _light_blend, _inverse_light_of, _raw_alpha, _held = (
     JIT["light_blend"], JIT["inverse_light"], JIT["raw_alpha"], JIT["held"])
 _temporal_step, _guided_coefficients = JIT["temporal_step"], JIT["guided_coefficients"]
+_garbage_cut = JIT["garbage_cut"]
 _transparency_coefficients = JIT["transparency_coefficients"]
 
 
@@ -189,6 +190,21 @@ def temporal_filter(raw: np.ndarray, guide: np.ndarray, state_alpha: np.ndarray,
 
 
 @numba.njit(cache=True, nogil=True, fastmath=True)
+def limit_matte(alpha: np.ndarray, garbage: np.ndarray, core: np.ndarray, with_garbage: bool, with_core: bool) -> None:
+    """The garbage and core mattes in place on the filtered matte ``alpha`` (Hc, Wc): raised to
+    ``core`` (:func:`models.keyer_formulas.held`), then cut to ``garbage``
+    (:func:`models.keyer_formulas.garbage_cut`); each ``(Hc, Wc)`` float32 in [0, 1]."""
+    for i in range(alpha.shape[0]):
+        for j in range(alpha.shape[1]):
+            value = alpha[i, j]
+            if with_core:
+                value = _held(value, core[i, j])
+            if with_garbage:
+                value = _garbage_cut(value, garbage[i, j])
+            alpha[i, j] = value
+
+
+@numba.njit(cache=True, nogil=True, fastmath=True)
 def _row_sums(source: np.ndarray, r: int, target: np.ndarray) -> None:
     """Sums over ``[j - r, j + r]`` (inside the row) of one row: shifted whole-row adds, which vectorise."""
     w = source.shape[0]
@@ -305,7 +321,7 @@ def guided_transparency(guide: np.ndarray, alpha: np.ndarray, r: int, eps: np.fl
 
 def fused_matte(
     chroma: np.ndarray, guide: np.ndarray, hold: np.ndarray | None, constants: MatteConstants, params: KeyerParams,
-    state: tuple[np.ndarray, np.ndarray, np.ndarray],
+    state: tuple[np.ndarray, np.ndarray, np.ndarray], garbage: np.ndarray | None = None, core: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray, tuple[np.ndarray, np.ndarray, np.ndarray]]:
     """Key a batch of consecutive frames to the guided filter's coefficients.
 
@@ -318,6 +334,9 @@ def fused_matte(
         params: keyer controls.
         state: ``(alpha (1, Hc, Wc), luma (1, Hc, Wc), valid (1,))`` float32, the
             temporal filter's state after the frame before ``chroma[0]``.
+        garbage, core: ``(N, Hc, Wc)`` float32 garbage and core mattes in [0, 1], or None:
+            applied after the temporal filter (:func:`limit_matte`), so the state never holds
+            them and a moving roto shape over still luma does not lag.
 
     Returns:
         ``transp_a``, ``transp_b`` ``(N, 1, Hc, Wc)`` float32 with
@@ -350,6 +369,9 @@ def fused_matte(
             temporal_filter(raw, g, alpha_state, luma_state, np.float32(valid), np.float32(params.temporal_min),
                       np.float32(1.0 / params.motion_threshold))
             valid = 1.0
+        if garbage is not None or core is not None:
+            limit_matte(raw, no_hold if garbage is None else garbage[f], no_hold if core is None else core[f],
+                        garbage is not None, core is not None)
         guided_transparency(g, raw, params.guide_radius, np.float32(params.guide_eps), np.float32(constants.luma_scale),
                 transp_a[f, 0], transp_b[f, 0])
     if not temporal:

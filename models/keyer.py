@@ -227,6 +227,7 @@ class Keyer:
         providers: execution provider choice (CUDA when it works, else CPU).
         threads: CPU threads for onnxruntime; 0 = its default.
         hold: take a holdout matte per frame (:meth:`key_frames` ``hold``).
+        garbage, core: take a garbage matte and a core matte per frame (:meth:`key_frames`).
         matte: compute the matte (``KeyResult.alpha``); a plain composite does not need it.
         fused: key with the fused CPU loops (:mod:`models.fused_matte`,
             :mod:`models.fused_composite`) instead of the onnxruntime graph; None:
@@ -252,6 +253,8 @@ class Keyer:
         hold: bool = False,
         matte: bool = True,
         fused: bool | None = None,
+        garbage: bool = False,
+        core: bool = False,
     ) -> None:
         self.subsampled = (width % 2 == 0 and height % 2 == 0) if subsampled is None else subsampled
         params = params.for_frame(chroma_size(width, height, self.subsampled)[1])
@@ -259,6 +262,7 @@ class Keyer:
         self.screen = prepare_screen(analysis, params, width, height, matrix, self.subsampled)
         self._plate_luma = self._blocks(self.screen.plate_above[:, 0])
         self.hold, self.matte = hold, matte
+        self.garbage, self.core = garbage, core
         self.session: ort.InferenceSession | None = None
         wants_cuda = providers == "cuda" or (providers == "auto" and cuda_runs())
         self.fused = not wants_cuda if fused is None else fused
@@ -266,7 +270,7 @@ class Keyer:
             from models.keyer_graph import build_keyer_model  # onnx loads only for the graph (0.5-2 s)
 
             model = build_keyer_model(self.screen.chroma_form, self.screen.spill_chroma, params, output,
-                                      self.subsampled, matrix.luma_scale, matrix.luma_offset, hold, matte)
+                                      self.subsampled, matrix.luma_scale, matrix.luma_offset, hold, matte, garbage, core)
             self.session = create_session(model, providers, threads)
         else:  # the fused loops' per-shot planes, built only for them
             self._matte_constants = matte_constants(self.screen, params, matrix)
@@ -281,7 +285,7 @@ class Keyer:
         chroma = np.full((1, 2, hc, wc), 128, np.uint8)
         hold = np.zeros((1, hc, wc), np.float32) if self.hold else None
         background = Background(luma, chroma) if self.output == "composite" else None
-        self._key_fused(luma, chroma, background, self.initial_state(), hold)
+        self._key_fused(luma, chroma, background, self.initial_state(), hold, *self._limits(1, None, None))
 
     @property
     def provider(self) -> str:
@@ -296,7 +300,7 @@ class Keyer:
 
     def key_frames(
         self, luma: np.ndarray, chroma: np.ndarray, background: Background | None, state: TemporalState,
-        hold: np.ndarray | None = None,
+        hold: np.ndarray | None = None, garbage: np.ndarray | None = None, core: np.ndarray | None = None,
     ) -> KeyResult:
         """Key a batch of consecutive frames.
 
@@ -306,6 +310,13 @@ class Keyer:
             state: the state after the frame before ``luma[0]``.
             hold: ``(N, Hc, Wc)`` float32 holdout matte in [0, 1] (a keyer built with
                 ``hold``; None: nothing held).
+            garbage: ``(N, Hc, Wc)`` float32 garbage matte in [0, 1]: the matte is cut to it,
+                ``min(alpha, garbage)`` (a keyer built with ``garbage``; None: nothing cut).
+            core: ``(N, Hc, Wc)`` float32 core matte in [0, 1]: the matte is raised to it,
+                ``max(alpha, core)`` (a keyer built with ``core``; None: nothing raised).
+                Both apply after the temporal filter and before the guided filter, the core
+                first; the temporal state never holds them, so a roto shape moving over still
+                luma does not lag, and a chunk's state does not depend on them.
 
         Returns:
             The keyed planes, mattes and the state after the last frame.
@@ -315,8 +326,10 @@ class Keyer:
         """
         if self.output == "composite" and background is None:
             raise InputError("the composite keyer needs a background plate", "pass --background")
+        garbage, core = self._limits(len(luma), garbage, core)
         if self.fused:
-            return self._key_fused(luma, chroma, background if self.output == "composite" else None, state, hold)
+            return self._key_fused(luma, chroma, background if self.output == "composite" else None, state, hold,
+                                   garbage, core)
         feeds = {
             "luma": self._blocks(luma),
             "chroma": np.ascontiguousarray(chroma),
@@ -334,6 +347,9 @@ class Keyer:
             wc, hc = chroma_size(self.width, self.height, self.subsampled)
             held = np.zeros((len(luma), hc, wc), np.float32) if hold is None else hold
             feeds["hold"] = np.ascontiguousarray(held, dtype=np.float32)[:, None]
+        for name, limit in (("garbage", garbage), ("core", core)):
+            if limit is not None:
+                feeds[name] = limit[:, None]
         if background is not None:
             feeds.update(bg_luma=self._blocks(background.luma), bg_chroma=np.ascontiguousarray(background.chroma))
         outputs = self._outputs(len(luma))
@@ -351,13 +367,30 @@ class Keyer:
         alpha = outputs["alpha"].reshape(n, *size) if self.matte else None
         return KeyResult(outputs["image_luma"].reshape(n, *size), chroma_out, alpha, state)
 
+    def _limits(self, n: int, garbage: np.ndarray | None,
+                core: np.ndarray | None) -> tuple[np.ndarray | None, np.ndarray | None]:
+        """The garbage and core mattes as the keyer takes them: ``(N, Hc, Wc)`` float32, contiguous,
+        for a keyer built with them (one not given: all 1 for the garbage, all 0 for the core);
+        None for a keyer built without."""
+        wc, hc = chroma_size(self.width, self.height, self.subsampled)
+        out: list[np.ndarray | None] = []
+        for wanted, given, fill in ((self.garbage, garbage, 1.0), (self.core, core, 0.0)):
+            if not wanted:
+                out.append(None)
+            elif given is None:
+                out.append(np.full((n, hc, wc), fill, np.float32))
+            else:
+                out.append(np.ascontiguousarray(given, dtype=np.float32))
+        return out[0], out[1]
+
     def _key_fused(self, luma: np.ndarray, chroma: np.ndarray, background: Background | None,
-                   state: TemporalState, hold: np.ndarray | None) -> KeyResult:
+                   state: TemporalState, hold: np.ndarray | None, garbage: np.ndarray | None = None,
+                   core: np.ndarray | None = None) -> KeyResult:
         """:meth:`key_frames` by the fused CPU loops (a composite over ``background``, or a layer when None)."""
         guide = luma_guide(luma, self.subsampled, self.matrix.luma_scale)
         held = np.ascontiguousarray(hold, dtype=np.float32) if self.hold and hold is not None else None
         transp_a, transp_b, after = fused_matte(chroma, guide, held, self._matte_constants, self.params,
-                                                (state.alpha, state.luma, state.valid))
+                                                (state.alpha, state.luma, state.valid), garbage, core)
         m = self.matrix
         if background is None:
             image = fused_layer(luma, chroma, transp_a, transp_b, guide, self._constants, m.luma_offset, m.luma_scale,

@@ -155,6 +155,14 @@ def held(raw: Value, hold: Value) -> Value:
     return np.maximum(raw, hold)
 
 
+def garbage_cut(alpha: Value, garbage: Value) -> Value:
+    """The matte under a garbage matte, ``min(alpha, garbage)``: forced to 0 where the garbage
+    matte is 0 (outside it), unchanged where it is 1, never raised. A core matte is
+    :func:`held` applied at the same place (the keyer applies the core first, then the
+    garbage: where the two overlap, the garbage matte wins)."""
+    return np.minimum(alpha, garbage)
+
+
 def temporal_step(raw: Value, guide: Value, alpha_prev: Value, luma_prev: Value, valid: Value,
                   temporal_min: Value, inv_threshold: Value) -> Value:
     """One frame of the motion-adaptive matte filter: the filtered matte.
@@ -237,7 +245,7 @@ MATTE_INV_SCALE = np.float32(-255.0)
 
 FORMULAS = (
     "clip01", "colour_difference", "closeness", "light_trust", "light_ratio", "light_blend", "inverse_light",
-    "raw_alpha", "held", "temporal_step", "guided_coefficients", "transparency_coefficients", "transparency",
+    "raw_alpha", "held", "garbage_cut", "temporal_step", "guided_coefficients", "transparency_coefficients", "transparency",
     "spill_amount", "premultiplied_chroma", "over_chroma", "over_luma", "straight_luma", "straight_chroma", "to_code",
 )
 """Every formula of this module, in the order they are compiled for numba."""

@@ -184,7 +184,7 @@ def _inverse_light(g: GraphBuilder, diff: Tracer, guide: Tracer, cb: Tracer, cr:
 
 def _matte(
     g: GraphBuilder, params: KeyerParams, luma_scale: float, luma_offset: float, chroma_form: np.ndarray,
-    subsampled: bool, hold: bool = False,
+    subsampled: bool, hold: bool = False, garbage: bool = False, core: bool = False,
 ) -> dict[str, Tracer]:
     """Steps 1-4: chroma key, temporal filter, luma refinement. Returns named intermediates
     (on the CPU, :mod:`models.fused_matte` computes the same).
@@ -224,6 +224,10 @@ def _matte(
         for name in ("alpha", "luma", "valid"):
             g.op("Identity", f"state_{name}", out=f"next_{name}")
         alpha_t = raw
+    if core:  # after the temporal filter: its state never holds the core or garbage matte (no lag)
+        alpha_t = kf.held(alpha_t, g.tracer("core"))
+    if garbage:
+        alpha_t = kf.garbage_cut(alpha_t, g.tracer("garbage"))
     mean_a, mean_b = guided_means(g, guide, alpha_t, params)
     ta, tb = kf.transparency_coefficients(mean_a, mean_b, _f32(1.0 / luma_scale))
     transp_low = kf.transparency(ta, tb, y_low)
@@ -287,6 +291,8 @@ def build_keyer_model(
     luma_offset: float,
     hold: bool = False,
     matte: bool = True,
+    garbage: bool = False,
+    core: bool = False,
 ) -> onnx.ModelProto:
     """Build the keyer graph.
 
@@ -302,6 +308,9 @@ def build_keyer_model(
             face region of a face replacement, so skin carrying spill is kept).
         matte: add the ``alpha`` output (a layer, a matte file or a face swap
             needs it; a plain composite does not, and skips its full-resolution pass).
+        garbage, core: add the ``garbage`` and ``core`` inputs, mattes at chroma resolution
+            that cut the filtered matte (:func:`models.keyer_formulas.garbage_cut`) and raise it
+            (:func:`models.keyer_formulas.held`) after the temporal filter, before the guided filter.
 
     Full-resolution planes are passed in row-pair form ``(N, C, Hc, s, W)``
     (``s`` = 2 for 4:2:0, 1 for 4:4:4): the same memory as ``(N, C, H, W)``,
@@ -318,7 +327,8 @@ def build_keyer_model(
         ``bg_luma`` ``(B, 1, Hc, s, W)`` and ``bg_chroma`` ``(B, 2, Hc, Wc)``
         uint8, ``B`` = N or 1 (``composite`` only); ``state_alpha``,
         ``state_luma`` ``(1, Hc, Wc)`` float32; ``state_valid`` ``(1,)``;
-        ``hold`` ``(N, 1, Hc, Wc)`` float32 in [0, 1] (only with ``hold``).
+        ``hold`` ``(N, 1, Hc, Wc)`` float32 in [0, 1] (only with ``hold``); ``garbage`` and
+        ``core`` the same (only with ``garbage``, ``core``).
 
     Graph outputs:
         ``image_luma`` ``(N, 1, Hc, s, W)`` uint8; ``image_chroma``
@@ -327,7 +337,7 @@ def build_keyer_model(
         ``(1, Hc, Wc)`` float32; ``next_valid`` ``(1,)``.
     """
     g = GraphBuilder()
-    m = _matte(g, params, luma_scale, luma_offset, chroma_form, subsampled, hold)
+    m = _matte(g, params, luma_scale, luma_offset, chroma_form, subsampled, hold, garbage, core)
     fg_chroma = _foreground_chroma(g, m, chroma_form, spill_chroma, params)
     vi = helper.make_tensor_value_info
     s = 2 if subsampled else 1
@@ -349,6 +359,7 @@ def build_keyer_model(
     inputs += [vi("state_alpha", _F, plane), vi("state_luma", _F, plane), vi("state_valid", _F, [1])]
     if hold:
         inputs.append(vi("hold", _F, ["N", 1, "Hc", "Wc"]))
+    inputs += [vi(name, _F, ["N", 1, "Hc", "Wc"]) for name, wanted in (("garbage", garbage), ("core", core)) if wanted]
     outputs = [vi("image_luma", _U8, ["N", 1, *blocks]), vi("image_chroma", _U8, chroma_out),
                *([vi("alpha", _U8, ["N", 1, *blocks])] if matte else []),
                vi("next_alpha", _F, plane), vi("next_luma", _F, plane), vi("next_valid", _F, [1])]

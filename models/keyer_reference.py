@@ -98,7 +98,8 @@ def inverse_light(diff: np.ndarray, guide: np.ndarray, c: np.ndarray, screen: Sc
 
 def reference_matte(luma: np.ndarray, chroma: np.ndarray, screen: ScreenInputs, params: KeyerParams,
                     state: tuple[np.ndarray | float, np.ndarray | float, float], subsampled: bool, matrix: YuvMatrix,
-                    hold: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, tuple[np.ndarray, np.ndarray, float]]:
+                    hold: np.ndarray | None = None, garbage: np.ndarray | None = None,
+                    core: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, tuple[np.ndarray, np.ndarray, float]]:
     """Steps 1-4 of the keyer on one frame: chroma key, temporal filter, luma refinement.
 
     Args:
@@ -107,6 +108,8 @@ def reference_matte(luma: np.ndarray, chroma: np.ndarray, screen: ScreenInputs, 
         state: ``(alpha, guide, valid)`` after the frame before (``(0, 0, 0)`` before the first).
         subsampled: 4:2:0 planes. matrix: the footage's Y'CbCr matrix and range.
         hold: ``(Hc, Wc)`` holdout matte in [0, 1], or None.
+        garbage, core: ``(Hc, Wc)`` garbage and core mattes in [0, 1], or None: applied after the
+            temporal filter (the state does not hold them), the core first.
 
     Returns:
         Transparency at chroma resolution ``(Hc, Wc)`` and at full resolution ``(H, W)``
@@ -132,6 +135,10 @@ def reference_matte(luma: np.ndarray, chroma: np.ndarray, screen: ScreenInputs, 
         raw = kf.temporal_step(raw, guide, alpha_prev, luma_prev, valid, params.temporal_min,
                                1.0 / params.motion_threshold)
         state = (raw, guide, 1.0)
+    if core is not None:
+        raw = kf.held(raw, core)
+    if garbage is not None:
+        raw = kf.garbage_cut(raw, garbage)
     r = params.guide_radius
     m_i, m_p, m_ip, m_ii = (box_mean(x, r) for x in (guide, raw, guide * raw, guide * guide))
     a, b = kf.guided_coefficients(m_i, m_p, m_ip, m_ii, params.guide_eps)
@@ -145,17 +152,19 @@ def reference_matte(luma: np.ndarray, chroma: np.ndarray, screen: ScreenInputs, 
 
 def reference_key(luma: np.ndarray, chroma: np.ndarray, background: tuple[np.ndarray, np.ndarray] | None,
                   screen: ScreenInputs, params: KeyerParams, state: tuple[np.ndarray | float, np.ndarray | float, float],
-                  subsampled: bool, matrix: YuvMatrix, hold: np.ndarray | None = None) -> ReferenceFrame:
+                  subsampled: bool, matrix: YuvMatrix, hold: np.ndarray | None = None,
+                  garbage: np.ndarray | None = None, core: np.ndarray | None = None) -> ReferenceFrame:
     """One frame through the whole keyer: a composite over ``background``, or a layer when it is None.
 
     Args:
-        luma, chroma, screen, params, state, subsampled, matrix, hold: as :func:`reference_matte`.
+        luma, chroma, screen, params, state, subsampled, matrix, hold, garbage, core: as :func:`reference_matte`.
         background: ``((H, W), (2, Hc, Wc))`` uint8 Y', Cb/Cr planes of the new background, or None.
 
     Returns:
         The keyed frame, its matte and the state after it.
     """
-    transp_low, transp, state = reference_matte(luma, chroma, screen, params, state, subsampled, matrix, hold)
+    transp_low, transp, state = reference_matte(luma, chroma, screen, params, state, subsampled, matrix, hold, garbage,
+                                                core)
     c = chroma.astype(np.float64) - 128.0
     plate = screen.plate_chroma[0].astype(np.float64)
     form = screen.chroma_form
