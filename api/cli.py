@@ -25,6 +25,7 @@ from rich.console import Console
 
 from api.face_args import add_face_args, face_options
 from api.keyer_args import add_keyer_arg, add_preview_first_arg, keyer_controls_help, keyer_overrides
+from api.matte_args import add_matte_args, matte_options
 from api.sequence_args import add_sequence_args, sequence_options
 from api.service_cli import SERVICE_COMMANDS, add_ray_address, add_service_commands
 from models.choices import (
@@ -103,6 +104,7 @@ def build_parser() -> argparse.ArgumentParser:
     render.add_argument("--db", metavar="URL", help="database URL (default: SQLite in ~/.mattefarm, or MATTEFARM_DATABASE_URL)")
     add_ray_address(render)
     add_face_args(render)
+    add_matte_args(render)
     add_sequence_args(render)
     probe = sub.add_parser("probe", help="print a video's (or image sequence's) probe and chunk plan")
     probe.add_argument("input")
@@ -135,7 +137,7 @@ def _options(args: argparse.Namespace) -> RenderOptions:
         crf=args.crf, preset=args.preset,
         chunk_frames=args.chunk_frames, chunk_seconds=args.chunk_seconds, workers=args.workers,
         screen=args.screen, providers=args.providers, keyer=keyer_overrides(args.keyer),
-        preview_first=args.preview_first, **face_options(args), **sequence_options(args),
+        preview_first=args.preview_first, **face_options(args), **sequence_options(args), **matte_options(args),
     )
     options.check_output(args.output)
     for path in filter(None, (args.output, args.matte_out)):

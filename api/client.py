@@ -55,11 +55,13 @@ class MattefarmClient:
         return response.json() if response.content else None
 
     def submit(self, video: str, plate: str | None, options: dict[str, Any], face: str | None = None,
-               reference: str | None = None) -> dict[str, Any]:
-        """Upload a video (and plate, source face image, reference image) with options; returns the job."""
+               reference: str | None = None, garbage: str | None = None, core: str | None = None) -> dict[str, Any]:
+        """Upload a video (and plate, source face image, reference image, garbage and core mattes) with
+        options; returns the job."""
         with ExitStack() as stack:
             files = {"video": (Path(video).name, stack.enter_context(open(video, "rb")))}
-            for part, path in (("plate", plate), ("face", face), ("reference", reference)):
+            for part, path in (("plate", plate), ("face", face), ("reference", reference), ("garbage", garbage),
+                               ("core", core)):
                 if path:
                     files[part] = (Path(path).name, stack.enter_context(open(path, "rb")))
             return self._call("POST", "/v1/jobs", files=files, data={"options": json.dumps(options)})

@@ -38,7 +38,9 @@ class JobCreate(BaseModel):
     Attributes:
         render: render options (:class:`jobs.options.RenderOptions` without the
             paths, which the server chooses: ``background``, ``matte_out``, ``face``, ``workers``;
-            the plate and the source face image come as the ``plate`` and ``face`` parts).
+            the plate and the source face image come as the ``plate`` and ``face`` parts, the
+            garbage and core mattes as the ``garbage`` and ``core`` parts; ``garbage`` ``auto``
+            is a field).
         matte: also deliver the matte as a separate video.
         priority: 0-100, higher is taken first. owner: who submitted it (free text).
         source_uri: a file already on the farm's storage, under a configured root,
@@ -70,16 +72,17 @@ class JobCreate(BaseModel):
         return data
 
     def render_options(self, background: str | None, matte_out: str | None, face: str | None = None,
-                       reference_image: str | None = None) -> RenderOptions:
+                       reference_image: str | None = None, garbage_matte: str | None = None,
+                       core_matte: str | None = None) -> RenderOptions:
         """The full render options with the server's paths filled in.
 
         Raises:
             pydantic.ValidationError: the options are inconsistent.
         """
-        server_side = ("background", "matte_out", "face", "reference_image", "workers")
+        server_side = ("background", "matte_out", "face", "reference_image", "workers", "garbage_matte", "core_matte")
         fixed = {k: v for k, v in self.render.items() if k not in server_side}
         return RenderOptions(**fixed, background=background, matte_out=matte_out, face=face,
-                             reference_image=reference_image)
+                             reference_image=reference_image, garbage_matte=garbage_matte, core_matte=core_matte)
 
 
 class ChunkPublic(BaseModel):

@@ -12,6 +12,7 @@ import argparse
 import os
 import threading
 import time
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
@@ -19,6 +20,7 @@ from rich.table import Table
 
 from api.face_args import add_face_args, face_options
 from api.keyer_args import add_keyer_arg, add_preview_first_arg, keyer_controls_help, keyer_overrides
+from api.matte_args import add_matte_args, matte_options
 from models.choices import OUTPUT_CODECS, X264_PRESETS
 
 if TYPE_CHECKING:
@@ -62,6 +64,7 @@ def add_service_commands(sub: argparse._SubParsersAction, chunk_args: Any) -> No
     add_keyer_arg(submit)
     add_preview_first_arg(submit)
     add_face_args(submit)
+    add_matte_args(submit)
     submit.add_argument("--wait", action="store_true", help="show live progress until every job ends")
     controls = (("status", "show jobs, or one job and its chunks"), ("cancel", "cancel a job"),
                 ("pause", "pause a job (running chunks go back to pending)"), ("resume", "resume a paused job"),
@@ -126,6 +129,24 @@ def _follow(client: MattefarmClient, job: dict[str, Any], bar: Progress, task: T
         ends[job["id"]] = f"unknown ({error})"
 
 
+def _check_upload(flag: str, path: str | None) -> None:
+    """Check that a matte file to upload is one file that exists (an image sequence is many files).
+
+    Raises:
+        InputError: a sequence name, or no such file.
+    """
+    if path is None:
+        return
+    from models.choices import is_sequence_name
+    from models.errors import InputError
+
+    if is_sequence_name(path):
+        raise InputError(f"{flag} {Path(path).name} is an image sequence, which cannot be uploaded as one part",
+                         "pass a matte video, a still or roto shapes (.json), or render on the farm's machine")
+    if not Path(path).is_file():
+        raise InputError(f"{flag} {Path(path).name} does not exist", "check the matte's path")
+
+
 def cmd_submit(args: argparse.Namespace, console: Console) -> int:
     """Upload each file as a job; with ``--wait``, a live progress bar per job until all end.
 
@@ -140,6 +161,8 @@ def cmd_submit(args: argparse.Namespace, console: Console) -> int:
         check_source_path(path)
     if args.background:
         check_plate(args.background)
+    for flag, path in (("--garbage-matte", args.garbage_matte), ("--core-matte", args.core_matte)):
+        _check_upload(flag, path)
     client = _client(args)
     render: dict[str, Any] = {"codec": args.codec, "screen": args.screen}
     given = (("chunk_frames", args.chunk_frames), ("chunk_seconds", args.chunk_seconds), ("crf", args.crf),
@@ -149,12 +172,15 @@ def cmd_submit(args: argparse.Namespace, console: Console) -> int:
         render["keyer"] = keyer_overrides(args.keyer)
     if args.face:
         render |= face_options(args, with_path=False)
+    if args.garbage != "none":
+        render |= matte_options(args, with_path=False)
     options = {"render": render, "matte": args.matte, "priority": args.priority, "owner": os.environ.get("USER", "")}
     if args.webhook:
         options["webhook_url"] = args.webhook
     jobs = []
     for path in args.files:
-        job = client.submit(path, args.background, options, face=args.face, reference=args.reference_image)
+        job = client.submit(path, args.background, options, face=args.face, reference=args.reference_image,
+                            garbage=args.garbage_matte, core=args.core_matte)
         console.print(f"submitted {path} as job {job['id']}")
         jobs.append((path, job))
     if not args.wait:

@@ -13,7 +13,7 @@ from jobs.tables import Chunk, Job
 from models.keyer_params import KeyerParams
 from models.screen import ScreenAnalysis
 from workers.probe import MediaProbe
-from workers.specs import ChunkSpec
+from workers.specs import ChunkSpec, MatteSpec
 from workers.storage import Storage
 
 if TYPE_CHECKING:
@@ -40,7 +40,9 @@ def keyer_spec(probe: MediaProbe, screen: ScreenAnalysis, options: RenderOptions
         matte_key="matte" if options.matte_out else None, frame_start=0, frame_end=0, preroll_start=0,
         file_pts=(), times_s=(), output_pts=(), keyer=KeyerParams.from_overrides(options.keyer),
         screen=screen, encode=encode_settings(probe, options), providers=options.providers,
-        batch_frames=options.batch_frames,
+        batch_frames=options.batch_frames, garbage_auto=options.garbage == "auto",
+        garbage=MatteSpec("image", "") if options.garbage_matte else None,
+        core=MatteSpec("image", "") if options.core_matte else None,
     )
 
 
@@ -65,6 +67,6 @@ def chunk_spec(job: Job, chunk: Chunk, storage: Storage, plan: JobPlan | None = 
         keyer=plan.keyer, screen=plan.screen, encode=encode,
         plate=plan.plate, rotation=probe.video.rotation,
         batch_frames=options.batch_frames, providers=options.providers, faces=_face_spec(job, chunk, options, plan),
-        sequence=probe.sequence,
+        sequence=probe.sequence, garbage=plan.garbage, core=plan.core, garbage_auto=options.garbage == "auto",
     )
 

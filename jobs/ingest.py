@@ -29,7 +29,7 @@ from workers.frames import full_range_format
 from workers.plates import check_plate
 from workers.probe import MediaProbe
 from workers.source import probe_source
-from workers.specs import PlateSpec
+from workers.specs import MatteSpec, PlateSpec
 from workers.storage import Storage
 
 if TYPE_CHECKING:
@@ -84,6 +84,27 @@ def _store_plate(job: Job, options: RenderOptions, storage: Storage) -> PlateSpe
     return PlateSpec(key, kind)
 
 
+def store_matte(job: Job, path: str | None, what: str, probe: MediaProbe, storage: Storage) -> MatteSpec | None:
+    """Check a garbage or core matte file (``what``) against the shot and copy it into the job's
+    storage (an image sequence stays where it is, as a sequence source does); None when not given.
+
+    Raises:
+        InputError: the matte is missing, unreadable, of another aspect ratio or shorter than the shot.
+    """
+    if path is None:
+        return None
+    from workers.matte_source import check_matte
+
+    kind = check_matte(path, what, probe.frame_count, probe.video.width, probe.video.height)
+    if kind == "sequence":
+        from workers.image_sequence import sequence_pattern
+
+        return MatteSpec(kind, sequence_pattern(path) or path)
+    key = JobLayout(job.id).matte_file(what, Path(path).suffix.lower())
+    storage.put_file(path, key)
+    return MatteSpec(kind, key)
+
+
 def _shift_s(probe: MediaProbe) -> Fraction:
     """Seconds to subtract from every stream so the earliest starts at 0."""
     starts = [probe.frame_pts[0] * probe.time_base] + [Fraction(a.start_s).limit_denominator(10**6) for a in probe.audio]
@@ -114,6 +135,8 @@ def ingest_job(session: Session, job: Job, storage: Storage, on_stage: StageFn =
     probe = ahead.probe() if ahead is not None else probe_source(job.input_uri, *source_options(options))
     on_stage("checking the plate")
     plate = _store_plate(job, options, storage)
+    garbage = store_matte(job, options.garbage_matte, "garbage", probe, storage)
+    core = store_matte(job, options.core_matte, "core", probe, storage)
     faces = None
     if options.face is not None:
         from jobs.faces import store_source_face
@@ -139,7 +162,7 @@ def ingest_job(session: Session, job: Job, storage: Storage, on_stage: StageFn =
         ]
     job.frames_total = probe.frame_count
     job.plan = JobPlan(probe, screen, params, encode_settings(probe, options), plate, _shift_s(probe), tuple(plans),
-                       faces).to_dict()
+                       faces, garbage, core).to_dict()
     job.stage = Stage.RENDER
     session.commit()
 

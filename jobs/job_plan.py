@@ -18,7 +18,7 @@ from models.keyer_params import KeyerParams
 from models.screen import ScreenAnalysis
 from workers.encode import EncodeSettings
 from workers.probe import MediaProbe
-from workers.specs import PlateSpec
+from workers.specs import MatteSpec, PlateSpec
 
 
 @dataclass(frozen=True)
@@ -84,6 +84,7 @@ class JobPlan:
         shift_s: seconds subtracted from every stream so the earliest starts at 0.
         chunks: the chunks' frame and packet ranges, in order.
         faces: the face replacement's plan, None for keying only.
+        garbage, core: the garbage and core matte files (stored, checked), None when not given.
     """
 
     probe: MediaProbe
@@ -94,6 +95,8 @@ class JobPlan:
     shift_s: Fraction
     chunks: tuple[ChunkPlan, ...]
     faces: FacePlan | None = None
+    garbage: MatteSpec | None = None
+    core: MatteSpec | None = None
 
     @property
     def shift_pts(self) -> int:
@@ -108,6 +111,7 @@ class JobPlan:
             "plate": asdict(self.plate) if self.plate else None,
             "shift_s": str(self.shift_s), "chunks": [c.to_dict() for c in self.chunks],
             "faces": self.faces.to_dict() if self.faces else None,
+            "garbage": asdict(self.garbage) if self.garbage else None, "core": asdict(self.core) if self.core else None,
         }
 
     @classmethod
@@ -120,6 +124,8 @@ class JobPlan:
             plate=PlateSpec(**data["plate"]) if data.get("plate") else None, shift_s=Fraction(data["shift_s"]),
             chunks=tuple(ChunkPlan(**c) for c in data.get("chunks", ())),
             faces=FacePlan.from_dict(data["faces"]) if data.get("faces") else None,
+            garbage=MatteSpec(**data["garbage"]) if data.get("garbage") else None,
+            core=MatteSpec(**data["core"]) if data.get("core") else None,
         )
 
     @classmethod

@@ -42,6 +42,10 @@ class JobLayout:
         """The background plate copied into the job (``suffix`` with its dot, lower case)."""
         return f"{self.intermediates}/plate{suffix}"
 
+    def matte_file(self, what: str, suffix: str) -> str:
+        """The job's garbage or core matte file (``what``), copied here at ingest."""
+        return f"{self.intermediates}/{what}_matte{suffix}"
+
     def face_source(self, suffix: str) -> str:
         """The face replacement's source identity image."""
         return f"{self.intermediates}/face_source{suffix}"

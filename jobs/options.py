@@ -15,6 +15,7 @@ from models.choices import (
     SCREEN_HELP,
     SEQUENCE_CODECS,
     FaceMode,
+    GarbageChoice,
     OutputCodec,
     ProviderChoice,
     Swapper,
@@ -27,7 +28,7 @@ from models.keyer_params import KeyerParams
 
 OptionStyle = Literal["cli", "api"]
 API_PARTS = {"background": "the 'plate' part", "face": "the 'face' part", "reference_image": "the 'reference' part",
-             "matte_out": "'matte'"}
+             "matte_out": "'matte'", "garbage_matte": "the 'garbage' part", "core_matte": "the 'core' part"}
 """Options the API takes as upload parts or top-level fields instead of ``render`` fields."""
 _MARKED = re.compile(r"`([a-z_]+)`")
 
@@ -73,6 +74,12 @@ class RenderOptions(BaseModel):
             :data:`models.colour_management.DEFAULT_COLOURSPACE`).
         premultiplied: write an image sequence layer premultiplied (default straight).
         audio: a sound file muxed into a movie output in place of the source's sound.
+        garbage_matte: a matte file outside which alpha is forced to 0; core_matte: one inside
+            which alpha is forced to 1. Each a still, a video, an image sequence (white =
+            inside) or roto shapes as JSON (:mod:`models.roto`), numbered as
+            :mod:`workers.matte_source` says.
+        garbage: ``auto`` cuts what is neither screen nor near a person (:mod:`models.auto_garbage`);
+            with ``garbage_matte`` too, both cut.
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -103,6 +110,9 @@ class RenderOptions(BaseModel):
     output_colorspace: str | None = None
     premultiplied: bool = False
     audio: str | None = None
+    garbage_matte: str | None = None
+    core_matte: str | None = None
+    garbage: GarbageChoice = "none"
 
     @field_validator("frame_rate")
     @classmethod
@@ -133,6 +143,9 @@ class RenderOptions(BaseModel):
         if self.reference_image is not None and (self.face is None or self.face_mode != "reference"):
             raise ValueError("`reference_image` picks the person to replace: pass it with `face` (the source "
                              "identity) and `face_mode` reference")
+        if self.no_key and (self.garbage_matte or self.core_matte or self.garbage != "none"):
+            raise ValueError("`garbage_matte`, `core_matte` and `garbage` shape the key, and `no_key` keys nothing: "
+                             "drop them, or drop `no_key`")
         if self.no_key:
             if self.face is None:
                 raise ValueError("`no_key` renders a face replacement only: pass `face` (the source identity)")

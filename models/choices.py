@@ -73,6 +73,10 @@ Swapper = Literal["builtin", "inswapper_128"]
 """Face swappers: the mesh warp, or FaceFusion's neural swapper."""
 SWAPPERS: tuple[Swapper, ...] = get_args(Swapper)
 
+GarbageChoice = Literal["none", "auto"]
+"""``--garbage``: ``none``, or ``auto``: cut what is neither screen nor near a person (:mod:`models.auto_garbage`)."""
+GARBAGE_CHOICES: tuple[GarbageChoice, ...] = get_args(GarbageChoice)
+
 SCREEN_HELP = "auto, green, blue or #RRGGBB"
 """The screen colour choices, in words (``#RRGGBB`` is any colour)."""
 

@@ -29,6 +29,7 @@ from workers.decode import decode_video
 from workers.encode import ChunkEncoder, StreamKind
 from workers.frames import copy_planes, frame_planes
 from workers.image_sequence import sequence_frames
+from workers.matte_source import ChunkMattes, chunk_mattes
 from workers.overlap import Inline, ReadAhead, WriteBehind
 from workers.plates import PlateReader
 from workers.sequence_writer import SequenceWriter
@@ -70,6 +71,8 @@ def build_keyer(spec: ChunkSpec, threads: int = 0) -> Keyer:
         hold=spec.faces is not None,
         matte=output == "layer" or spec.matte_key is not None or spec.faces is not None,
         subsampled=spec.encode.working_format == "yuv420p",
+        garbage=spec.garbage is not None or spec.garbage_auto,
+        core=spec.core is not None,
     )
 
 
@@ -79,7 +82,9 @@ def keyer_key(spec: ChunkSpec, threads: int) -> str:
     whichever job they belong to."""
     return json.dumps({"screen": spec.screen.to_dict() if spec.screen else None, "keyer": spec.keyer.to_dict(),
                        "encode": asdict(spec.encode), "providers": spec.providers, "threads": threads,
-                       "hold": spec.faces is not None, "matte": spec.matte_key is not None}, sort_keys=True, default=str)
+                       "hold": spec.faces is not None, "matte": spec.matte_key is not None,
+                       "garbage": spec.garbage is not None or spec.garbage_auto, "core": spec.core is not None},
+                      sort_keys=True, default=str)
 
 
 def keyer_matrix(spec: ChunkSpec) -> YuvMatrix:
@@ -319,6 +324,10 @@ class ChunkRenderer:
             image_out = _output(stack, storage, spec, spec.output_key, "image")
             matte_out = _output(stack, storage, spec, spec.matte_key, "matte") if spec.matte_key else None
             writer = _ChunkWriter(spec, image_out, matte_out, keyer is not None and keyer.output == "layer")
+            mattes = None
+            if keyer is not None:
+                size = chroma_size(keyer.width, keyer.height, keyer.subsampled)
+                mattes = chunk_mattes(stack, storage, spec, size, keyer.matrix)
             frames = _chunk_frames(stack, storage, spec, spec.preroll_start)
             batches: Iterable[Batch] = _batches(frames, spec.batch_frames)
             encoding: WriteBehind | Inline = Inline(writer)
@@ -327,7 +336,7 @@ class ChunkRenderer:
                 encoding = stack.enter_context(WriteBehind(writer, name="encode"))
             state, reported = keyer.initial_state() if keyer else None, 0
             for batch in batches:
-                result = self._process(spec, keyer, batch, state, plate, faces)
+                result = self._process(spec, keyer, batch, state, plate, faces, mattes)
                 state = result.state
                 encoding.put((batch, result))
                 if progress and writer.frames > reported:
@@ -348,8 +357,9 @@ class ChunkRenderer:
 
     @staticmethod
     def _process(spec: ChunkSpec, keyer: Keyer | None, batch: Batch, state: TemporalState | None,
-                 plate: PlatePlanes | None, faces: FaceWork | None) -> KeyResult:
-        """Key one batch over its plate frames (holding the target faces), then swap the faces in.
+                 plate: PlatePlanes | None, faces: FaceWork | None, mattes: ChunkMattes | None = None) -> KeyResult:
+        """Key one batch over its plate frames (holding the target faces, under the garbage and core
+        mattes of the batch's frames, pre-roll included), then swap the faces in.
 
         The order is :mod:`models.face_replace`'s.
         """
@@ -363,7 +373,8 @@ class ChunkRenderer:
                 hold = faces.hold(batch.indices, size, 0.5 if keyer.subsampled else 1.0)
             background = plate.planes_at(times) if plate is not None else None
             assert state is not None
-            result = keyer.key_frames(batch.luma, batch.chroma, background, state, hold)
+            garbage, core = mattes.planes(batch.indices, batch.luma, batch.chroma) if mattes is not None else (None, None)
+            result = keyer.key_frames(batch.luma, batch.chroma, background, state, hold, garbage=garbage, core=core)
         if faces is not None:
             alpha = result.alpha if keyer is not None else None
             backgrounds = [plate.reader.frame_at(t) if plate is not None else None for t in times]

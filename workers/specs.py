@@ -16,6 +16,8 @@ from workers.encode import EncodeSettings
 from workers.probe import SequenceInfo
 
 PlateKind = Literal["image", "video"]
+MatteKind = Literal["image", "video", "sequence", "roto"]
+"""A garbage or core matte file: a still, a movie, image files (``matte.%04d.png``) or roto shapes (``.json``)."""
 
 
 @dataclass(frozen=True)
@@ -30,6 +32,20 @@ class PlateSpec:
     key: str
     kind: PlateKind
     fit: str = "cover"
+
+
+@dataclass(frozen=True)
+class MatteSpec:
+    """A garbage or core matte file (:mod:`workers.matte_source`).
+
+    Attributes:
+        kind: what the file is (:data:`MatteKind`).
+        key: storage key of the file, copied into the job's storage; for a ``sequence``, its
+            ``printf`` pattern, read in place as an image sequence source is.
+    """
+
+    kind: MatteKind
+    key: str
 
 
 @dataclass(frozen=True)
@@ -84,6 +100,9 @@ class ChunkSpec:
         faces: face replacement (None: keying only).
         sequence: the source when it is an image sequence (its files are read directly; no
             ``input_key``); None for a movie.
+        garbage, core: the garbage matte (alpha forced to 0 outside it) and the core matte
+            (alpha forced to 1 inside it), or None. garbage_auto: cut what is neither screen
+            nor near a person (:mod:`models.auto_garbage`; with ``garbage`` too, both cut).
     """
 
     job_id: str
@@ -107,6 +126,9 @@ class ChunkSpec:
     providers: ProviderChoice = "auto"
     faces: FaceSpec | None = None
     sequence: SequenceInfo | None = None
+    garbage: MatteSpec | None = None
+    core: MatteSpec | None = None
+    garbage_auto: bool = False
 
     @property
     def frame_count(self) -> int:

@@ -128,12 +128,14 @@ def _prepare_job(services: ServicesDep, request: JobCreate, job_id: str, video: 
     layout = JobLayout(job_id)
     output = services.storage.path(layout.output(stem, suffix))
     matte = services.storage.path(layout.output(stem, suffix, matte=True)) if request.matte else None
-    return source, output, request.render_options(stills["plate"], matte, stills["face"], stills["reference"])
+    return source, output, request.render_options(stills["plate"], matte, stills["face"], stills["reference"],
+                                                  stills["garbage"], stills["core"])
 
 
 def _save_stills(services: ServicesDep, key: str, parts: dict[str, UploadFile | None]) -> dict[str, str | None]:
-    """Store the uploaded stills (``plate``, source ``face``, ``reference`` image); their paths by
-    part name (None when not sent)."""
+    """Store the uploaded stills (``plate``, source ``face``, ``reference`` image) and matte files
+    (``garbage``, ``core``: a still, a video or roto shapes as JSON); their paths by part name
+    (None when not sent)."""
     return {name: _save_upload(part, services, JobLayout(key).upload(safe_name(part.filename), name))
             if part is not None and part.filename else None for name, part in parts.items()}
 
@@ -143,17 +145,19 @@ def _enqueue(session: SessionDep, jobs: list[Job]) -> None:
         ring(session, job, celery_app)
 
 
-@router.post("", status_code=202, summary="Submit a job (multipart: video, plate, face, reference, options JSON)")
+@router.post("", status_code=202,
+             summary="Submit a job (multipart: video, plate, face, reference, garbage, core, options JSON)")
 def create_job(
     *, services: ServicesDep, session: SessionDep, principal: PrincipalDep, options: Annotated[str, Form()] = "{}",
     video: UploadFile | None = None, plate: UploadFile | None = None, face: UploadFile | None = None,
-    reference: UploadFile | None = None,
+    reference: UploadFile | None = None, garbage: UploadFile | None = None, core: UploadFile | None = None,
 ) -> JobPublic:
     """Store the uploads, record the job, start its first stage; answers 202 with the job."""
     request = _parse_options(options, JobCreate)
     job_id = uuid.uuid4().hex
     try:
-        stills = _save_stills(services, job_id, {"plate": plate, "face": face, "reference": reference})
+        stills = _save_stills(services, job_id, {"plate": plate, "face": face, "reference": reference,
+                                                 "garbage": garbage, "core": core})
         source, output, render = _prepare_job(services, request, job_id, video, request.source_uri, stills)
     except BaseException:  # a refused request leaves no upload behind
         services.storage.delete(JobLayout(job_id).uploads)
@@ -167,11 +171,12 @@ def create_job(
 batches = APIRouter(prefix="/v1/batches", tags=["batches"])
 
 
-@batches.post("", status_code=202, summary="Submit many shots with shared options (multipart: videos, plate, face, reference, options)")
+@batches.post("", status_code=202, summary="Submit many shots with shared options (multipart: videos, plate, face, "
+                                           "reference, garbage, core, options)")
 def create_batch(
     *, services: ServicesDep, session: SessionDep, principal: PrincipalDep, options: Annotated[str, Form()] = "{}",
     videos: list[UploadFile] | None = None, plate: UploadFile | None = None, face: UploadFile | None = None,
-    reference: UploadFile | None = None,
+    reference: UploadFile | None = None, garbage: UploadFile | None = None, core: UploadFile | None = None,
 ) -> BatchPublic:
     """One job per uploaded video and per ``source_uris`` entry, all with the same options and plate."""
     request = _parse_options(options, BatchCreate)
@@ -183,7 +188,8 @@ def create_batch(
     prepared: list[tuple[str, tuple[str, str, RenderOptions]]] = []
     job_ids = [uuid.uuid4().hex for _ in shots]
     try:
-        stills = _save_stills(services, batch.id, {"plate": plate, "face": face, "reference": reference})
+        stills = _save_stills(services, batch.id, {"plate": plate, "face": face, "reference": reference,
+                                                   "garbage": garbage, "core": core})
         for job_id, (video, uri) in zip(job_ids, shots):
             prepared.append((job_id, _prepare_job(services, request, job_id, video, uri, stills)))
     except BaseException:  # a refused request leaves no upload behind
@@ -466,7 +472,7 @@ def rerender(*, services: ServicesDep, session: SessionDep, principal: Principal
     try:
         source = own_copy(old.input_uri, "") or old.input_uri
         options = {**(old.options or {}), "keyer": body.keyer}
-        for name in ("background", "face", "reference_image"):
+        for name in ("background", "face", "reference_image", "garbage_matte", "core_matte"):
             options[name] = own_copy(options.get(name), name)
         stem, suffix = Path(source).stem, Path(old.output_uri).suffix
         output = services.storage.path(JobLayout(new_id).output(stem, suffix))

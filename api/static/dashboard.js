@@ -212,11 +212,16 @@ function submitForm() {
   form.onsubmit = async (ev) => {
     ev.preventDefault();
     const fields = new FormData(form);
-    const options = {render: {screen: fields.get("screen"), chunk_seconds: Number(fields.get("chunk_seconds"))},
+    const options = {render: {screen: fields.get("screen"), chunk_seconds: Number(fields.get("chunk_seconds")),
+                              garbage: fields.get("garbage_auto") || "none"},
                      priority: Number(fields.get("priority")), matte: fields.get("matte") === "on"};
     const body = new FormData();
     body.append("video", fields.get("video"));
     body.append("plate", fields.get("plate"));
+    for (const part of ["garbage", "core"]) {  // optional mattes: sent only when a file is chosen
+      const file = fields.get(part);
+      if (file && file.name) body.append(part, file);
+    }
     body.append("options", JSON.stringify(options));
     form.querySelector("button").disabled = true;
     const response = await fetch("/v1/jobs", {method: "POST", body, headers: SIGNED});
