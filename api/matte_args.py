@@ -7,7 +7,7 @@ from typing import Any
 
 from models.choices import GARBAGE_CHOICES
 
-MATTE_FILE_HELP = ("a still, a video or an image sequence (matte.%%04d.png; white = inside), or roto shapes as .json "
+MATTE_FILE_HELP = ("a still, a video or an image sequence (matte.%04d.png; white = inside), or roto shapes as .json "
                    "(polygons with keyframes); its k-th frame is the shot's k-th, roto keyframes use the source's frame "
                    "numbers (a movie's index from 0, a sequence's file numbers)")
 

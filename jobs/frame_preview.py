@@ -42,6 +42,7 @@ class ShotFrame:
     Attributes:
         luma: ``(H, W)`` uint8 Y'. chroma: ``(2, Hc, Wc)`` uint8 Cb, Cr. background: the plate
         in plane layout (None: the job delivers a keyed layer). matrix: the source's Y'CbCr matrix.
+        garbage, core: the frame's garbage and core mattes, ``(Hc, Wc)`` float32 (None: the job has none).
     """
 
     luma: np.ndarray
@@ -49,6 +50,8 @@ class ShotFrame:
     background: Background | None
     matrix: YuvMatrix
     analysis: ScreenAnalysis
+    garbage: np.ndarray | None = None
+    core: np.ndarray | None = None
 
 
 def shot_frame(job: Job, index: int) -> ShotFrame:
@@ -80,7 +83,39 @@ def shot_frame(job: Job, index: int) -> ShotFrame:
             reader.close()
         plate_luma, plate_chroma = rgb_to_planes(rgb, matrix, chroma.shape[1:] != luma.shape)
         background = Background(plate_luma[None], plate_chroma[None])
-    return ShotFrame(luma, chroma, background, matrix, plan.screen)
+    garbage, core = _frame_mattes(job, plan, index, luma, chroma, matrix)
+    return ShotFrame(luma, chroma, background, matrix, plan.screen, garbage, core)
+
+
+def _frame_mattes(job: Job, plan: JobPlan, index: int, luma: np.ndarray, chroma: np.ndarray,
+                  matrix: YuvMatrix) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """The garbage and core mattes of frame ``index`` as the render makes them
+    (:class:`workers.matte_source.ChunkMattes`), read from the files the job's options name."""
+    options = job.options or {}
+    wanted = {"garbage": (plan.garbage, options.get("garbage_matte")), "core": (plan.core, options.get("core_matte"))}
+    auto = options.get("garbage") == "auto"
+    if not auto and all(spec is None or not path for spec, path in wanted.values()):
+        return None, None
+    from workers.matte_source import ChunkMattes, MatteReader
+
+    size = (chroma.shape[2], chroma.shape[1])
+    source = (luma.shape[1], luma.shape[0])
+    readers = {name: MatteReader(path, spec.kind, size, source, plan.probe.sequence) if spec is not None and path else None
+               for name, (spec, path) in wanted.items()}
+    automatic = None
+    if auto and plan.screen is not None:
+        from models.auto_garbage import AutoGarbage
+        from models.segmentation import SelfieSegmenter, segmentation_model
+        from workers.model_files import fetch_onnx
+
+        segmenter = SelfieSegmenter(fetch_onnx(segmentation_model(*source)), "cpu")
+        automatic = AutoGarbage(segmenter, plan.screen, *source, matrix, plan.keyer.screen_balance)
+    mattes = ChunkMattes(readers["garbage"], readers["core"], automatic, size)
+    try:
+        garbage, core = mattes.planes([index], luma[None], chroma[None])
+    finally:
+        mattes.close()
+    return (garbage[0] if garbage is not None else None), (core[0] if core is not None else None)
 
 
 def _decode_planes(path: str, probe: MediaProbe, index: int, fmt: str) -> tuple[np.ndarray, np.ndarray]:
@@ -115,8 +150,11 @@ def preview_image(frame: ShotFrame, params: KeyerParams, width: int = PANEL_WIDT
     height_px, width_px = frame.luma.shape
     output: KeyerOutput = "composite" if frame.background is not None else "layer"
     keyer = Keyer(frame.analysis, params, width_px, height_px, frame.matrix, output=output, providers="cpu", fused=True,
-                  matte=True, subsampled=frame.chroma.shape[1:] != frame.luma.shape)
-    result = keyer.key_frames(frame.luma[None], frame.chroma[None], frame.background, keyer.initial_state())
+                  matte=True, subsampled=frame.chroma.shape[1:] != frame.luma.shape,
+                  garbage=frame.garbage is not None, core=frame.core is not None)
+    result = keyer.key_frames(frame.luma[None], frame.chroma[None], frame.background, keyer.initial_state(),
+                              garbage=None if frame.garbage is None else frame.garbage[None],
+                              core=None if frame.core is None else frame.core[None])
     assert result.alpha is not None  # a keyer built with matte=True
     source = planes_to_rgb(frame.luma, frame.chroma, frame.matrix)
     image = planes_to_rgb(result.luma[0], result.chroma[0], frame.matrix)

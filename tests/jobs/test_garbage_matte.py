@@ -13,6 +13,8 @@ import numpy as np
 import pytest
 
 from jobs.db import make_engine, session_factory
+from jobs.frame_preview import preview_image, shot_frame
+from jobs.job_plan import JobPlan
 from jobs.options import RenderOptions
 from jobs.pipeline import create_job, run_job
 from jobs.tables import Job, State
@@ -41,7 +43,8 @@ def models_folder(tmp_path_factory: pytest.TempPathFactory) -> None:
 
 
 def _render(home: Path, source: str, **options: object) -> tuple[Job, np.ndarray]:
-    """A whole job in this process; the job and its matte ``(N, H, W)`` uint8."""
+    """A whole job in this process; the job and its matte ``(N, H, W)`` uint8. The job's keyer preview of
+    frame 6 (:mod:`jobs.frame_preview`) is kept as ``job.preview_matte``: its matte panel, at the frame's size."""
     engine = make_engine(f"sqlite:///{home / 'db.sqlite'}")
     matte = str(home / "matte.mkv")
     with session_factory(engine)() as session:
@@ -50,7 +53,14 @@ def _render(home: Path, source: str, **options: object) -> tuple[Job, np.ndarray
         job = create_job(session, source, str(home / "out.mkv"), render)
         run_job(session, job, Storage(str(home / "storage")), LocalRunner)
         assert job.state == State.DONE, job.error
+        panels = preview_image(shot_frame(job, 6), JobPlan.of(job).keyer, width=studio_width(job))
+        job.preview_matte = panels[:, panels.shape[1] // 3: 2 * panels.shape[1] // 3, 0]  # type: ignore[attr-defined]
     return job, read_grey(matte)
+
+
+def studio_width(job: Job) -> int:
+    """The source's width: the preview's panels at the frame's own size."""
+    return JobPlan.of(job).probe.video.width
 
 
 def _actor(studio: StudioClip, tmp_path: Path) -> np.ndarray:
@@ -75,8 +85,9 @@ def test_a_garbage_matte_still_a_roto_polygon_and_auto_leave_only_the_actor(stud
     still = np.zeros((studio.height, studio.width), np.uint8)
     still[:, studio.screen[0]:studio.screen[1]] = 255
     cv2.imwrite(str(tmp_path / "garbage.png"), still)
-    _, by_still = _render(tmp_path / "still", studio.path, garbage_matte=str(tmp_path / "garbage.png"))
+    job, by_still = _render(tmp_path / "still", studio.path, garbage_matte=str(tmp_path / "garbage.png"))
     _only_the_actor(by_still, actor, studio, 3)
+    assert np.abs(job.preview_matte.astype(int) - by_still[6]).max() <= 1, "the keyer preview applies it too"
     x0, x1 = studio.screen
     roto = {"shapes": [{"name": "screen", "keyframes": [
         {"frame": 0, "points": [[x0 - 44, 0], [x1 - 2, 0], [x1 - 2, 360], [x0 - 44, 360]]},
@@ -89,8 +100,9 @@ def test_a_garbage_matte_still_a_roto_polygon_and_auto_leave_only_the_actor(stud
     edge = round(x0 - 44 + 44.5 * 6 / (FRAMES - 1))  # frame 6: the shape's edge is interpolated between its keys
     assert by_roto[6][40:300, edge - 12:edge - 6].max() <= 2 and by_roto[6][40:300, edge + 6:edge + 12].min() >= 250
     assert by_roto[-1][studio.studio(0)].max() <= 2
-    _, auto = _render(tmp_path / "auto", studio.path, garbage="auto")
+    job, auto = _render(tmp_path / "auto", studio.path, garbage="auto")
     _only_the_actor(auto, actor, studio, 0)
+    assert np.abs(job.preview_matte.astype(int) - auto[6]).max() <= 1
 
 
 def test_chunks_of_a_moving_roto_garbage_matte_with_the_temporal_filter_equal_one_pass(studio: StudioClip,
