@@ -44,7 +44,7 @@ def models_folder(tmp_path_factory: pytest.TempPathFactory) -> None:
 
 def _render(home: Path, source: str, **options: object) -> tuple[Job, np.ndarray]:
     """A whole job in this process; the job and its matte ``(N, H, W)`` uint8. The job's keyer preview of
-    frame 6 (:mod:`jobs.frame_preview`) is kept as ``job.preview_matte``: its matte panel, at the frame's size."""
+    frame 6 (or its last; :mod:`jobs.frame_preview`) is kept as ``job.preview_matte``: its matte panel, at the frame's size."""
     engine = make_engine(f"sqlite:///{home / 'db.sqlite'}")
     matte = str(home / "matte.mkv")
     with session_factory(engine)() as session:
@@ -53,7 +53,8 @@ def _render(home: Path, source: str, **options: object) -> tuple[Job, np.ndarray
         job = create_job(session, source, str(home / "out.mkv"), render)
         run_job(session, job, Storage(str(home / "storage")), LocalRunner)
         assert job.state == State.DONE, job.error
-        panels = preview_image(shot_frame(job, 6), JobPlan.of(job).keyer, width=studio_width(job))
+        plan = JobPlan.of(job)
+        panels = preview_image(shot_frame(job, min(6, plan.probe.frame_count - 1)), plan.keyer, width=studio_width(job))
         job.preview_matte = panels[:, panels.shape[1] // 3: 2 * panels.shape[1] // 3, 0]  # type: ignore[attr-defined]
     return job, read_grey(matte)
 
