@@ -34,7 +34,9 @@ def _face_spec(job: Job, chunk: Chunk, options: RenderOptions, plan: JobPlan) ->
 def keyer_spec(probe: MediaProbe, screen: ScreenAnalysis, options: RenderOptions) -> ChunkSpec:
     """A spec that carries what a job's keyer is built from, as :func:`chunk_spec` will give it
     (screen, keyer controls, encoding, provider, matte), and no chunk: to build the keyer
-    before the job is split (:meth:`workers.render.ChunkRenderer.keyer_for`). Keying-only jobs."""
+    before the job is split (:meth:`workers.render.ChunkRenderer.keyer_for`). Keying-only jobs.
+    The garbage and core mattes appear only as what the keyer is built with (their files are
+    stored at ingest, after this), so their specs here are placeholders."""
     return ChunkSpec(
         job_id="", index=0, storage_root="", input_key="", output_key="",
         matte_key="matte" if options.matte_out else None, frame_start=0, frame_end=0, preroll_start=0,

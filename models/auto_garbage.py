@@ -25,6 +25,9 @@ longest side to at most :data:`WORKING_SIZE` pixels, ``cv2.INTER_AREA``):
    keyer's chroma planes (a soft edge of about one working pixel).
 
 No state: each frame's matte depends on that frame only, so chunks and one pass agree exactly.
+Cost on one CPU thread (the acceptance clip, a loaded 2-core machine): 11 ms a frame at 720 x 360,
+24 ms at 1920 x 1080 (the segmentation, the working-grid conversion and the hull), about twice the
+fused keyer's own time per frame.
 """
 
 from __future__ import annotations
