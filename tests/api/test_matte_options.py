@@ -45,3 +45,15 @@ def test_mattes_with_no_key_are_refused_in_each_surfaces_words() -> None:
     assert "the 'garbage' part, the 'core' part and 'render.garbage'" in api
     with pytest.raises(ValidationError, match="garbage"):
         RenderOptions(background="p.png", garbage="sometimes")  # type: ignore[arg-type]
+
+
+def test_submit_refuses_a_matte_it_cannot_upload_before_anything_is_sent(tmp_path: Path) -> None:
+    from api.service_cli import _check_upload
+    from models.errors import InputError
+
+    with pytest.raises(InputError, match="image sequence, which cannot be uploaded"):
+        _check_upload("--garbage-matte", str(tmp_path / "m.%04d.png"))
+    with pytest.raises(InputError, match="--core-matte gone.png does not exist"):
+        _check_upload("--core-matte", str(tmp_path / "gone.png"))
+    (tmp_path / "g.json").write_text("{}")
+    _check_upload("--garbage-matte", str(tmp_path / "g.json"))
