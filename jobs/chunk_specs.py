@@ -40,7 +40,7 @@ def keyer_spec(probe: MediaProbe, screen: ScreenAnalysis, options: RenderOptions
         matte_key="matte" if options.matte_out else None, frame_start=0, frame_end=0, preroll_start=0,
         file_pts=(), times_s=(), output_pts=(), keyer=KeyerParams.from_overrides(options.keyer),
         screen=screen, encode=encode_settings(probe, options), providers=options.providers,
-        batch_frames=options.batch_frames,
+        batch_frames=options.batch_frames, matte=options.matte, matte_model=options.matte_model,
     )
 
 
@@ -65,6 +65,6 @@ def chunk_spec(job: Job, chunk: Chunk, storage: Storage, plan: JobPlan | None = 
         keyer=plan.keyer, screen=plan.screen, encode=encode,
         plate=plan.plate, rotation=probe.video.rotation,
         batch_frames=options.batch_frames, providers=options.providers, faces=_face_spec(job, chunk, options, plan),
-        sequence=probe.sequence,
+        sequence=probe.sequence, matte=options.matte, matte_model=options.matte_model,
     )
 

@@ -73,6 +73,15 @@ Swapper = Literal["builtin", "inswapper_128"]
 """Face swappers: the mesh warp, or FaceFusion's neural swapper."""
 SWAPPERS: tuple[Swapper, ...] = get_args(Swapper)
 
+MatteSource = Literal["screen", "portrait", "modnet", "birefnet", "rvm"]
+"""Where the matte comes from: ``screen`` (the colour-difference keyer, :mod:`models.keyer`);
+for a shot without a screen, ``portrait`` (person segmentation refined by a guided filter and held
+by optical flow, :mod:`models.portrait`) or a neural matting model a studio brings
+(:mod:`models.neural_matting`): ``modnet`` and ``birefnet`` per frame, ``rvm`` recurrent."""
+MATTE_SOURCES: tuple[MatteSource, ...] = get_args(MatteSource)
+NEURAL_MATTES: tuple[MatteSource, ...] = ("modnet", "birefnet", "rvm")
+"""The matte sources that run a neural matting model's weights (``--matte-model FILE``, or the registry's file)."""
+
 SCREEN_HELP = "auto, green, blue or #RRGGBB"
 """The screen colour choices, in words (``#RRGGBB`` is any colour)."""
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-from models.choices import ProviderChoice
+from models.choices import MatteSource, ProviderChoice
 from models.keyer_params import KeyerParams
 from models.screen import ScreenAnalysis
 from workers.encode import EncodeSettings
@@ -84,6 +84,9 @@ class ChunkSpec:
         faces: face replacement (None: keying only).
         sequence: the source when it is an image sequence (its files are read directly; no
             ``input_key``); None for a movie.
+        matte: where the matte comes from: ``screen`` (the keyer, from ``screen``), or a matter
+            for a shot without a screen (:mod:`workers.matte_models`; ``screen`` is then None).
+        matte_model: the ONNX file of a neural matter (None: the registry's, from the models directory).
     """
 
     job_id: str
@@ -107,6 +110,8 @@ class ChunkSpec:
     providers: ProviderChoice = "auto"
     faces: FaceSpec | None = None
     sequence: SequenceInfo | None = None
+    matte: MatteSource = "screen"
+    matte_model: str | None = None
 
     @property
     def frame_count(self) -> int:
