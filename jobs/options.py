@@ -173,6 +173,9 @@ class RenderOptions(BaseModel):
                              "drop `screen`, or use `matte` screen")
         if self.keyer:
             raise ValueError(f"`keyer` controls tune the screen keyer, which `matte` {self.matte} does not use: drop them")
+        if self.preview_first:
+            raise ValueError(f"`preview_first` keys a first look with the screen keyer, which `matte` {self.matte} does "
+                             "not use: drop it")
 
     def check_output(self, output: str) -> None:
         """Check, before anything renders, that the outputs' suffixes fit the codec and that

@@ -17,7 +17,8 @@ import pytest
 from pydantic import ValidationError
 from sqlalchemy import create_engine, text
 
-from jobs.options import RenderOptions
+from api.schemas import JobCreate
+from jobs.options import RenderOptions, option_errors
 from tests.conftest import REPO, media
 from tests.models.tiny_matting import tiny_rvm
 from workers.model_files import fetch_onnx
@@ -165,11 +166,20 @@ def test_options_of_a_shot_without_a_screen_are_checked_once() -> None:
         ({"matte": "portrait", "background": "p.jpg", "screen": "green"}, "`screen` names the screen"),
         ({"matte": "portrait", "background": "p.jpg", "keyer": {"despill": 0.5}}, "`keyer` controls"),
         ({"matte": "portrait", "no_key": True, "face": "f.jpg"}, "`no_key` swaps faces only"),
+        ({"matte": "rvm", "background": "p.jpg", "preview_first": True}, "`preview_first` keys a first look"),
         ({"matte": "portrait", "background": "p.jpg", "matte_model": "m.onnx"}, "`matte_model` is the weights"),
         ({"matte": "sky", "background": "p.jpg"}, "Input should be"),
     ]:
         with pytest.raises(ValidationError, match=words):
             RenderOptions(**bad)
+
+
+def test_the_api_takes_the_matte_in_its_render_options_and_names_its_fields() -> None:
+    assert JobCreate(render={"matte": "portrait"}).render_options("plate.jpg", None).matte == "portrait"
+    with pytest.raises(ValidationError) as caught:
+        JobCreate(render={"matte": "birefnet", "screen": "blue"}).render_options("plate.jpg", None)
+    [(where, message)] = option_errors(caught.value, "api")
+    assert "'render.screen' names the screen to key, and 'render.matte' birefnet" in message
 
 
 def test_the_cli_names_a_missing_matting_model_before_anything_renders(tmp_path: Path) -> None:
