@@ -63,9 +63,10 @@ RVM_LONGEST = 512
 RVM_PREROLL_FRAMES = 30
 """Frames a chunk runs through RVM before its first delivered frame. RVM's ConvGRU state has no
 proven rate of forgetting (unlike the portrait matte's fusion, :class:`models.portrait.PortraitParams`);
-30 frames (1.2 s at 25 fps) is twice its 15-frame training sequences (Lin et al. 2022, section 4).
-Not measured on the real weights, which are not on this machine: the test measures the carried
-state with a small recurrent model of the same signature."""
+30 frames (1.2 s at 25 fps) is a choice, not a bound: it was not measured on the real weights,
+which are not on this machine (the test measures the carried state with a small recurrent model of
+the same signature, whose cold start halves each frame). A studio that sees a seam at chunk
+boundaries with its weights should render longer chunks."""
 
 
 def rgb_frames(luma: np.ndarray, chroma: np.ndarray, matrix: YuvMatrix) -> np.ndarray:
