@@ -25,7 +25,7 @@ from rich.console import Console
 
 from api.face_args import add_face_args, face_options
 from api.keyer_args import add_keyer_arg, add_preview_first_arg, keyer_controls_help, keyer_overrides
-from api.matte_args import add_matte_args, matte_options
+from api.matte_args import add_matte_args, add_matte_source_args, matte_options, matte_source_options
 from api.sequence_args import add_sequence_args, sequence_options
 from api.service_cli import SERVICE_COMMANDS, add_ray_address, add_service_commands
 from models.choices import (
@@ -106,6 +106,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_face_args(render)
     add_matte_args(render)
     add_sequence_args(render)
+    add_matte_source_args(render)
     probe = sub.add_parser("probe", help="print a video's (or image sequence's) probe and chunk plan")
     probe.add_argument("input")
     probe.add_argument("--frame-rate", metavar="FPS", help="an image sequence's frames per second (default 24)")
@@ -138,6 +139,7 @@ def _options(args: argparse.Namespace) -> RenderOptions:
         chunk_frames=args.chunk_frames, chunk_seconds=args.chunk_seconds, workers=args.workers,
         screen=args.screen, providers=args.providers, keyer=keyer_overrides(args.keyer),
         preview_first=args.preview_first, **face_options(args), **sequence_options(args), **matte_options(args),
+        **matte_source_options(args),
     )
     options.check_output(args.output)
     for path in filter(None, (args.output, args.matte_out)):
@@ -167,7 +169,7 @@ def _summary(job: Job, seconds: float) -> Table:
     for name, value in [
         ("output", job.output_uri), ("frames", str(job.frames_done)), ("chunks", str(len(job.chunks))),
         ("seconds", f"{seconds:.1f}"), ("fps", f"{fps:.1f}"), ("execution provider", job.provider or "-"),
-        ("screen colour", plan["screen"]["screen_colour"] if plan.get("screen") else "- (no key)"),
+        ("screen colour", plan["screen"]["screen_colour"] if plan.get("screen") else _no_screen(job)),
     ]:
         table.add_row(name, value)
     faces = FacePlan.of(job)
@@ -178,6 +180,12 @@ def _summary(job: Job, seconds: float) -> Table:
                                f"{stats['jitter_solved_px']:.2f} px solved")
         table.add_row("face analysis", "reused" if faces.analysis_reused else f"{faces.analysis_s or 0.0:.1f} s")
     return table
+
+
+def _no_screen(job: Job) -> str:
+    """The summary's screen row for a job with no screen analysis: its matter, or no key."""
+    matte = (job.options or {}).get("matte", "screen")
+    return "- (no key)" if matte == "screen" else f"- (no screen: --matte {matte})"
 
 
 def cmd_render(args: argparse.Namespace) -> int:

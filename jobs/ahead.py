@@ -66,7 +66,7 @@ class IngestAhead:
             self._probed.set()
             options = self._options
             params = KeyerParams.from_overrides(options.keyer)
-            if not options.no_key and not self._closed.is_set():
+            if not options.no_key and options.matte == "screen" and not self._closed.is_set():
                 self._screen = analyse_screen(self._probe, options.screen, params.screen_balance)
         except BaseException as exc:  # noqa: BLE001 - handed to the ingest, raised there
             self._error = exc
@@ -97,7 +97,7 @@ class IngestAhead:
         return self._probe
 
     def screen(self) -> ScreenAnalysis | None:
-        """The screen analysis (None for ``--no-key``), once ready.
+        """The screen analysis (None for ``--no-key`` and a shot without a screen, ``--matte portrait`` ...), once ready.
 
         Raises:
             InputError: what :func:`jobs.analysis.analyse_screen` raised (no screen found, a bad ``--screen``).
@@ -105,7 +105,7 @@ class IngestAhead:
         self._analysed.wait()
         if self._error is not None:
             raise self._error
-        if self._screen is None and not self._options.no_key:
+        if self._screen is None and not self._options.no_key and self._options.matte == "screen":
             raise RuntimeError("the analysis ahead was closed before it ran")
         return self._screen
 

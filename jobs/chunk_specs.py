@@ -45,6 +45,7 @@ def keyer_spec(probe: MediaProbe, screen: ScreenAnalysis, options: RenderOptions
         batch_frames=options.batch_frames, garbage_auto=options.garbage == "auto",
         garbage=MatteSpec("image", "") if options.garbage_matte else None,
         core=MatteSpec("image", "") if options.core_matte else None,
+        matte=options.matte, matte_model=options.matte_model,
     )
 
 
@@ -70,5 +71,6 @@ def chunk_spec(job: Job, chunk: Chunk, storage: Storage, plan: JobPlan | None = 
         plate=plan.plate, rotation=probe.video.rotation,
         batch_frames=options.batch_frames, providers=options.providers, faces=_face_spec(job, chunk, options, plan),
         sequence=probe.sequence, garbage=plan.garbage, core=plan.core, garbage_auto=options.garbage == "auto",
+        matte=options.matte, matte_model=options.matte_model,
     )
 

@@ -66,7 +66,9 @@ def shot_frame(job: Job, index: int) -> ShotFrame:
         raise ConflictError(f"job {job.id} is not ingested yet: its frames can be tuned once its screen is analysed")
     plan = JobPlan.of(job)
     if plan.screen is None:
-        raise ConflictError(f"job {job.id} keys no screen (faces only): there is no keyer to tune")
+        matte = (job.options or {}).get("matte", "screen")
+        why = "faces only" if matte == "screen" else f"--matte {matte}: a shot without a screen"
+        raise ConflictError(f"job {job.id} keys no screen ({why}): there is no keyer to tune")
     probe = plan.probe
     if not 0 <= index < probe.frame_count:
         raise InputError(f"frame {index} is outside the shot: pick a frame from 0 to {probe.frame_count - 1}")

@@ -12,10 +12,12 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from models.choices import (
     ALLOWED_SUFFIXES,
     LAYER_CODECS,
+    NEURAL_MATTES,
     SCREEN_HELP,
     SEQUENCE_CODECS,
     FaceMode,
     GarbageChoice,
+    MatteSource,
     OutputCodec,
     ProviderChoice,
     Swapper,
@@ -80,6 +82,11 @@ class RenderOptions(BaseModel):
             :mod:`workers.matte_source` says.
         garbage: ``auto`` cuts what is neither screen nor near a person (:mod:`models.auto_garbage`);
             with ``garbage_matte`` too, both cut.
+        matte: where the matte comes from: ``screen`` (the screen keyer), or for a shot without a
+            screen ``portrait`` (:mod:`models.portrait`), ``modnet``, ``birefnet`` or ``rvm``
+            (:mod:`models.neural_matting`); no screen analysis runs for those.
+        matte_model: the ONNX file of ``modnet``, ``birefnet`` or ``rvm`` (default: the registry's
+            file in the models directory); a path every render machine sees.
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -113,6 +120,8 @@ class RenderOptions(BaseModel):
     garbage_matte: str | None = None
     core_matte: str | None = None
     garbage: GarbageChoice = "none"
+    matte: MatteSource = "screen"
+    matte_model: str | None = None
 
     @field_validator("frame_rate")
     @classmethod
@@ -159,8 +168,30 @@ class RenderOptions(BaseModel):
             raise ValueError("`premultiplied` applies to an image sequence layer: use it with `codec` exr, png or tiff")
         if self.audio is not None and self.codec in SEQUENCE_CODECS:
             raise ValueError("`audio` goes into a movie: an image sequence output has no sound")
+        self._matte_consistent()
         KeyerParams.from_overrides(self.keyer)
         return self
+
+    def _matte_consistent(self) -> None:
+        """A matte that is not the screen's leaves no screen to name, no keyer to tune, and keys the shot."""
+        if self.matte_model is not None and self.matte not in NEURAL_MATTES:
+            raise ValueError(f"`matte_model` is the weights of `matte` {', '.join(NEURAL_MATTES)}: pass one of them "
+                             "with it, or drop it")
+        if self.matte == "screen":
+            return
+        if self.no_key:
+            raise ValueError(f"`no_key` swaps faces only, and `matte` {self.matte} keys the shot: drop one of them")
+        if self.screen != "auto":
+            raise ValueError(f"`screen` names the screen to key, and `matte` {self.matte} is for a shot without one: "
+                             "drop `screen`, or use `matte` screen")
+        if self.garbage_matte or self.core_matte or self.garbage != "none":
+            raise ValueError(f"`garbage_matte`, `core_matte` and `garbage` shape the screen keyer's matte, which `matte` "
+                             f"{self.matte} does not use: drop them, or use `matte` screen")
+        if self.keyer:
+            raise ValueError(f"`keyer` controls tune the screen keyer, which `matte` {self.matte} does not use: drop them")
+        if self.preview_first:
+            raise ValueError(f"`preview_first` keys a first look with the screen keyer, which `matte` {self.matte} does "
+                             "not use: drop it")
 
     def check_output(self, output: str) -> None:
         """Check, before anything renders, that the outputs' suffixes fit the codec and that

@@ -76,6 +76,14 @@ SWAPPERS: tuple[Swapper, ...] = get_args(Swapper)
 GarbageChoice = Literal["none", "auto"]
 """``--garbage``: ``none``, or ``auto``: cut what is neither screen nor near a person (:mod:`models.auto_garbage`)."""
 GARBAGE_CHOICES: tuple[GarbageChoice, ...] = get_args(GarbageChoice)
+MatteSource = Literal["screen", "portrait", "modnet", "birefnet", "rvm"]
+"""Where the matte comes from: ``screen`` (the colour-difference keyer, :mod:`models.keyer`);
+for a shot without a screen, ``portrait`` (person segmentation refined by a guided filter and held
+by optical flow, :mod:`models.portrait`) or a neural matting model a studio brings
+(:mod:`models.neural_matting`): ``modnet`` and ``birefnet`` per frame, ``rvm`` recurrent."""
+MATTE_SOURCES: tuple[MatteSource, ...] = get_args(MatteSource)
+NEURAL_MATTES: tuple[MatteSource, ...] = ("modnet", "birefnet", "rvm")
+"""The matte sources that run a neural matting model's weights (``--matte-model FILE``, or the registry's file)."""
 
 SCREEN_HELP = "auto, green, blue or #RRGGBB"
 """The screen colour choices, in words (``#RRGGBB`` is any colour)."""

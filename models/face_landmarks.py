@@ -15,8 +15,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from models.face_detect import Face
 from models.choices import ProviderChoice
+from models.face_detect import Face
 from models.providers import create_session
 
 CROP = 192

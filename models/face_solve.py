@@ -35,7 +35,6 @@ from models.face_identity import mean_appearance, similarity
 from models.face_track import FaceTracker, jitter, smooth_zero_phase
 
 
-
 @dataclass(frozen=True)
 class SolveParams:
     """Controls of the solve.

@@ -21,12 +21,12 @@ from typing import TYPE_CHECKING
 import cv2
 import numpy as np
 
+from models.choices import ProviderChoice
 from models.colour import despill_vector, screen_weights
 from models.errors import InputError
-from models.keyer_params import KeyerOutput, KeyerParams
 from models.fused_composite import CompositeConstants, fused_composite, fused_layer, luma_guide
 from models.fused_matte import MatteConstants, fused_matte
-from models.choices import ProviderChoice
+from models.keyer_params import KeyerOutput, KeyerParams
 from models.providers import create_session, cuda_runs, provider_name
 from models.screen import ScreenAnalysis
 from models.yuv import YuvMatrix

@@ -29,10 +29,10 @@ import numpy as np
 import onnx
 from onnx import numpy_helper
 
+from models.choices import ProviderChoice
 from models.errors import ModelError
 from models.face_landmarks import LEFT_MOUTH, NOSE_TIP, RIGHT_MOUTH
 from models.face_swap import LEFT_EYE, RIGHT_EYE
-from models.choices import ProviderChoice
 from models.providers import create_session
 
 ARCFACE_112 = np.array([[38.2946, 51.6963], [73.5318, 51.5014], [56.0252, 71.7366],

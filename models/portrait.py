@@ -231,6 +231,13 @@ class PortraitMatter:
         """Frames a chunk decodes before its first frame (:attr:`PortraitParams.preroll_frames`)."""
         return self.params.preroll_frames
 
+    @property
+    def provider(self) -> str:
+        """The execution provider that runs the segmentation (``CPU``, ``CUDA``)."""
+        from models.providers import provider_name
+
+        return provider_name(self.segmenter.session)
+
     def initial_state(self) -> PortraitState:
         """The state before any frame: the first frame is not fused."""
         w, h = self.small

@@ -28,7 +28,10 @@ class ModelSpec:
 
     Attributes:
         name: registry key. file: file name in the models directory.
-        url: official download URL. sha256: hex digest of the file.
+        url: official download URL. sha256: hex digest of the file; empty for a file whose
+            publisher gives no digest and that no pinned copy fixes (a studio-supplied file:
+            never downloaded, taken as the studio put it in the models directory or named it
+            with ``--matte-model``, its digest shown in the render's log).
         licence: the weights' licence, as their source states it.
         inputs / outputs: ``name: shape, dtype`` of the graph's tensors.
         preprocessing: how the input tensor is made (layout, colour order, range).
@@ -134,6 +137,45 @@ REGISTRY: dict[str, ModelSpec] = {spec.name: spec for spec in (
         npm="@mediapipe/selfie_segmentation@0.1.1675465747",
         onnx="selfie_segmentation_landscape.onnx",
     ),
+    # Neural matting weights a studio brings (issue 18 item 3; models.neural_matting).
+    ModelSpec(
+        name="modnet",
+        file="modnet_photographic_portrait_matting.onnx",
+        # The ONNX export the MODNet repository links (onnx/README.md); Google Drive gives no digest.
+        url="https://drive.google.com/file/d/1cgycTQlYXpTh26gB9FTnthE7AvruV8hd/view?usp=sharing",
+        sha256="",
+        licence="Apache-2.0 (ZHKKKe/MODNet)",
+        inputs="input: (N, 3, H, W) float32, H and W multiples of 32 (dynamic)",
+        outputs="output: (N, 1, H, W) float32 matte in [0, 1]",
+        preprocessing="RGB, (x - 127.5) / 127.5, NCHW; resized (INTER_AREA) so the shorter side is 512 when both "
+                      "sides are under or over 512, then each side cut to a multiple of 32 (onnx/inference_onnx.py)",
+    ),
+    ModelSpec(
+        name="birefnet",
+        file="BiRefNet-portrait-epoch_150.onnx",
+        url="https://github.com/ZhengPeng7/BiRefNet/releases/download/v1/BiRefNet-portrait-epoch_150.onnx",
+        # Not published by BiRefNet; the digest rembg pins for this URL (rembg/sessions/birefnet_portrait.py).
+        sha256="1ba1c8ff5a7bbfadc8d8d13fb11d7be793f91f23d9d466549e37a854f6668f99",
+        licence="MIT (ZhengPeng7/BiRefNet)",
+        inputs="input_image: (1, 3, 1024, 1024) float32",
+        outputs="output_image: (1, 1, 1024, 1024) float32 logits (the matte is their sigmoid)",
+        preprocessing="RGB / 255 resized to 1024x1024 (aspect not kept), ImageNet mean (0.485, 0.456, 0.406) and "
+                      "std (0.229, 0.224, 0.225), NCHW (tutorials/BiRefNet_pth2onnx.ipynb)",
+    ),
+    ModelSpec(
+        name="rvm",
+        file="rvm_mobilenetv3_fp32.onnx",
+        url="https://github.com/PeterL1n/RobustVideoMatting/releases/download/v1.0.0/rvm_mobilenetv3_fp32.onnx",
+        # Not published by RVM; the digest (14,975,696 bytes) that downloaders of this URL pin.
+        sha256="88d4531297118f595bf2fd60f6f566aec2e559393802d1f436c380f0cbbd2828",
+        licence="GPL-3.0 (PeterL1n/RobustVideoMatting, code and weights): a studio's own use; not for redistribution "
+                "in a closed product",
+        inputs="src: (B, 3, H, W) float32; r1i..r4i: recurrent states, (1, 1, 1, 1) zeros at first; "
+               "downsample_ratio: (1,) float32",
+        outputs="fgr: (B, 3, H, W); pha: (B, 1, H, W) alpha in [0, 1]; r1o..r4o: the next frame's r1i..r4i",
+        preprocessing="RGB in [0, 1], NCHW, full resolution; downsample_ratio = min(512 / max(H, W), 1) "
+                      "(inference.py auto_downsample_ratio; documentation/inference.md)",
+    ),
 )}
 
 
@@ -173,11 +215,13 @@ def file_sha256(path: Path) -> str:
 
 
 def verify(spec: ModelSpec, path: Path) -> None:
-    """Refuse a file whose SHA-256 is not the registry's.
+    """Refuse a file whose SHA-256 is not the registry's (an entry with no digest accepts any file).
 
     Raises:
         ModelError: the hash differs (a corrupted or different file).
     """
+    if not spec.sha256:  # a studio-supplied file: nothing published to check it against
+        return
     actual = file_sha256(path)
     if actual != spec.sha256:
         raise ModelError(f"model file {path} has SHA-256 {actual[:16]}..., not {spec.sha256[:16]}... (corrupted or "

@@ -49,14 +49,15 @@ def fetch_model(name: str, directory: Path | None = None, download: bool = True)
     """The verified local file of a model, downloading it first if missing.
 
     Raises:
-        MissingModel: missing and ``download`` is False, or the download failed (offline).
+        MissingModel: missing and ``download`` is False, or the entry has no SHA-256 to check a
+            download against (a studio-supplied file), or the download failed (offline).
         ModelError: the file (present or downloaded) fails its hash check.
     """
     directory = directory or models_dir()
     try:
         return model_path(name, directory)
     except MissingModel as missing:
-        if not download:
+        if not download or not missing.spec.sha256:  # no digest to check a download against: the studio brings it
             raise
         return _download(missing, directory)
 

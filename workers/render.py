@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import ExitStack
 from dataclasses import asdict, dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import av
 import numpy as np
@@ -39,6 +39,7 @@ from workers.storage import Storage
 if TYPE_CHECKING:
     from models.face_analysis import FaceAnalyser
     from models.face_replace import Swapper
+    from models.matte_keyer import MatteKeyer, MatteKeyResult
     from workers.faces import FaceWork
 
 # The face code (its models, onnx helpers, the model downloader) is imported by the
@@ -48,13 +49,19 @@ ProgressFn = Callable[[int], None]
 """Called with the number of delivered frames finished so far in the chunk."""
 
 
-def build_keyer(spec: ChunkSpec, threads: int = 0) -> Keyer:
-    """The keyer a chunk needs (same analysis and parameters for every chunk of a job).
+def build_keyer(spec: ChunkSpec, threads: int = 0) -> Keyer | MatteKeyer[Any]:
+    """The keyer a chunk needs (same analysis and parameters for every chunk of a job): the screen
+    keyer, or for a shot without a screen (``spec.matte`` not ``screen``) its matter with the
+    keyer's outputs (:func:`workers.matte_models.build_matte_keyer`).
 
     Raises:
         MediaError: the spec carries no screen analysis (the job keys nothing).
-        ModelError: the keyer's session cannot be created.
+        ModelError: the keyer's session cannot be created, or the matter's model is missing or wrong.
     """
+    if spec.matte != "screen":
+        from workers.matte_models import build_matte_keyer  # the matters' models load only for such a job
+
+        return build_matte_keyer(spec, keyer_matrix(spec), threads)
     if spec.screen is None:
         raise MediaError(f"chunk {spec.index} of job {spec.job_id} has no screen analysis to key with",
                          "the job was planned without a key; render it again")
@@ -83,8 +90,8 @@ def keyer_key(spec: ChunkSpec, threads: int) -> str:
     return json.dumps({"screen": spec.screen.to_dict() if spec.screen else None, "keyer": spec.keyer.to_dict(),
                        "encode": asdict(spec.encode), "providers": spec.providers, "threads": threads,
                        "hold": spec.faces is not None, "matte": spec.matte_key is not None,
-                       "garbage": spec.garbage is not None or spec.garbage_auto, "core": spec.core is not None},
-                      sort_keys=True, default=str)
+                       "garbage": spec.garbage is not None or spec.garbage_auto, "core": spec.core is not None,
+                       "matter": [spec.matte, spec.matte_model]}, sort_keys=True, default=str)
 
 
 def keyer_matrix(spec: ChunkSpec) -> YuvMatrix:
@@ -200,7 +207,7 @@ class _ChunkWriter:
         self.spec, self.image_out, self.matte_out, self.layer = spec, image_out, matte_out, layer
         self.frames = 0
 
-    def __call__(self, item: tuple[Batch, KeyResult]) -> None:
+    def __call__(self, item: tuple[Batch, KeyResult | MatteKeyResult[Any]]) -> None:
         batch, result = item
         alpha = result.alpha
         if alpha is None and (self.layer or self.matte_out is not None):
@@ -231,13 +238,13 @@ class ChunkRenderer:
 
     def __init__(self, threads: int = 0, overlap: bool = True) -> None:
         self.threads, self.overlap = threads, overlap
-        self._keyer: tuple[str, Keyer] | None = None
+        self._keyer: tuple[str, Keyer | MatteKeyer[Any]] | None = None
         self._keyer_lock = threading.Lock()
         self.keyers_built = 0
         self._analyser: FaceAnalyser | None = None
         self._swapper: tuple[str, Swapper] | None = None
 
-    def keyer_for(self, spec: ChunkSpec) -> Keyer | None:
+    def keyer_for(self, spec: ChunkSpec) -> Keyer | MatteKeyer[Any] | None:
         """The keyer for the spec (built once for all chunks with the same :func:`keyer_key`);
         None for a swap-only job. Thread-safe: a second caller waits for a build in progress.
 
@@ -325,7 +332,7 @@ class ChunkRenderer:
             matte_out = _output(stack, storage, spec, spec.matte_key, "matte") if spec.matte_key else None
             writer = _ChunkWriter(spec, image_out, matte_out, keyer is not None and keyer.output == "layer")
             mattes = None
-            if keyer is not None:
+            if isinstance(keyer, Keyer):
                 size = chroma_size(keyer.width, keyer.height, keyer.subsampled)
                 mattes = chunk_mattes(stack, storage, spec, size, keyer.matrix)
             frames = _chunk_frames(stack, storage, spec, spec.preroll_start)
@@ -356,25 +363,29 @@ class ChunkRenderer:
         )
 
     @staticmethod
-    def _process(spec: ChunkSpec, keyer: Keyer | None, batch: Batch, state: TemporalState | None,
-                 plate: PlatePlanes | None, faces: FaceWork | None, mattes: ChunkMattes | None = None) -> KeyResult:
+    def _process(spec: ChunkSpec, keyer: Keyer | MatteKeyer[Any] | None, batch: Batch, state: TemporalState | Any,
+                 plate: PlatePlanes | None, faces: FaceWork | None,
+                 mattes: ChunkMattes | None = None) -> KeyResult | MatteKeyResult[Any]:
         """Key one batch over its plate frames (holding the target faces, under the garbage and core
-        mattes of the batch's frames, pre-roll included), then swap the faces in.
+        mattes of the batch's frames, pre-roll included: screen keyer only), then swap the faces in.
 
         The order is :mod:`models.face_replace`'s.
         """
         times = [spec.times_s[i - spec.preroll_start] for i in batch.indices]
+        result: KeyResult | MatteKeyResult[Any]
         if keyer is None:  # swap only: the decoded planes are the foreground
-            result = KeyResult(batch.luma.copy(), batch.chroma.copy(), np.full_like(batch.luma, 255), state)  # type: ignore[arg-type]  # swap only: no keyer, no temporal state
+            result = KeyResult(batch.luma.copy(), batch.chroma.copy(), np.full_like(batch.luma, 255), state)  # swap only: no keyer, no temporal state (None)
         else:
             hold = None
             if faces is not None:
                 size = chroma_size(keyer.width, keyer.height, keyer.subsampled)
                 hold = faces.hold(batch.indices, size, 0.5 if keyer.subsampled else 1.0)
             background = plate.planes_at(times) if plate is not None else None
-            assert state is not None
-            garbage, core = mattes.planes(batch.indices, batch.luma, batch.chroma) if mattes is not None else (None, None)
-            result = keyer.key_frames(batch.luma, batch.chroma, background, state, hold, garbage=garbage, core=core)
+            if isinstance(keyer, Keyer):
+                garbage, core = mattes.planes(batch.indices, batch.luma, batch.chroma) if mattes is not None else (None, None)
+                result = keyer.key_frames(batch.luma, batch.chroma, background, state, hold, garbage=garbage, core=core)
+            else:
+                result = keyer.key_frames(batch.luma, batch.chroma, background, state, hold)
         if faces is not None:
             alpha = result.alpha if keyer is not None else None
             backgrounds = [plate.reader.frame_at(t) if plate is not None else None for t in times]
@@ -389,7 +400,7 @@ class PlatePlanes:
         reader: the fitted plate frames (RGB). keyer: gives the matrix and chroma layout.
     """
 
-    def __init__(self, reader: PlateReader, keyer: Keyer) -> None:
+    def __init__(self, reader: PlateReader, keyer: Keyer | MatteKeyer[Any]) -> None:
         self.reader, self.matrix, self.subsampled = reader, keyer.matrix, keyer.subsampled
         self._last: tuple[np.ndarray, tuple[np.ndarray, np.ndarray]] | None = None
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-from models.choices import ProviderChoice
+from models.choices import MatteSource, ProviderChoice
 from models.keyer_params import KeyerParams
 from models.screen import ScreenAnalysis
 from workers.encode import EncodeSettings
@@ -103,6 +103,9 @@ class ChunkSpec:
         garbage, core: the garbage matte (alpha forced to 0 outside it) and the core matte
             (alpha forced to 1 inside it), or None. garbage_auto: cut what is neither screen
             nor near a person (:mod:`models.auto_garbage`; with ``garbage`` too, both cut).
+        matte: where the matte comes from: ``screen`` (the keyer, from ``screen``), or a matter
+            for a shot without a screen (:mod:`workers.matte_models`; ``screen`` is then None).
+        matte_model: the ONNX file of a neural matter (None: the registry's, from the models directory).
     """
 
     job_id: str
@@ -129,6 +132,8 @@ class ChunkSpec:
     garbage: MatteSpec | None = None
     core: MatteSpec | None = None
     garbage_auto: bool = False
+    matte: MatteSource = "screen"
+    matte_model: str | None = None
 
     @property
     def frame_count(self) -> int:

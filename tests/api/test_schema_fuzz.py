@@ -20,7 +20,6 @@ from schemathesis import GenerationMode
 from jobs.celery_app import QUEUES, queue_keys
 from tests.api.test_service import REDIS_URL
 
-
 BROKER_URL = "redis://127.0.0.1:6379/9"
 
 

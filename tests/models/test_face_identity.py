@@ -7,10 +7,10 @@ import cv2
 import numpy as np
 import pytest
 
+from models.errors import InputError
 from models.face_analysis import FaceTable
 from models.face_detect import FaceDetector
 from models.face_identity import APPEARANCE_SIZE, REGION_BINS, appearance, similarity
-from models.errors import InputError
 from models.face_solve import SolveParams, join_by_appearance, solve_faces
 from models.registry import model_path
 from tests.conftest import SHARED, media

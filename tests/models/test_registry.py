@@ -18,7 +18,8 @@ MODELS = SHARED / "models"
 
 
 IN_SHARED = ("facemesh_468", "yunet", "yunet_s_dynamic")
-NOT_OBTAINABLE_HERE = ("arcface_w600k_r50", "inswapper_128")  # the neural swapper's weights (issue 5)
+NOT_OBTAINABLE_HERE = ("arcface_w600k_r50", "inswapper_128", "birefnet", "rvm")  # neural swapper (issue 5), matting
+STUDIO_SUPPLIED = ("modnet",)  # no published digest: never downloaded, taken as the studio puts it there
 FROM_NPM = ("selfie_segmentation", "selfie_segmentation_landscape")  # fetched and checked in test_segmentation.py
 
 
@@ -29,7 +30,7 @@ def test_every_registered_model_in_the_shared_folder_verifies(name: str) -> None
 
 
 def test_models_not_in_the_shared_folder_have_well_formed_entries() -> None:
-    assert sorted(REGISTRY) == sorted(IN_SHARED + NOT_OBTAINABLE_HERE + FROM_NPM)
+    assert sorted(REGISTRY) == sorted(IN_SHARED + NOT_OBTAINABLE_HERE + FROM_NPM + STUDIO_SUPPLIED)
     for name in NOT_OBTAINABLE_HERE:
         spec = REGISTRY[name]
         assert not (MODELS / spec.file).exists() or model_path(name, MODELS)
@@ -66,3 +67,14 @@ def test_the_models_dir_comes_from_the_environment(tmp_path: Path, monkeypatch: 
     monkeypatch.setenv("MATTEFARM_MODELS_DIR", str(tmp_path))
     shutil.copy(MODELS / REGISTRY["yunet"].file, tmp_path)
     assert fetch_model("yunet", download=False) == tmp_path / REGISTRY["yunet"].file
+
+
+def test_a_studio_supplied_model_is_never_downloaded_and_any_file_is_taken(tmp_path: Path) -> None:
+    spec = REGISTRY["modnet"]
+    assert spec.sha256 == "" and spec.url.startswith("https://")
+    with pytest.raises(MissingModel) as caught:
+        fetch_model("modnet", tmp_path)  # download allowed, but there is nothing to check a download against
+    assert spec.file in str(caught.value) and spec.url in str(caught.value)
+    assert not list(tmp_path.iterdir())
+    (tmp_path / spec.file).write_bytes(b"the studio's file")
+    assert fetch_model("modnet", tmp_path) == tmp_path / spec.file
