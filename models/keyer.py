@@ -21,12 +21,13 @@ from typing import TYPE_CHECKING
 import cv2
 import numpy as np
 
+from models.choices import ProviderChoice
 from models.colour import despill_vector, screen_weights
 from models.errors import InputError
-from models.keyer_params import KeyerOutput, KeyerParams
 from models.fused_composite import CompositeConstants, fused_composite, fused_layer, luma_guide
+from models.fused_light_wrap import fused_light_wrap
 from models.fused_matte import MatteConstants, fused_matte
-from models.choices import ProviderChoice
+from models.keyer_params import KeyerOutput, KeyerParams
 from models.providers import create_session, cuda_runs, provider_name
 from models.screen import ScreenAnalysis
 from models.yuv import YuvMatrix
@@ -365,6 +366,9 @@ class Keyer:
         else:
             image = fused_composite(luma, chroma, transp_a, transp_b, guide, self._constants, background.luma,
                                     background.chroma, m.luma_offset, m.luma_scale, self.subsampled, self.matte)
+            if self.params.light_wrap > 0:
+                fused_light_wrap(image[0], image[1], transp_a, transp_b, guide, background.luma, background.chroma,
+                                 m.luma_scale, self.subsampled, self.params.light_wrap, self.params.light_wrap_radius)
         return KeyResult(*image, TemporalState(*after))
 
     def _outputs(self, n: int) -> dict[str, np.ndarray]:
