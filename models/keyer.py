@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 import cv2
 import numpy as np
 
+from models.border import fill_border
 from models.choices import ProviderChoice
 from models.colour import despill_vector, screen_weights
 from models.errors import InputError
@@ -258,6 +259,7 @@ class Keyer:
         params = params.for_frame(chroma_size(width, height, self.subsampled)[1])
         self.params, self.width, self.height, self.output, self.matrix = params, width, height, output, matrix
         self.screen = prepare_screen(analysis, params, width, height, matrix, self.subsampled)
+        self.border = analysis.border
         self._plate_luma = self._blocks(self.screen.plate_above[:, 0])
         self.hold, self.matte = hold, matte
         self.session: ort.InferenceSession | None = None
@@ -316,6 +318,7 @@ class Keyer:
         """
         if self.output == "composite" and background is None:
             raise InputError("the composite keyer needs a background plate", "pass --background")
+        luma, chroma = fill_border(luma, chroma, self.border, self.subsampled)  # blanking lines (models.border)
         if self.fused:
             return self._key_fused(luma, chroma, background if self.output == "composite" else None, state, hold)
         feeds = {
