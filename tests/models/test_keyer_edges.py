@@ -99,3 +99,31 @@ def test_edge_controls_are_checked() -> None:
     with pytest.raises(InputError, match="whole number"):
         KeyerParams.from_overrides({"softness": 1.5})
     assert not KeyerParams().edge_matte and KeyerParams(softness=1).edge_matte
+
+
+def test_shrink_grow_takes_the_light_rim_round_a_grid_ear() -> None:
+    """grid_bbaf2n's MPEG-1 chroma bleeds about a chroma pixel past the ears, where skin and backdrop are
+    of one brightness, so luma cannot pull the matte in and a light rim of the backdrop's light stays
+    over a dark plate (issue 18 item 5); a one-pixel shrink takes it. Measured as the composite's luma
+    over the plate in a band 2-4 px outside the face and ears (rows 110-210, where the ears are)."""
+    luma, chroma = _planes(media("faces/grid_bbaf2n.mpg"), 30)
+    luma, chroma = luma[::6], chroma[::6]
+    analysis = estimate_screen([planes_to_rgb(luma[i], chroma[i], MATRIX) for i in range(len(luma))])
+    h, w = luma.shape[1:]
+    plate = Background(np.full((1, h, w), 40, np.uint8), np.full((1, 2, h // 2, w // 2), 128, np.uint8))
+
+    def key(**controls: float) -> KeyResult:
+        keyer = Keyer(analysis, KeyerParams(**controls), w, h, MATRIX, providers="cpu")
+        return keyer.key_frames(luma, chroma, plate, keyer.initial_state())
+
+    base, shrunk = key(), key(shrink_grow=-1)
+    excess: dict[str, list[float]] = {"base": [], "shrunk": []}
+    for f in range(len(luma)):
+        solid = (base.alpha[f] > 250).astype(np.uint8)  # type: ignore[index]
+        distance = cv2.distanceTransform(1 - solid, cv2.DIST_L2, 3)
+        band = (distance > 2) & (distance <= 4)
+        band[:110], band[210:] = False, False
+        for name, result in (("base", base), ("shrunk", shrunk)):
+            excess[name].append(float(result.luma[f][band].astype(float).mean() - 40))
+    assert np.mean(excess["base"]) > 15, "the rim is there at the defaults"
+    assert np.mean(excess["shrunk"]) < 0.3 * np.mean(excess["base"])
