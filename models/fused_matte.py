@@ -19,6 +19,7 @@ from dataclasses import dataclass
 import numba
 import numpy as np
 
+from models.fused_edges import edge_matte
 from models.keyer_jit import JIT
 from models.keyer_params import LIGHT_EPS, LIGHT_TRUST, KeyerParams
 
@@ -365,6 +366,8 @@ def fused_matte(
                    np.float32(params.off_axis_black / width), constants.luma_ratio, np.float32(constants.black),
                    params.luma_excess > 0, excess_scale, excess_floor, no_hold if hold is None else hold[f],
                    hold is not None, raw)
+        if params.edge_matte:  # despot, shrink/grow, softness (models.fused_edges)
+            raw[:] = edge_matte(raw, params)
         if temporal:
             temporal_filter(raw, g, alpha_state, luma_state, np.float32(valid), np.float32(params.temporal_min),
                       np.float32(1.0 / params.motion_threshold))

@@ -21,10 +21,12 @@ from typing import TYPE_CHECKING
 import cv2
 import numpy as np
 
+from models.border import fill_border
 from models.choices import ProviderChoice
 from models.colour import despill_vector, screen_weights
 from models.errors import InputError
 from models.fused_composite import CompositeConstants, fused_composite, fused_layer, luma_guide
+from models.fused_light_wrap import fused_light_wrap
 from models.fused_matte import MatteConstants, fused_matte
 from models.keyer_params import KeyerOutput, KeyerParams
 from models.providers import create_session, cuda_runs, provider_name
@@ -260,6 +262,7 @@ class Keyer:
         params = params.for_frame(chroma_size(width, height, self.subsampled)[1])
         self.params, self.width, self.height, self.output, self.matrix = params, width, height, output, matrix
         self.screen = prepare_screen(analysis, params, width, height, matrix, self.subsampled)
+        self.border = analysis.border
         self._plate_luma = self._blocks(self.screen.plate_above[:, 0])
         self.hold, self.matte = hold, matte
         self.garbage, self.core = garbage, core
@@ -326,6 +329,7 @@ class Keyer:
         """
         if self.output == "composite" and background is None:
             raise InputError("the composite keyer needs a background plate", "pass --background")
+        luma, chroma = fill_border(luma, chroma, self.border, self.subsampled)  # blanking lines (models.border)
         garbage, core = self._limits(len(luma), garbage, core)
         if self.fused:
             return self._key_fused(luma, chroma, background if self.output == "composite" else None, state, hold,
@@ -398,6 +402,9 @@ class Keyer:
         else:
             image = fused_composite(luma, chroma, transp_a, transp_b, guide, self._constants, background.luma,
                                     background.chroma, m.luma_offset, m.luma_scale, self.subsampled, self.matte)
+            if self.params.light_wrap > 0:
+                fused_light_wrap(image[0], image[1], transp_a, transp_b, guide, background.luma, background.chroma,
+                                 m.luma_scale, self.subsampled, self.params.light_wrap, self.params.light_wrap_radius)
         return KeyResult(*image, TemporalState(*after))
 
     def _outputs(self, n: int) -> dict[str, np.ndarray]:

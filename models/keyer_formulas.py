@@ -239,6 +239,23 @@ def to_code(x: Value, zero: Value, inv_scale: Value) -> Value:
     return np.minimum(np.maximum(np.rint(x * inv_scale) + zero, ZERO), CODE_MAX)
 
 
+def wrap_amount(t: Value, t_blur: Value, strength: Value) -> Value:
+    """How much of the plate's blurred light an edge takes: ``strength alpha blur(1 - alpha)`` with
+    ``alpha = 1 - t`` and ``t_blur`` the transparency's box blur, so the amount is 0 inside the
+    foreground (no plate nearby) and on the plate (no foreground), and largest along the edge
+    (Nuke's LightWrap: the blurred background, masked by the foreground's alpha and the inverse of
+    its blurred alpha, at ``Intensity``)."""
+    return strength * (ONE - t) * t_blur
+
+
+def light_wrapped(value: Value, amount: Value, plate_blur: Value) -> Value:
+    """A composite sample (luma code value, or centred chroma) mixed toward the plate's blurred light
+    ``plate_blur`` by ``amount`` (:func:`wrap_amount`): a mix, where Nuke's LightWrap adds by default
+    (its *Highlight Merge* is ``plus``, Foundry's Nuke reference guide, "LightWrap"), so the result
+    stays a valid colour between the two and a bright plate cannot push an edge past white."""
+    return value + amount * (plate_blur - value)
+
+
 MATTE_ZERO = np.float32(255.0)
 MATTE_INV_SCALE = np.float32(-255.0)
 """The matte's code value ``255 (1 - t)`` is ``to_code(t, MATTE_ZERO, MATTE_INV_SCALE)``."""
@@ -247,5 +264,6 @@ FORMULAS = (
     "clip01", "colour_difference", "closeness", "light_trust", "light_ratio", "light_blend", "inverse_light",
     "raw_alpha", "held", "garbage_cut", "temporal_step", "guided_coefficients", "transparency_coefficients", "transparency",
     "spill_amount", "premultiplied_chroma", "over_chroma", "over_luma", "straight_luma", "straight_chroma", "to_code",
+    "wrap_amount", "light_wrapped",
 )
 """Every formula of this module, in the order they are compiled for numba."""

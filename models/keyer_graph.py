@@ -103,6 +103,54 @@ def zero_box_mean(g: GraphBuilder, x: str, radius: int) -> str:
     return g.op("AveragePool", x, kernel_shape=[2 * radius + 1] * 2, pads=[radius] * 4, count_include_pad=1)
 
 
+def extreme_pool(g: GraphBuilder, x: Tracer, radius: int, grow: bool) -> Tracer:
+    """Stencil: maximum (``grow``) or minimum over a ``(2r+1)^2`` window, over the pixels inside the frame
+    (MaxPool's padding never wins a maximum; a minimum is the maximum of the negation, negated)."""
+    size = 2 * radius + 1
+    source = x if grow else -x
+    pooled = g.tracer(g.op("MaxPool", source.name, kernel_shape=[size, size], pads=[radius] * 4))
+    return pooled if grow else -pooled
+
+
+def edge_matte(g: GraphBuilder, raw: Tracer, params: KeyerParams) -> Tracer:
+    """The screen matte's edge controls on ``(N, 1, Hc, Wc)``, in Keylight's order: despot black (a
+    closing), despot white (an opening), shrink/grow, softness (:func:`models.keyer_reference.edge_matte`)."""
+    if params.despot_black:
+        raw = extreme_pool(g, extreme_pool(g, raw, params.despot_black, True), params.despot_black, False)
+    if params.despot_white:
+        raw = extreme_pool(g, extreme_pool(g, raw, params.despot_white, False), params.despot_white, True)
+    if params.shrink_grow:
+        raw = extreme_pool(g, raw, abs(params.shrink_grow), params.shrink_grow > 0)
+    if params.softness:
+        raw = box_mean(g, raw, params.softness)
+    return raw
+
+
+def light_wrap(g: GraphBuilder, luma_u8: str, chroma_u8: list[str], transp_low: Tracer, params: KeyerParams,
+               subsampled: bool) -> None:
+    """The composite's light wrap (:func:`models.keyer_reference.light_wrap`): the rounded composite
+    ``luma_u8`` ``(N, 1, Hc, s, W)`` and ``chroma_u8`` (Cb, Cr ``(N, 1, Hc, Wc)``) mixed toward the
+    plate's box-blurred light by :func:`models.keyer_formulas.wrap_amount`, into ``image_luma`` and
+    ``image_chroma``."""
+    r = params.light_wrap_radius
+    amount = kf.wrap_amount(transp_low, box_mean(g, transp_low, r), _f32(params.light_wrap))
+    wrapped: list[str] = []
+    for k, (plane, bg) in enumerate(zip(chroma_u8, g.split("bg_chroma", 2))):
+        plate = box_mean(g, g.tracer(g.op("Cast", bg, to=_F)) - kf.CENTRE, r)
+        value = kf.light_wrapped(g.tracer(g.op("Cast", plane, to=_F)) - kf.CENTRE, amount, plate)
+        wrapped.append(g.to_u8(value.name, f"wrapped_{k}", zero=128))
+    g.op("Concat", *wrapped, axis=1, out="image_chroma")
+    bg_luma = g.op("Cast", "bg_luma", to=_F)
+    bg_shape = g.op("Shape", bg_luma)
+    plane_shape = g.op("Concat", g.i64([0, 1, -1]), g.op("Slice", bg_shape, g.i64([4]), g.i64([5])), axis=0)
+    bg_plane = g.op("Reshape", bg_luma, plane_shape)
+    plate_y = box_mean(g, g.tracer(chroma_footprint(g, bg_plane) if subsampled else bg_plane), r)
+    luma_shape = g.op("Shape", luma_u8)
+    value = kf.light_wrapped(g.tracer(g.op("Cast", luma_u8, to=_F)), coefficients_to_luma(g, amount, subsampled, luma_shape),
+                             coefficients_to_luma(g, plate_y, subsampled, bg_shape))
+    g.to_u8(value.name, "image_luma")
+
+
 def guided_means(g: GraphBuilder, guide: Tracer, alpha: Tracer, params: KeyerParams) -> tuple[Tracer, Tracer]:
     """Window means of the guided filter's coefficients ``(a, b)``, ``alpha ~ a guide + b``, each ``(N, 1, Hc, Wc)``."""
     r = params.guide_radius
@@ -215,6 +263,8 @@ def _matte(
         _f32(params.luma_excess_black / width_01))
     if hold:  # a holdout matte (a face) is foreground whatever its colour
         raw = kf.held(raw, g.tracer("hold"))
+    if params.edge_matte:  # despot, shrink/grow, softness
+        raw = edge_matte(g, raw, params)
     if params.temporal_min < 1.0:
         g.nodes.append(helper.make_node(
             "Scan", ["state_alpha", "state_luma", "state_valid", raw.name, guide.name],
@@ -249,7 +299,8 @@ def _foreground_chroma(
             kf.premultiplied_chroma(m["cr"], t, plate_cr, amount, _f32(params.despill * spill[1])))
 
 
-def _composite(g: GraphBuilder, m: dict[str, Tracer], fg_chroma: tuple[Tracer, Tracer], luma_offset: float) -> None:
+def _composite(g: GraphBuilder, m: dict[str, Tracer], fg_chroma: tuple[Tracer, Tracer], luma_offset: float,
+               params: KeyerParams | None = None, subsampled: bool = True) -> None:
     """Step 7, composite: ``image_luma`` and ``image_chroma`` over the background planes
     (:func:`models.keyer_formulas.over_luma`, :func:`models.keyer_formulas.over_chroma`).
 
@@ -261,12 +312,16 @@ def _composite(g: GraphBuilder, m: dict[str, Tracer], fg_chroma: tuple[Tracer, T
     """
     bg_luma = g.tracer(g.op("Cast", "bg_luma", to=_F))
     image_luma = kf.over_luma(m["y_full"], m["transp"], g.tracer("plate_luma"), bg_luma, _f32(luma_offset))
-    g.to_u8(image_luma.name, "image_luma")
+    wrap = params if params is not None and params.light_wrap > 0 else None  # then the rounded planes are wrapped
+    luma_u8 = g.to_u8(image_luma.name, "unwrapped_luma" if wrap else "image_luma")
     mixed: list[str] = []
     for fg, bg in zip(fg_chroma, g.split("bg_chroma", 2)):
         bg_centred = g.tracer(g.op("Cast", bg, to=_F)) - kf.CENTRE
         value = kf.over_chroma(fg, m["transp_low"], bg_centred)
-        mixed.append(g.to_u8(value.name, f"image_{len(mixed)}", zero=128))
+        mixed.append(g.to_u8(value.name, f"{'unwrapped' if wrap else 'image'}_{len(mixed)}", zero=128))
+    if wrap is not None:
+        light_wrap(g, luma_u8, mixed, m["transp_low"], wrap, subsampled)
+        return
     g.op("Concat", *mixed, axis=1, out="image_chroma")  # uint8: a quarter of the bytes of the float planes
 
 
@@ -348,7 +403,7 @@ def build_keyer_model(
               vi("plate_across", _F, [1, 2, "Hc", "Wc"]), vi("plate_luma_ratio", _F, [1, 1, "Hc", "Wc"])]
     chroma_out: list[str | int] = ["N", 2, "Hc", "Wc"]
     if output == "composite":
-        _composite(g, m, fg_chroma, luma_offset)
+        _composite(g, m, fg_chroma, luma_offset, params, subsampled)
         inputs += [vi("bg_luma", _U8, ["B", 1, *blocks]), vi("bg_chroma", _U8, ["B", 2, "Hc", "Wc"])]
     else:
         _layer(g, m, fg_chroma, luma_offset, subsampled)

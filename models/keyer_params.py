@@ -21,9 +21,22 @@ LIGHT_TRUST = 0.1
 (:attr:`KeyerParams.light_reach`); 0.05-0.2 measured alike on the benchmark."""
 
 
+EDGE_RANGES: tuple[tuple[str, float, float], ...] = (
+    ("despot_black", 0, 16), ("despot_white", 0, 16), ("shrink_grow", -16, 16), ("softness", 0, 16),
+    ("light_wrap", 0.0, 1.0), ("light_wrap_radius", 1, 64),
+)
+"""The edge controls of :class:`KeyerParams` with their ranges ``(name, lowest, highest)``; the
+dashboard's submit form offers these (:mod:`api.routes.dashboard`)."""
+
+
 @dataclass(frozen=True)
 class KeyerParams:
     """Controls of the colour-difference keyer (names as in Keylight / IBK).
+
+    The edge controls (despot, shrink/grow, softness) act on the screen matte at
+    chroma resolution, after the holdout matte and before the temporal and guided
+    filters, so the guided filter still fits the moved or softened edge to luma;
+    they reach only within a frame, so chunks need no more pre-roll.
 
     Attributes:
         screen_gain: multiplies the colour difference before it is divided by
@@ -76,6 +89,28 @@ class KeyerParams:
             chroma noise; the guide averages 8 luma samples). 0.025 against 0.03:
             benchmark mean dtSSD 2.83 -> 2.81, MAD 6.06 -> 5.96; screen corners of
             a GRID clip keyed above 4 levels 9.7 -> 10.3 %, CREMA-D's still none.
+        despot_black: radius, in matte pixels (chroma pixels: two luma pixels for
+            4:2:0), of a morphological closing of the screen matte: black specks
+            (holes in the foreground) up to ``2 r + 1`` pixels across are filled, [0, 16];
+            0 (the default) is off. Keylight's Screen Despot Black.
+        despot_white: radius, in matte pixels, of a morphological opening of the
+            screen matte: white specks (screen pixels keyed as foreground) up to
+            ``2 r + 1`` pixels across are removed, [0, 16]; 0 is off. Keylight's Screen Despot White.
+        shrink_grow: matte pixels the screen matte's edge moves, after the despot:
+            negative shrinks the foreground (a minimum over a ``(2 |n| + 1)^2``
+            window), positive grows it (a maximum), [-16, 16]; 0 is off.
+            Keylight's Screen Shrink/Grow (Silhouette's Matte Repair and Blender's
+            Keying node, dilate_distance, the same).
+        softness: radius, in matte pixels, of a box blur of the screen matte after
+            the shrink/grow (a softer, wider edge), [0, 16]; 0 is off. Keylight's Screen
+            Softness (Blender's Keying node blurs after its dilate/erode too, blur_post).
+        light_wrap: strength of the light wrap, [0, 1]: at the foreground's edge
+            the composite is mixed toward the plate's blurred light, by
+            ``light_wrap alpha blur(1 - alpha)`` (the plate's light bleeds into the
+            edge); 0 (the default) is off. Composites only (a layer has no plate).
+            Nuke's LightWrap (Intensity, Diffuse).
+        light_wrap_radius: radius, in matte pixels, of the box blurs of the plate
+            and of the matte that the light wrap takes, [1, 64] (Nuke's Diffuse).
 
     Raises:
         InputError: a control out of its range (checked on construction).
@@ -100,6 +135,12 @@ class KeyerParams:
     off_axis_black: float = 0.1
     luma_excess: float = 1.0
     luma_excess_black: float = 0.025
+    despot_black: int = 0
+    despot_white: int = 0
+    shrink_grow: int = 0
+    softness: int = 0
+    light_wrap: float = 0.0
+    light_wrap_radius: int = 8
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.clip_black < self.clip_white <= 1.0:
@@ -120,6 +161,20 @@ class KeyerParams:
             raise InputError("despill must be in [0, 1], off_axis at least 0 and off_axis_black in [0, 1)")
         if self.luma_excess < 0.0 or not 0.0 <= self.luma_excess_black < 1.0:
             raise InputError("luma_excess must be at least 0 and luma_excess_black in [0, 1)")
+        self._check_edges()
+
+    def _check_edges(self) -> None:
+        """The edge controls' ranges (:attr:`despot_black` ... :attr:`light_wrap_radius`)."""
+        for name, low, high in EDGE_RANGES:
+            value = getattr(self, name)
+            if not low <= value <= high:
+                raise InputError(f"keyer control {name} is {value:g}, out of its range [{low:g}, {high:g}]",
+                                 f"pass --keyer {name}=VALUE with a value from {low:g} to {high:g}")
+
+    @property
+    def edge_matte(self) -> bool:
+        """Whether any of the screen matte's edge controls (despot, shrink/grow, softness) is on."""
+        return bool(self.despot_black or self.despot_white or self.shrink_grow or self.softness)
 
     def for_frame(self, chroma_height: int) -> "KeyerParams":
         """These controls for frames whose chroma planes have ``chroma_height`` rows.

@@ -75,6 +75,55 @@ def resize_linear(x: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     return cv2.resize(x, size, interpolation=cv2.INTER_LINEAR)
 
 
+def erode(x: np.ndarray, r: int) -> np.ndarray:
+    """Stencil: minimum over a ``(2r+1)^2`` window of an ``(H, W)`` array, over the pixels inside the frame."""
+    return cv2.erode(x, np.ones((2 * r + 1, 2 * r + 1), np.uint8))  # OpenCV's default border is outside every minimum
+
+
+def dilate(x: np.ndarray, r: int) -> np.ndarray:
+    """Stencil: maximum over a ``(2r+1)^2`` window of an ``(H, W)`` array, over the pixels inside the frame."""
+    return cv2.dilate(x, np.ones((2 * r + 1, 2 * r + 1), np.uint8))
+
+
+def edge_matte(raw: np.ndarray, params: KeyerParams) -> np.ndarray:
+    """The screen matte's edge controls on ``raw`` ``(Hc, Wc)`` in [0, 1], in Keylight's order of its
+    Screen Matte group: despot black (a closing), despot white (an opening), shrink/grow (a minimum
+    or a maximum), softness (a box mean); each is off at 0 (:class:`models.keyer_params.KeyerParams`)."""
+    if params.despot_black:
+        raw = erode(dilate(raw, params.despot_black), params.despot_black)
+    if params.despot_white:
+        raw = dilate(erode(raw, params.despot_white), params.despot_white)
+    if params.shrink_grow:
+        raw = dilate(raw, params.shrink_grow) if params.shrink_grow > 0 else erode(raw, -params.shrink_grow)
+    if params.softness:
+        raw = box_mean(raw, params.softness)
+    return raw
+
+
+def light_wrap(image_y: np.ndarray, image_c: np.ndarray, transp_low: np.ndarray, background: tuple[np.ndarray, np.ndarray],
+               params: KeyerParams, subsampled: bool) -> tuple[np.ndarray, np.ndarray]:
+    """The composite's light wrap: each rounded sample mixed toward the plate's box-blurred light by
+    :func:`models.keyer_formulas.wrap_amount`, at chroma resolution (the amount and the plate's luma
+    resized bilinearly to the luma grid), rounded again.
+
+    Args:
+        image_y: ``(H, W)``, image_c: ``(2, Hc, Wc)`` float64 composite code values.
+        transp_low: ``(Hc, Wc)`` transparency at chroma resolution.
+        background: the plate's ``(H, W)``, ``(2, Hc, Wc)`` uint8 planes.
+
+    Returns:
+        The wrapped ``(image_y, image_c)``, float64 code values.
+    """
+    r = params.light_wrap_radius
+    amount = kf.wrap_amount(transp_low, box_mean(transp_low, r), params.light_wrap)
+    plate_c = np.stack([box_mean(p.astype(np.float64) - 128.0, r) for p in background[1]])
+    image_c = kf.to_code(kf.light_wrapped(image_c - 128.0, amount, plate_c), 128.0, 1.0)
+    plate_y = box_mean(footprint_guide(background[0], subsampled), r)
+    if subsampled:
+        amount, plate_y = (resize_linear(x, image_y.shape[::-1]) for x in (amount, plate_y))
+    return kf.to_code(kf.light_wrapped(image_y, amount, plate_y), 0.0, 1.0), image_c
+
+
 def inverse_light(diff: np.ndarray, guide: np.ndarray, c: np.ndarray, screen: ScreenInputs, params: KeyerParams,
                   black: float) -> np.ndarray:
     """The reciprocal of the screen's light at chroma resolution, ``(Hc, Wc)`` float64 (normalised
@@ -131,6 +180,8 @@ def reference_matte(luma: np.ndarray, chroma: np.ndarray, screen: ScreenInputs, 
                        params.luma_excess / width, params.luma_excess_black / width)
     if hold is not None:
         raw = kf.held(raw, hold)
+    if params.edge_matte:
+        raw = edge_matte(raw, params)
     if params.temporal_min < 1.0:
         raw = kf.temporal_step(raw, guide, alpha_prev, luma_prev, valid, params.temporal_min,
                                1.0 / params.motion_threshold)
@@ -178,6 +229,8 @@ def reference_key(luma: np.ndarray, chroma: np.ndarray, background: tuple[np.nda
         image_y = kf.to_code(kf.over_luma(y, transp, plate_above, background[0].astype(np.float64), off), 0.0, 1.0)
         bg_c = background[1].astype(np.float64) - 128.0
         image_c = kf.to_code(kf.over_chroma(fg, transp_low, bg_c), 128.0, 1.0)
+        if params.light_wrap > 0:
+            image_y, image_c = light_wrap(image_y, image_c, transp_low, background, params, subsampled)
     else:
         image_y = kf.to_code(kf.straight_luma(y, transp, plate_above, off), 0.0, 1.0)
         if subsampled:  # linearly across, each chroma row shared by its two luma rows

@@ -28,6 +28,7 @@ from typing import Any
 import cv2
 import numpy as np
 
+from models.border import NO_BORDER, Border, fill_rgb, find_blanking
 from models.colour import REC709_LUMA, hex_to_rgb, rgb_to_hex, screen_weights
 from models.errors import InputError
 
@@ -68,11 +69,14 @@ class ScreenAnalysis:
         clean_plate: ``(h, w, 3)`` float32 RGB in [0, 1], the screen colour
             at every position, at analysis resolution (upsampled by the keyer).
         screen_fraction: share of sampled pixels that were screen, [0, 1].
+        border: blanking lines ``(top, bottom, left, right)`` in pixels, which the
+            keyer fills with the picture line beside them (:mod:`models.border`).
     """
 
     screen_rgb: np.ndarray
     clean_plate: np.ndarray
     screen_fraction: float
+    border: Border = NO_BORDER
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form (the plate as base64 of a float16 ``.npy``)."""
@@ -83,14 +87,17 @@ class ScreenAnalysis:
             "screen_rgb": [float(c) for c in self.screen_rgb],
             "screen_fraction": round(float(self.screen_fraction), 4),
             "clean_plate_npy_b64": base64.b64encode(buffer.getvalue()).decode("ascii"),
+            "border": list(self.border),
         }
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "ScreenAnalysis":
-        """Inverse of :meth:`to_dict`."""
+        """Inverse of :meth:`to_dict` (a plan stored before borders were found has none)."""
         raw = base64.b64decode(data["clean_plate_npy_b64"])
         plate = np.load(io.BytesIO(raw), allow_pickle=False).astype(np.float32)
-        return cls(np.asarray(data["screen_rgb"], np.float32), plate, float(data["screen_fraction"]))
+        top, bottom, left, right = (int(n) for n in data.get("border", NO_BORDER))
+        return cls(np.asarray(data["screen_rgb"], np.float32), plate, float(data["screen_fraction"]),
+                   (top, bottom, left, right))
 
 
 def analysis_size(width: int, height: int) -> tuple[int, int]:
@@ -210,6 +217,9 @@ def estimate_screen(frames: Sequence[np.ndarray], screen: str = "auto", balance:
     """
     if not frames:
         raise InputError("no frames to analyse the screen from", "check that the video decodes")
+    border = find_blanking(frames)
+    if any(border):  # the blanking lines are not screen: the plate takes the picture beside them
+        frames = [fill_rgb(f, border) for f in frames]
     height, width = frames[0].shape[:2]
     size = analysis_size(width, height)
     small = [cv2.resize(f, size, interpolation=cv2.INTER_AREA) for f in frames]
@@ -231,4 +241,4 @@ def estimate_screen(frames: Sequence[np.ndarray], screen: str = "auto", balance:
     plate[known] = median
     plate = fill_holes(plate, known)
     plate = cv2.GaussianBlur(plate, (0, 0), 1.0)
-    return ScreenAnalysis(screen_rgb.astype(np.float32), plate.astype(np.float32), float(masks.mean()))
+    return ScreenAnalysis(screen_rgb.astype(np.float32), plate.astype(np.float32), float(masks.mean()), border)

@@ -19,12 +19,13 @@ from sqlalchemy import select
 from api.auth import PrincipalDep, farm_is_open
 from api.deps import ServicesDep, SessionDep
 from api.job_facts import chunk_timeline, job_settings, keyer_values
-from api.keyer_preview import tuning_controls
+from api.keyer_preview import Control, tuning_controls
 from api.routes.jobs import TERMINAL, public_job, read_jobs, require_job
 from api.routes.workers import read_workers
 from api.schemas import BatchPublic, JobPublic, JobsPublic
 from jobs.controls import retry_refusal
 from jobs.tables import Batch, Job, State
+from models.keyer_params import EDGE_RANGES
 
 templates = Jinja2Templates(directory=Path(__file__).resolve().parents[1] / "templates")
 router = APIRouter(include_in_schema=False)
@@ -97,6 +98,13 @@ def batch_times(batch: BatchPublic) -> dict[str, Any]:
 templates.env.globals.update(batch_times=batch_times)
 
 
+def edge_controls() -> list[Control]:
+    """The keyer's edge controls (:data:`models.keyer_params.EDGE_RANGES`) as the submit form offers them:
+    names, defaults, ranges and help from :class:`models.keyer_params.KeyerParams` itself."""
+    names = {name for name, _, _ in EDGE_RANGES}
+    return [c for c in tuning_controls() if c.name in names]
+
+
 @router.get("/", response_class=HTMLResponse)
 def jobs_page(request: Request, services: ServicesDep, session: SessionDep, principal: PrincipalDep,
               state: str = "", owner: str = "", batch: str = "", q: str = "") -> HTMLResponse:
@@ -116,7 +124,7 @@ def jobs_page(request: Request, services: ServicesDep, session: SessionDep, prin
     return templates.TemplateResponse(request, "jobs.html", {
         "page": page, "groups": group_by_batch(session, services, page.jobs), "filters": filters,
         "states": [s.value for s in State if s != State.DEAD], "owners": owners, "batches": batch_rows,
-        **_who(request, principal)})
+        "edge_controls": edge_controls(), **_who(request, principal)})
 
 
 @router.get("/jobs/{job_id}", response_class=HTMLResponse)

@@ -212,7 +212,10 @@ function submitForm() {
   form.onsubmit = async (ev) => {
     ev.preventDefault();
     const fields = new FormData(form);
-    const options = {render: {screen: fields.get("screen"), chunk_seconds: Number(fields.get("chunk_seconds")),
+    const keyer = Object.fromEntries([...form.querySelectorAll("input[data-keyer]")]  // edge controls moved off their default
+      .filter((i) => i.value !== "" && Number(i.value) !== Number(i.dataset.default))
+      .map((i) => [i.dataset.keyer, Number(i.value)]));
+    const options = {render: {screen: fields.get("screen"), chunk_seconds: Number(fields.get("chunk_seconds")), keyer,
                               garbage: fields.get("garbage_auto") || "none"},
                      priority: Number(fields.get("priority")), matte: fields.get("matte") === "on"};
     const body = new FormData();

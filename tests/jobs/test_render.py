@@ -33,10 +33,14 @@ def _gray_frames(path: str) -> np.ndarray:
         return np.stack([f.to_ndarray(format="gray") for f in container.decode(video=0)])
 
 
-def test_render_with_eight_frame_chunks_matches_single_chunk_matte(ray_pool, home: Path, tmp_path: Path) -> None:
+@pytest.mark.parametrize("keyer", [{"temporal_min": 0.4},  # the filter on: 14 pre-roll frames
+                                   {"temporal_min": 0.4, "despot_white": 1, "shrink_grow": -1, "softness": 2,
+                                    "light_wrap": 0.5}], ids=["temporal", "temporal-edges"])
+def test_render_with_eight_frame_chunks_matches_single_chunk_matte(ray_pool, home: Path, tmp_path: Path,
+                                                                   keyer: dict[str, float]) -> None:
     source = media("faces/grid_lbax4n.mpg")
     plate = media("backgrounds/skimage_rocket_launch.jpg")
-    common = dict(background=plate, codec="ffv1", screen="blue", keyer={"temporal_min": 0.4})  # the filter on: 14 pre-roll frames
+    common = dict(background=plate, codec="ffv1", screen="blue", keyer=keyer)
     render(home, source, str(tmp_path / "a.mkv"), ray_pool, chunk_frames=8, matte_out=str(tmp_path / "a_matte.mkv"), **common)
     render(home, source, str(tmp_path / "b.mkv"), ray_pool, chunk_frames=1000, matte_out=str(tmp_path / "b_matte.mkv"), **common)
     chunked, single = _gray_frames(str(tmp_path / "a_matte.mkv")), _gray_frames(str(tmp_path / "b_matte.mkv"))

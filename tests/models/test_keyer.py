@@ -9,10 +9,11 @@ import cv2
 import numpy as np
 import pytest
 
+from models.border import fill_border
 from models.keyer import Background, Keyer, prepare_screen
 from models.keyer_params import KeyerParams
 from models.keyer_reference import reference_key
-from models.screen import estimate_screen
+from models.screen import ScreenAnalysis, estimate_screen
 from models.yuv import YuvMatrix, planes_to_rgb, rgb_to_planes
 from tests.conftest import media
 from workers.decode import decode_video
@@ -50,6 +51,7 @@ def test_onnx_keyer_matches_numpy_reference_within_one_level(clip: str, crop, ou
                   fused=fused)
     assert keyer.fused == fused
     params = keyer.params  # as fitted to the frame: a 3 x 3-block light window only on the 4:4:4 crop
+    ref_luma, ref_chroma = fill_border(luma, chroma, analysis.border, subsampled)  # as the keyer fills them
     screen = prepare_screen(analysis, params, width, height, MATRIX, subsampled)
     rng = np.random.default_rng(7)
     bg = (rng.integers(0, 256, luma.shape[1:], dtype=np.uint8), rng.integers(0, 256, chroma.shape[1:], dtype=np.uint8))
@@ -61,7 +63,7 @@ def test_onnx_keyer_matches_numpy_reference_within_one_level(clip: str, crop, ou
         state = result.state
         for j, i in enumerate(range(start, start + 6)):
             ref_bg = bg if output == "composite" else None
-            ref = reference_key(luma[i], chroma[i], ref_bg, screen, params, ref_state, subsampled, MATRIX)
+            ref = reference_key(ref_luma[i], ref_chroma[i], ref_bg, screen, params, ref_state, subsampled, MATRIX)
             image_y, image_c, alpha, ref_state = ref.luma, ref.chroma, ref.alpha, ref.state
             assert np.abs(result.alpha[j].astype(int) - alpha).max() <= 1
             # A straight (layer) colour is divided by alpha: compare it where alpha is not ~0.

@@ -23,6 +23,7 @@ if sys.argv[2] == "changed":  # the matte's refinement shifted by a quarter: wri
     kf.transparency = transparency
 
 import itertools
+from models.border import fill_border
 from models.keyer import Background, Keyer, prepare_screen
 from models.keyer_params import KeyerParams
 from models.keyer_reference import reference_key
@@ -37,6 +38,7 @@ frames = [frame_planes(f, "yuv420p") for f in itertools.islice(decode_video(medi
 luma, chroma = np.stack([f[0] for f in frames]), np.stack([f[1] for f in frames])
 height, width = luma.shape[1:]
 analysis = estimate_screen([planes_to_rgb(luma[i], chroma[i], matrix) for i in range(2)])
+luma, chroma = fill_border(luma, chroma, analysis.border, True)  # as the keyer fills them (it refills alike)
 background = Background(np.full((1, height, width), 60, np.uint8), np.full((1, 2, height // 2, width // 2), 128, np.uint8))
 out = {}
 for form, fused in (("fused", True), ("graph", False)):

@@ -13,7 +13,7 @@ import pytest
 from onnx import TensorProto, helper
 
 import models.keyer_formulas as kf
-from models import fused_composite, fused_matte, keyer_graph, keyer_reference
+from models import fused_composite, fused_edges, fused_matte, keyer_graph, keyer_reference
 from models.keyer_params import KeyerParams
 from models.keyer_tracer import GraphBuilder, Tracer
 
@@ -188,3 +188,47 @@ def test_temporal_scan_over_frames() -> None:
     out = session.run(["out"], {"a0": zeros, "l0": zeros, "v0": np.zeros(1, np.float32),
                                 "raw": raw[:, None], "guide": guide[:, None]})[0]
     assert np.abs(out[:, 0] - np.stack(ref)).max() < 1e-5
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_window_minimum_and_maximum_count_only_pixels_inside(size: tuple[int, int]) -> None:
+    """The edge controls' erosion and dilation (despot, shrink/grow): OpenCV's, the fused loops', MaxPool's."""
+    x = plane(size, 13)
+    for r in (1, 3):
+        for grow in (True, False):
+            ref = (keyer_reference.dilate if grow else keyer_reference.erode)(x.astype(np.float64), r)
+            assert np.abs(fused_edges.extreme_filter(x, r, grow) - ref).max() == 0
+            graph = run_graph(lambda g, t: keyer_graph.extreme_pool(g, t, r, grow).name, x[None, None])[0, 0]
+            assert np.abs(graph - ref).max() == 0
+            corner = x[: r + 1, : r + 1]
+            assert ref[0, 0] == (corner.max() if grow else corner.min())  # the frame's outside never wins
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_box_filter_of_softness_and_light_wrap(size: tuple[int, int]) -> None:
+    """The fused running-sum box mean against the reference's and the graph's (radii past the frame too)."""
+    x = plane(size, 14)
+    for r in (1, 5, 40):
+        ref = keyer_reference.box_mean(x.astype(np.float64), r)
+        assert np.abs(fused_edges.box_filter(x, r) - ref).max() < 1e-6
+        graph = run_graph(lambda g, t: keyer_graph.box_mean(g, t, r).name, x[None, None])[0, 0]
+        assert np.abs(graph - ref).max() < 1e-5
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_edge_matte_in_every_form(size: tuple[int, int]) -> None:
+    """Despot black and white, shrink/grow, softness in sequence; a lone speck goes, a pinhole fills."""
+    x = (plane(size, 15) > 0.5).astype(np.float32)
+    x[2, 2], x[3, 3] = 1.0 - x[2, 2], x[2, 2]
+    for controls in ({"despot_black": 1, "despot_white": 1, "shrink_grow": -1, "softness": 1},
+                     {"shrink_grow": 2}, {"despot_white": 2, "softness": 3}):
+        params = KeyerParams(**controls)
+        ref = keyer_reference.edge_matte(x.astype(np.float64), params)
+        assert np.abs(fused_edges.edge_matte(x, params) - ref).max() < 1e-6
+        graph = run_graph(lambda g, t: keyer_graph.edge_matte(g, t, params).name, x[None, None])[0, 0]
+        assert np.abs(graph - ref).max() < 1e-6
+    speck, hole = np.zeros((9, 9), np.float32), np.ones((9, 9), np.float32)
+    speck[4, 4], hole[4, 4] = 1.0, 0.0
+    assert fused_edges.edge_matte(speck, KeyerParams(despot_white=1)).max() == 0
+    assert fused_edges.edge_matte(hole, KeyerParams(despot_black=1)).min() == 1
+    assert fused_edges.edge_matte(speck, KeyerParams(despot_black=1)).sum() == 1  # closing keeps a white speck

@@ -8,6 +8,7 @@ import itertools
 
 import numpy as np
 
+from models.border import fill_border
 from models.keyer import Background, Keyer, prepare_screen
 from models.keyer_params import KeyerParams
 from models.keyer_reference import reference_key
@@ -50,6 +51,7 @@ def test_fused_graph_and_reference_agree_with_garbage_and_core_mattes() -> None:
               for f in (True, False)]
     screen = prepare_screen(analysis, keyers[0].params, width, height, MATRIX, True)
     states = [k.initial_state() for k in keyers]
+    ref_luma, ref_chroma = fill_border(luma, chroma, analysis.border, True)  # as the keyer fills them
     ref_state: tuple = (0.0, 0.0, 0.0)
     for start in (0, 4):  # two batches: the state crosses the batch boundary
         batch = slice(start, start + 4)
@@ -58,7 +60,7 @@ def test_fused_graph_and_reference_agree_with_garbage_and_core_mattes() -> None:
         states = [r.state for r in results]
         for j in range(4):
             i = start + j
-            ref = reference_key(luma[i], chroma[i], (background.luma[0], background.chroma[0]), screen, keyers[0].params,
+            ref = reference_key(ref_luma[i], ref_chroma[i], (background.luma[0], background.chroma[0]), screen, keyers[0].params,
                                 ref_state, True, MATRIX, garbage=garbage[i], core=core[i])
             ref_state = ref.state
             for result in results:
