@@ -4,10 +4,10 @@ shot without a screen.
 :class:`MatteKeyer` answers the render path as :class:`models.keyer.Keyer` does (``output``,
 ``width``, ``height``, ``matrix``, ``subsampled``, ``provider``, :meth:`MatteKeyer.initial_state`,
 :meth:`MatteKeyer.key_frames`), whatever :class:`models.matters.Matter` makes the matte. With no
-screen there is nothing to unmix or despill: the straight foreground is the frame itself, so the
-composite is :func:`models.portrait.composite_planes` (the keyer's over formulas) and the layer is
-the frame's planes, chroma brought to full resolution as the keyer's layer has it, with the matte
-as alpha.
+screen there is nothing to unmix or despill: the straight foreground is the frame itself, its soft
+edge coloured from the solid foreground near it (:mod:`models.edge_extend`), so the composite is
+:func:`models.portrait.composite_planes` (the keyer's over formulas) and the layer is those planes,
+chroma brought to full resolution as the keyer's layer has it, with the matte as alpha.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from typing import Generic
 import cv2
 import numpy as np
 
+from models.edge_extend import extend_foreground
 from models.errors import InputError
 from models.keyer import Background
 from models.keyer_params import KeyerOutput
@@ -95,10 +96,32 @@ class MatteKeyer(Generic[StateT]):
                                   interpolation=cv2.INTER_LINEAR)
                 np.maximum(alpha[i], np.rint(np.clip(full, 0.0, 1.0) * 255.0).astype(np.uint8), out=alpha[i])
         if self.output == "layer":
-            return MatteKeyResult(luma, full_chroma(chroma, self.width, self.height), alpha, state)
+            return MatteKeyResult(*layer_planes(luma, chroma, alpha), alpha, state)
         assert background is not None
         out_luma, out_chroma = composite_planes(luma, chroma, alpha, background, self.matrix.luma_offset)
         return MatteKeyResult(out_luma, out_chroma, alpha, state)
+
+
+def layer_planes(luma: np.ndarray, chroma: np.ndarray, alpha: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The straight foreground of a layer: the frame, its soft edge coloured from the solid foreground
+    near it (:func:`models.edge_extend.extend_foreground`), chroma at full resolution.
+
+    Args:
+        luma: ``(N, H, W)`` uint8. chroma: ``(N, 2, Hc, Wc)`` uint8. alpha: ``(N, H, W)`` uint8 matte.
+
+    Returns:
+        ``(N, H, W)`` uint8 Y' and ``(N, 2, H, W)`` uint8 Cb, Cr.
+    """
+    n, height, width = luma.shape
+    chroma = full_chroma(chroma, width, height)
+    out_luma, out_chroma = np.empty_like(luma), np.empty_like(chroma)
+    for i in range(n):
+        a = alpha[i].astype(np.float32) * np.float32(1 / 255)
+        planes = np.concatenate([luma[i][None], chroma[i]]).astype(np.float32)
+        extended = np.rint(extend_foreground(planes, a))
+        out_luma[i] = np.clip(extended[0], 0, 255).astype(np.uint8)
+        out_chroma[i] = np.clip(extended[1:], 0, 255).astype(np.uint8)
+    return out_luma, out_chroma
 
 
 def full_chroma(chroma: np.ndarray, width: int, height: int) -> np.ndarray:

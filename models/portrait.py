@@ -54,6 +54,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from models.edge_extend import extend_foreground
 from models.errors import InputError
 from models.keyer import Background
 from models.keyer_formulas import CENTRE, ONE, ZERO, guided_coefficients, over_chroma, over_luma, to_code
@@ -335,9 +336,10 @@ def composite_planes(luma: np.ndarray, chroma: np.ndarray, alpha: np.ndarray, ba
                      luma_offset: float) -> tuple[np.ndarray, np.ndarray]:
     """``alpha F + (1 - alpha) B`` on Y'CbCr planes with the keyer's over formulas.
 
-    With no screen the frame is the straight foreground, so its premultiplied form is
-    ``alpha (Y - black)`` and ``alpha C`` (centred chroma): :func:`models.keyer_formulas.over_luma`
-    with the "plate" set to the frame itself (``Y - t (Y - black)``), and
+    With no screen the straight foreground is the frame, its soft edge coloured from the solid
+    foreground near it (:func:`models.edge_extend.extend_foreground`: the frame there still holds
+    the shot's own background), so its premultiplied form is ``alpha (F - black)`` and ``alpha C``:
+    :func:`models.keyer_formulas.over_luma` with the "plate" set to ``F`` (``F - t (F - black)``), and
     :func:`models.keyer_formulas.over_chroma`; transparency ``t = 1 - alpha``, at chroma
     resolution the area mean of the matte.
 
@@ -356,13 +358,14 @@ def composite_planes(luma: np.ndarray, chroma: np.ndarray, alpha: np.ndarray, ba
     out_chroma = np.empty_like(chroma)
     for i in range(n):
         j = i if len(background.luma) > 1 else 0
-        t = ONE - alpha[i].astype(np.float32) * np.float32(1 / 255)
-        y = luma[i].astype(np.float32)
+        a = alpha[i].astype(np.float32) * np.float32(1 / 255)
+        t = ONE - a
+        y = extend_foreground(luma[i].astype(np.float32)[None], a)[0]
         value = over_luma(y, t, y - black, background.luma[j].astype(np.float32), black)
         out_luma[i] = to_code(value, ZERO, ONE).astype(np.uint8)
         tc = t if (hc, wc) == (height, width) else cv2.resize(t, (wc, hc), interpolation=cv2.INTER_AREA)
+        c = extend_foreground(chroma[i].astype(np.float32) - CENTRE, ONE - tc)
         for q in range(2):
-            c = chroma[i, q].astype(np.float32) - CENTRE
             bg = background.chroma[j, q].astype(np.float32) - CENTRE
-            out_chroma[i, q] = to_code(over_chroma((ONE - tc) * c, tc, bg), CENTRE, ONE).astype(np.uint8)
+            out_chroma[i, q] = to_code(over_chroma((ONE - tc) * c[q], tc, bg), CENTRE, ONE).astype(np.uint8)
     return out_luma, out_chroma

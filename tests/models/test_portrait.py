@@ -11,6 +11,7 @@ import cv2
 import numpy as np
 import pytest
 
+from models.edge_extend import extend_foreground
 from models.errors import InputError
 from models.keyer import Background
 from models.portrait import PortraitMatter, PortraitParams, composite_planes, unstretch
@@ -146,12 +147,29 @@ def test_the_composite_is_alpha_f_plus_one_minus_alpha_b() -> None:
     bg = Background(rng.integers(16, 236, (1, 8, 12), dtype=np.uint8), rng.integers(16, 241, (1, 2, 4, 6), dtype=np.uint8))
     out_luma, out_chroma = composite_planes(luma, chroma, alpha, bg, 16.0)
     a = alpha.astype(np.float64) / 255
-    expected = a * luma + (1 - a) * bg.luma.astype(np.float64)
-    assert np.abs(out_luma - expected).max() <= 0.5 + 1e-6
+    straight = np.stack([extend_foreground(luma[i].astype(np.float32)[None], a[i].astype(np.float32))[0] for i in range(2)])
+    expected = a * straight + (1 - a) * bg.luma.astype(np.float64)
+    assert np.abs(out_luma - expected).max() <= 0.5 + 1e-4
     assert np.array_equal(out_luma[0, :4], luma[0, :4]) and np.array_equal(out_luma[1, :4], bg.luma[0, :4])
     ac = cv2.resize(a[0].astype(np.float32), (6, 4), interpolation=cv2.INTER_AREA)
-    expected_c = ac * (chroma[0].astype(np.float64) - 128) + (1 - ac) * (bg.chroma[0].astype(np.float64) - 128) + 128
+    straight_c = extend_foreground(chroma[0].astype(np.float32) - 128, ac)
+    expected_c = ac * straight_c + (1 - ac) * (bg.chroma[0].astype(np.float64) - 128) + 128
     assert np.abs(out_chroma[0] - expected_c).max() <= 0.5 + 1e-4
+
+
+def test_the_soft_edge_takes_the_solid_foregrounds_colour_not_the_backdrops() -> None:
+    """A solid foreground (Y' 60) inside a soft band over a bright backdrop (Y' 220): the band's
+    frame is the mix, but the composite over black must carry only the foreground's share."""
+    alpha = np.zeros((1, 256, 256), np.uint8)
+    alpha[0, 64:192, 64:192] = 255
+    alpha[0, 60:64, 64:192] = 128  # a soft top edge, 4 rows (within REACH of a 256-pixel frame)
+    a = alpha[0].astype(np.float64) / 255
+    luma = np.rint(a * 60 + (1 - a) * 220).astype(np.uint8)[None]
+    chroma = np.full((1, 2, 128, 128), 128, np.uint8)
+    black = Background(np.full((1, 256, 256), 16, np.uint8), np.full((1, 2, 128, 128), 128, np.uint8))
+    out_luma, _ = composite_planes(luma, chroma, alpha, black, 16.0)
+    band = out_luma[0, 60:64, 70:186].astype(np.float64)
+    assert np.abs(band - (16 + 128 / 255 * (60 - 16))).max() <= 1.0  # the frame as F would give 16 + 0.5 * 124 = 78
 
 
 def test_key_frames_composites_over_a_plate_and_keeps_the_state_immutable(models_folder: Path) -> None:
