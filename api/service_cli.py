@@ -21,7 +21,7 @@ from rich.table import Table
 from api.face_args import add_face_args, face_options
 from api.keyer_args import add_keyer_arg, add_preview_first_arg, keyer_controls_help, keyer_overrides
 from api.matte_args import add_matte_args, matte_options
-from models.choices import OUTPUT_CODECS, X264_PRESETS
+from models.choices import MATTE_SOURCES, OUTPUT_CODECS, X264_PRESETS
 
 if TYPE_CHECKING:
     from rich.progress import Progress, TaskID
@@ -65,6 +65,10 @@ def add_service_commands(sub: argparse._SubParsersAction, chunk_args: Any) -> No
     add_preview_first_arg(submit)
     add_face_args(submit)
     add_matte_args(submit)
+    submit.add_argument("--matte-source", choices=MATTE_SOURCES, default="screen",
+                        help="where the matte comes from (render's --matte; here --matte delivers the matte pass): "
+                             "screen (the keyer, default), or for a shot without a screen portrait, modnet, birefnet, "
+                             "rvm (the farm's registry weights)")
     submit.add_argument("--wait", action="store_true", help="show live progress until every job ends")
     controls = (("status", "show jobs, or one job and its chunks"), ("cancel", "cancel a job"),
                 ("pause", "pause a job (running chunks go back to pending)"), ("resume", "resume a paused job"),
@@ -129,6 +133,24 @@ def _follow(client: MattefarmClient, job: dict[str, Any], bar: Progress, task: T
         ends[job["id"]] = f"unknown ({error})"
 
 
+def submit_render(args: argparse.Namespace) -> dict[str, Any]:
+    """The ``render`` fields of a job ``mattefarm submit`` sends (:class:`api.schemas.JobCreate`), from its
+    options; files travel as upload parts, so none of their paths is here."""
+    render: dict[str, Any] = {"codec": args.codec, "screen": args.screen}
+    given = (("chunk_frames", args.chunk_frames), ("chunk_seconds", args.chunk_seconds), ("crf", args.crf),
+             ("preset", args.preset), ("preview_first", args.preview_first or None))
+    render |= {k: v for k, v in given if v is not None}
+    if args.keyer:
+        render["keyer"] = keyer_overrides(args.keyer)
+    if args.face:
+        render |= face_options(args, with_path=False)
+    if args.garbage != "none":
+        render |= matte_options(args, with_path=False)
+    if args.matte_source != "screen":
+        render["matte"] = args.matte_source
+    return render
+
+
 def _check_upload(flag: str, path: str | None) -> None:
     """Check that a matte file to upload is one file that exists (an image sequence is many files).
 
@@ -164,16 +186,7 @@ def cmd_submit(args: argparse.Namespace, console: Console) -> int:
     for flag, path in (("--garbage-matte", args.garbage_matte), ("--core-matte", args.core_matte)):
         _check_upload(flag, path)
     client = _client(args)
-    render: dict[str, Any] = {"codec": args.codec, "screen": args.screen}
-    given = (("chunk_frames", args.chunk_frames), ("chunk_seconds", args.chunk_seconds), ("crf", args.crf),
-             ("preset", args.preset), ("preview_first", args.preview_first or None))
-    render |= {k: v for k, v in given if v is not None}
-    if args.keyer:
-        render["keyer"] = keyer_overrides(args.keyer)
-    if args.face:
-        render |= face_options(args, with_path=False)
-    if args.garbage != "none":
-        render |= matte_options(args, with_path=False)
+    render = submit_render(args)
     options = {"render": render, "matte": args.matte, "priority": args.priority, "owner": os.environ.get("USER", "")}
     if args.webhook:
         options["webhook_url"] = args.webhook

@@ -68,3 +68,18 @@ def test_mattes_with_a_matte_that_is_not_the_screen_keyers_are_refused() -> None
     with pytest.raises(ValidationError, match="core_matte|core"):
         RenderOptions(background="p.png", matte="rvm", core_matte="c.png")
     RenderOptions(background="p.png", matte="screen", core_matte="c.png")
+
+
+def test_submit_sends_the_matte_source_and_the_farm_checks_it() -> None:
+    from api.service_cli import submit_render
+
+    parser = build_parser()
+    args = parser.parse_args(["submit", "shot.mp4", "--background", "p.jpg", "--matte-source", "portrait", "--matte"])
+    render = submit_render(args)
+    assert render["matte"] == "portrait" and args.matte is True  # --matte still asks for the matte pass
+    options = JobCreate(render=render).render_options("plate.png", None)
+    assert options.matte == "portrait"
+    assert "matte" not in submit_render(parser.parse_args(["submit", "shot.mp4", "--background", "p.jpg"]))
+    with pytest.raises(ValidationError, match="keyer"):
+        JobCreate(render=submit_render(parser.parse_args(["submit", "s.mp4", "--matte-source", "rvm", "--keyer",
+                                                          "despill=0.5"]))).render_options("plate.png", None)
