@@ -30,6 +30,7 @@ from api.sequence_args import add_sequence_args, sequence_options
 from api.service_cli import SERVICE_COMMANDS, add_ray_address, add_service_commands
 from models.choices import (
     FRAME_FIELD,
+    MATTE_SOURCES,
     OUTPUT_CODECS,
     PROVIDER_CHOICES,
     SCREEN_HELP,
@@ -111,6 +112,9 @@ def build_parser() -> argparse.ArgumentParser:
     probe.add_argument("input")
     probe.add_argument("--frame-rate", metavar="FPS", help="an image sequence's frames per second (default 24)")
     _chunk_args(probe)
+    probe.add_argument("--matte", choices=MATTE_SOURCES, default="screen",
+                       help="the job's matte source, whose pre-roll the chunk plan shows (as render's --matte)")
+    add_keyer_arg(probe)
     sheet = sub.add_parser("sheet", help="write a contact sheet (source | matte | result) as PNG")
     sheet.add_argument("source")
     sheet.add_argument("matte")
@@ -368,7 +372,10 @@ def cmd_probe(args: argparse.Namespace) -> int:
     for name, value in rows:
         table.add_row(name, value)
     console.print(table)
-    plans = plan_chunks(probe, chunk_length(probe, args.chunk_frames, args.chunk_seconds), KeyerParams().preroll_frames)
+    from models.matters import chunk_preroll
+
+    preroll = chunk_preroll(args.matte, KeyerParams.from_overrides(keyer_overrides(args.keyer)))
+    plans = plan_chunks(probe, chunk_length(probe, args.chunk_frames, args.chunk_seconds), preroll)
     chunks = Table("chunk", "frames", "pre-roll from", "packets (decode order)")
     for p in plans:
         chunks.add_row(str(p.index), f"{p.frame_start}-{p.frame_end - 1}", str(p.preroll_start), f"{p.packet_start}-{p.packet_end - 1}")

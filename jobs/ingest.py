@@ -23,7 +23,7 @@ from jobs.tables import Chunk, Job, Stage, State, set_state
 from models.choices import LAYER_CODECS, SEQUENCE_CODECS
 from models.colour_management import DEFAULT_COLOURSPACE
 from models.keyer_params import KeyerParams
-from models.matters import matte_preroll
+from models.matters import chunk_preroll
 from workers.colour import output_tags, sws_colorspace
 from workers.encode import EncodeSettings
 from workers.frames import full_range_format
@@ -151,7 +151,7 @@ def ingest_job(session: Session, job: Job, storage: Storage, on_stage: StageFn =
         screen = ahead.screen()
     else:
         screen = None if options.no_key or not keys_screen else analyse_screen(probe, options.screen, params.screen_balance)
-    preroll = params.preroll_frames if keys_screen else matte_preroll(options.matte)
+    preroll = chunk_preroll(options.matte, params)
     plans = plan_chunks(probe, chunk_length(probe, options.chunk_frames, options.chunk_seconds), preroll)
     on_stage(f"splitting into {len(plans)} chunks")
     if probe.sequence is not None:  # a chunk of an image sequence is a range of its files: nothing to split

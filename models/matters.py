@@ -19,6 +19,7 @@ from typing import Protocol, TypeVar
 import numpy as np
 
 from models.choices import MatteSource
+from models.keyer_params import KeyerParams
 
 StateT = TypeVar("StateT")
 
@@ -67,3 +68,10 @@ def matte_preroll(source: MatteSource) -> int:
 
         return RVM_PREROLL_FRAMES
     return 0
+
+
+def chunk_preroll(source: MatteSource, keyer: KeyerParams) -> int:
+    """Frames of pre-roll each chunk of a job gets: the keyer's
+    (:attr:`models.keyer_params.KeyerParams.preroll_frames` of the job's controls) for ``screen``,
+    else :func:`matte_preroll`. Ingest plans the chunks with it; ``mattefarm probe`` shows the same plan."""
+    return keyer.preroll_frames if source == "screen" else matte_preroll(source)

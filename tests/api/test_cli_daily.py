@@ -53,6 +53,21 @@ def test_probe_names_the_colour_tags(tmp_path: Path) -> None:
     assert "primaries unspecified" in text and "range tv (limited)" in text and "primaries 2" not in text
 
 
+def test_probe_plans_the_pre_roll_of_the_jobs_matte_source(tmp_path: Path) -> None:
+    """Chunk 1 of a 25-frame plan starts its pre-roll where a job with the same options would."""
+    from models.matters import chunk_preroll
+
+    def preroll_start(*options: str) -> int:
+        result = _run(tmp_path, "probe", media("faces/grid_bbaf2n.mpg"), "--chunk-frames", "25", *options)
+        assert result.returncode == 0, result.stderr
+        row = next(line for line in result.stderr.splitlines() if line.startswith("│ 1 "))
+        return int(row.split("│")[3])
+
+    assert preroll_start() == 25 - chunk_preroll("screen", KeyerParams())
+    assert preroll_start("--matte", "portrait") == 25 - chunk_preroll("portrait", KeyerParams()) == 8
+    assert preroll_start("--keyer", "temporal_min=0.4") == 25 - KeyerParams(temporal_min=0.4).preroll_frames
+
+
 def test_submit_checks_sources_and_plate_before_contacting_the_server(tmp_path: Path) -> None:
     missing = _run(tmp_path, "submit", str(tmp_path / "gone.mp4"), "--server", "http://127.0.0.1:9")
     assert missing.returncode == 2 and "gone.mp4 does not exist" in missing.stderr
