@@ -31,20 +31,28 @@ def _face_spec(job: Job, chunk: Chunk, options: RenderOptions, plan: JobPlan) ->
     return face_spec(job, chunk, options)
 
 
+def _user_matte(path: str | None) -> MatteSpec | None:
+    """A matte file as the user names it, before ingest stores it (:func:`jobs.ingest.store_matte`)."""
+    if path is None:
+        return None
+    from workers.matte_source import matte_kind
+
+    return MatteSpec(matte_kind(path), path)
+
+
 def keyer_spec(probe: MediaProbe, screen: ScreenAnalysis, options: RenderOptions) -> ChunkSpec:
     """A spec that carries what a job's keyer is built from, as :func:`chunk_spec` will give it
     (screen, keyer controls, encoding, provider, matte), and no chunk: to build the keyer
     before the job is split (:meth:`workers.render.ChunkRenderer.keyer_for`). Keying-only jobs.
-    The garbage and core mattes appear only as what the keyer is built with (their files are
-    stored at ingest, after this), so their specs here are placeholders."""
+    The garbage and core mattes are the user's own files (ingest copies them into storage after
+    this): the keyer is built from their presence, and the spec names what each file is."""
     return ChunkSpec(
         job_id="", index=0, storage_root="", input_key="", output_key="",
         matte_key="matte" if options.matte_out else None, frame_start=0, frame_end=0, preroll_start=0,
         file_pts=(), times_s=(), output_pts=(), keyer=KeyerParams.from_overrides(options.keyer),
         screen=screen, encode=encode_settings(probe, options), providers=options.providers,
         batch_frames=options.batch_frames, garbage_auto=options.garbage == "auto",
-        garbage=MatteSpec("image", "") if options.garbage_matte else None,
-        core=MatteSpec("image", "") if options.core_matte else None,
+        garbage=_user_matte(options.garbage_matte), core=_user_matte(options.core_matte),
         matte=options.matte, matte_model=options.matte_model,
     )
 

@@ -96,22 +96,16 @@ def _frame_mattes(job: Job, plan: JobPlan, index: int, luma: np.ndarray, chroma:
     options = job.options or {}
     wanted = {"garbage": (plan.garbage, options.get("garbage_matte")), "core": (plan.core, options.get("core_matte"))}
     auto = options.get("garbage") == "auto"
-    if not auto and all(spec is None or not path for spec, path in wanted.values()):
+    if not auto and plan.garbage is None and plan.core is None:
         return None, None
-    from workers.matte_source import ChunkMattes, MatteReader
+    from workers.matte_source import ChunkMattes, MatteReader, auto_garbage
 
     size = (chroma.shape[2], chroma.shape[1])
     source = (luma.shape[1], luma.shape[0])
     readers = {name: MatteReader(path, spec.kind, size, source, plan.probe.sequence) if spec is not None and path else None
                for name, (spec, path) in wanted.items()}
-    automatic = None
-    if auto and plan.screen is not None:
-        from models.auto_garbage import AutoGarbage
-        from models.segmentation import SelfieSegmenter, segmentation_model
-        from workers.model_files import fetch_onnx
-
-        segmenter = SelfieSegmenter(fetch_onnx(segmentation_model(*source)), "cpu")
-        automatic = AutoGarbage(segmenter, plan.screen, *source, matrix, plan.keyer.screen_balance)
+    assert plan.screen is not None  # shot_frame refuses a job without one
+    automatic = auto_garbage(plan.screen, plan.keyer, source, matrix) if auto else None
     mattes = ChunkMattes(readers["garbage"], readers["core"], automatic, size)
     try:
         garbage, core = mattes.planes([index], luma[None], chroma[None])

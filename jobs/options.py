@@ -152,7 +152,7 @@ class RenderOptions(BaseModel):
         if self.reference_image is not None and (self.face is None or self.face_mode != "reference"):
             raise ValueError("`reference_image` picks the person to replace: pass it with `face` (the source "
                              "identity) and `face_mode` reference")
-        if self.no_key and (self.garbage_matte or self.core_matte or self.garbage != "none"):
+        if self.no_key and self.shapes_matte:
             raise ValueError("`garbage_matte`, `core_matte` and `garbage` shape the key, and `no_key` keys nothing: "
                              "drop them, or drop `no_key`")
         if self.no_key:
@@ -172,6 +172,11 @@ class RenderOptions(BaseModel):
         KeyerParams.from_overrides(self.keyer)
         return self
 
+    @property
+    def shapes_matte(self) -> bool:
+        """A garbage or core matte shapes the screen keyer's matte (``garbage_matte``, ``core_matte``, ``garbage`` auto)."""
+        return bool(self.garbage_matte or self.core_matte or self.garbage != "none")
+
     def _matte_consistent(self) -> None:
         """A matte that is not the screen's leaves no screen to name, no keyer to tune, and keys the shot."""
         if self.matte_model is not None and self.matte not in NEURAL_MATTES:
@@ -184,7 +189,7 @@ class RenderOptions(BaseModel):
         if self.screen != "auto":
             raise ValueError(f"`screen` names the screen to key, and `matte` {self.matte} is for a shot without one: "
                              "drop `screen`, or use `matte` screen")
-        if self.garbage_matte or self.core_matte or self.garbage != "none":
+        if self.shapes_matte:
             raise ValueError(f"`garbage_matte`, `core_matte` and `garbage` shape the screen keyer's matte, which `matte` "
                              f"{self.matte} does not use: drop them, or use `matte` screen")
         if self.keyer:

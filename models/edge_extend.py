@@ -32,16 +32,17 @@ def extend_foreground(planes: np.ndarray, alpha: np.ndarray) -> np.ndarray:
             a fraction of this resolution's longest side, so 4:2:0 chroma reaches as far as luma).
 
     Returns:
-        ``(P, h, w)`` float32: ``planes`` where alpha is 0 or at least :data:`SOLID` or no solid
+        ``(P, h, w)`` float32 (``planes`` itself when the matte has no soft edge): ``planes`` where alpha is 0 or at least :data:`SOLID` or no solid
         pixel is within the largest reach; elsewhere the box-weighted mean of the solid pixels'
         values at the smallest reach that holds one.
     """
     height, width = alpha.shape
     solid = (alpha >= SOLID).astype(np.float32)
     edge = (alpha > 0.0) & (alpha < SOLID)
-    out = planes.copy()
     if not edge.any() or not solid.any():
-        return out
+        return planes
+    out = planes.copy()
+    weighted = planes * solid
     todo = edge.copy()
     for fraction in REACH:
         radius = max(1, int(round(fraction * max(height, width))))
@@ -49,8 +50,8 @@ def extend_foreground(planes: np.ndarray, alpha: np.ndarray) -> np.ndarray:
         weight = cv2.boxFilter(solid, -1, size, normalize=False, borderType=cv2.BORDER_CONSTANT)
         reach = todo & (weight > 0.5)
         if reach.any():
-            for p, plane in enumerate(planes):
-                total = cv2.boxFilter(plane * solid, -1, size, normalize=False, borderType=cv2.BORDER_CONSTANT)
+            for p in range(len(planes)):
+                total = cv2.boxFilter(weighted[p], -1, size, normalize=False, borderType=cv2.BORDER_CONSTANT)
                 out[p][reach] = total[reach] / weight[reach]
             todo &= ~reach
         if not todo.any():

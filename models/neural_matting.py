@@ -299,7 +299,8 @@ class RvmMatter:
         """One frame: ``pha`` ``(1, 1, H, W)`` and the state after it (``r1o`` .. ``r4o``)."""
         feeds = {"src": src, "downsample_ratio": self.ratio}
         feeds.update({f"r{k + 1}i": r for k, r in enumerate(state.recurrent)})
-        values = dict(zip(RVM_OUTPUTS, self.session.run(list(RVM_OUTPUTS), feeds), strict=True))
+        wanted = [name for name in RVM_OUTPUTS if name != "fgr"]  # the foreground colour is not used
+        values = dict(zip(wanted, self.session.run(wanted, feeds), strict=True))
         r1, r2, r3, r4 = (np.asarray(values[f"r{k}o"]) for k in range(1, 5))
         return np.asarray(values["pha"]), RvmState((r1, r2, r3, r4))
 

@@ -32,6 +32,7 @@ import av
 import cv2
 import numpy as np
 
+from models.colour import REC709_LUMA
 from models.errors import InputError
 from models.roto import RotoShapes, read_roto
 from models.yuv import YuvMatrix
@@ -42,7 +43,10 @@ from workers.specs import ChunkSpec, MatteKind, MatteSpec
 from workers.storage import Storage
 
 if TYPE_CHECKING:
-    from models.auto_garbage import AutoGarbage  # segmentation and onnxruntime load only for --garbage auto
+    from models.auto_garbage import AutoGarbage
+    from models.choices import ProviderChoice
+    from models.keyer_params import KeyerParams
+    from models.screen import ScreenAnalysis  # segmentation and onnxruntime load only for --garbage auto
 MATTE_HINT = ("pass a still, a video or an image sequence (white = inside) of the shot's aspect ratio, "
               "or roto shapes as .json")
 ASPECT_TOLERANCE = 0.01
@@ -76,7 +80,7 @@ def read_grey(path: str) -> np.ndarray:
         if not os.path.isfile(path):
             raise InputError(f"the matte {Path(path).name} does not exist", MATTE_HINT)
         rgb = read_rgb(path)  # what OpenCV cannot read (DPX), FFmpeg may
-        return np.clip(rgb @ np.array([0.2126, 0.7152, 0.0722], np.float32), 0.0, 1.0)
+        return np.clip(rgb @ REC709_LUMA, 0.0, 1.0)
     if image.dtype == np.uint8:
         return image.astype(np.float32) * np.float32(1 / 255)
     if image.dtype == np.uint16:
@@ -293,13 +297,23 @@ def chunk_mattes(stack: ExitStack, storage: Storage, spec: ChunkSpec, size: tupl
     if spec.garbage_auto:
         if spec.screen is None:
             raise InputError("--garbage auto needs the screen analysis of a keyed shot", "drop --garbage auto or --no-key")
-        from models.auto_garbage import AutoGarbage
-        from models.segmentation import SelfieSegmenter, segmentation_model
-        from workers.model_files import fetch_onnx
-
-        model = fetch_onnx(segmentation_model(*source_size))
-        auto = AutoGarbage(SelfieSegmenter(model, spec.providers), spec.screen, *source_size, matrix,
-                           spec.keyer.screen_balance)
+        auto = auto_garbage(spec.screen, spec.keyer, source_size, matrix, spec.providers)
     mattes = ChunkMattes(reader(spec.garbage), reader(spec.core), auto, size)
     stack.callback(mattes.close)
     return mattes
+
+
+def auto_garbage(screen: ScreenAnalysis, keyer: KeyerParams, source_size: tuple[int, int], matrix: YuvMatrix,
+                 providers: ProviderChoice = "cpu") -> AutoGarbage:
+    """The automatic garbage matte of a shot (``--garbage auto``): :class:`models.auto_garbage.AutoGarbage`
+    with the Selfie Segmentation model for frames of ``source_size`` = ``(W, H)``.
+
+    Raises:
+        ModelError: the segmentation model is missing and cannot be fetched.
+    """
+    from models.auto_garbage import AutoGarbage
+    from models.segmentation import SelfieSegmenter, segmentation_model
+    from workers.model_files import fetch_onnx
+
+    segmenter = SelfieSegmenter(fetch_onnx(segmentation_model(*source_size)), providers)
+    return AutoGarbage(segmenter, screen, *source_size, matrix, keyer.screen_balance)

@@ -78,7 +78,7 @@ def build_keyer(spec: ChunkSpec, threads: int = 0) -> Keyer | MatteKeyer[Any]:
         hold=spec.faces is not None,
         matte=output == "layer" or spec.matte_key is not None or spec.faces is not None,
         subsampled=spec.encode.working_format == "yuv420p",
-        garbage=spec.garbage is not None or spec.garbage_auto,
+        garbage=spec.cuts_garbage,
         core=spec.core is not None,
     )
 
@@ -90,7 +90,7 @@ def keyer_key(spec: ChunkSpec, threads: int) -> str:
     return json.dumps({"screen": spec.screen.to_dict() if spec.screen else None, "keyer": spec.keyer.to_dict(),
                        "encode": asdict(spec.encode), "providers": spec.providers, "threads": threads,
                        "hold": spec.faces is not None, "matte": spec.matte_key is not None,
-                       "garbage": spec.garbage is not None or spec.garbage_auto, "core": spec.core is not None,
+                       "garbage": spec.cuts_garbage, "core": spec.core is not None,
                        "matter": [spec.matte, spec.matte_model]}, sort_keys=True, default=str)
 
 

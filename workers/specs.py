@@ -136,6 +136,11 @@ class ChunkSpec:
     matte_model: str | None = None
 
     @property
+    def cuts_garbage(self) -> bool:
+        """The keyer takes a garbage matte: a matte file, ``--garbage auto``, or both."""
+        return self.garbage is not None or self.garbage_auto
+
+    @property
     def frame_count(self) -> int:
         """Frames this chunk delivers (pre-roll excluded)."""
         return self.frame_end - self.frame_start

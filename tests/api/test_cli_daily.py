@@ -55,7 +55,6 @@ def test_probe_names_the_colour_tags(tmp_path: Path) -> None:
 
 def test_probe_plans_the_pre_roll_of_the_jobs_matte_source(tmp_path: Path) -> None:
     """Chunk 1 of a 25-frame plan starts its pre-roll where a job with the same options would."""
-    from models.matters import chunk_preroll
 
     def preroll_start(*options: str) -> int:
         result = _run(tmp_path, "probe", media("faces/grid_bbaf2n.mpg"), "--chunk-frames", "25", *options)
@@ -63,9 +62,9 @@ def test_probe_plans_the_pre_roll_of_the_jobs_matte_source(tmp_path: Path) -> No
         row = next(line for line in result.stderr.splitlines() if line.startswith("│ 1 "))
         return int(row.split("│")[3])
 
-    assert preroll_start() == 25 - chunk_preroll("screen", KeyerParams())
-    assert preroll_start("--matte", "portrait") == 25 - chunk_preroll("portrait", KeyerParams()) == 8
-    assert preroll_start("--keyer", "temporal_min=0.4") == 25 - KeyerParams(temporal_min=0.4).preroll_frames
+    assert preroll_start() == 25  # the keyer's temporal filter is off by default: no pre-roll
+    assert preroll_start("--matte", "portrait") == 8  # 17 frames (models.portrait)
+    assert preroll_start("--keyer", "temporal_min=0.4") == 11  # 14 frames to settle within 1/255
 
 
 def test_submit_checks_sources_and_plate_before_contacting_the_server(tmp_path: Path) -> None:
