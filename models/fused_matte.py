@@ -4,7 +4,7 @@ The same steps as the keyer graph's matte (:mod:`models.keyer_graph` gives the
 method), with the same per-pixel formulas (:mod:`models.keyer_formulas`, inlined
 by numba through :mod:`models.keyer_jit`); only the stencils are written here.
 The steps: the colour-difference key divided by a local estimate of the
-screen's light, the off-axis and luma-excess floors, the holdout matte, the
+screen's light, the off-axis and luma-excess floors, the edge's luma line, the holdout matte, the
 motion-adaptive temporal filter, and the guided filter whose coefficients
 refine the matte with luma. onnxruntime's CPU provider runs each of the graph's operators as its own
 pass over a chroma-resolution plane; here each step is one loop that LLVM
@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import numba
 import numpy as np
 
-from models.fused_edges import edge_matte
+from models.fused_edges import box_filter, edge_matte
 from models.keyer_jit import JIT
 from models.keyer_params import LIGHT_EPS, LIGHT_TRUST, KeyerParams
 
@@ -28,6 +28,7 @@ _light_blend, _inverse_light_of, _raw_alpha, _held = (
     JIT["light_blend"], JIT["inverse_light"], JIT["raw_alpha"], JIT["held"])
 _temporal_step, _guided_coefficients = JIT["temporal_step"], JIT["guided_coefficients"]
 _garbage_cut = JIT["garbage_cut"]
+_solid_weight, _bare_weight, _luma_line = JIT["solid_weight"], JIT["bare_weight"], JIT["luma_line"]
 _transparency_coefficients = JIT["transparency_coefficients"]
 
 
@@ -45,6 +46,7 @@ class MatteConstants:
         black: luma black on the 0-1 guide scale (``luma_offset / luma_scale``).
         luma_scale: code values per unit of Y'.
         luma_ratio: ``(Hc, Wc)`` float32 the plate's ``Y' / d`` (:class:`models.keyer.ScreenInputs`).
+        plate_guide: ``(Hc, Wc)`` float32 the plate's Y' above black, 0-1 scale (:class:`models.keyer.ScreenInputs`).
     """
 
     key_scale: np.ndarray
@@ -54,6 +56,7 @@ class MatteConstants:
     black: float
     luma_scale: float
     luma_ratio: np.ndarray
+    plate_guide: np.ndarray
 
 
 @numba.njit(cache=True, nogil=True, fastmath=True)
@@ -175,6 +178,41 @@ def _raw_matte(chroma: np.ndarray, guide: np.ndarray, inv_light: np.ndarray, key
                              across[0, i, j], across[1, i, j], across_floor, luma_excess, black, luma_ratio[i, j],
                              excess_scale, excess_floor)
             out[i, j] = _held(raw, hold[i, j]) if with_hold else raw
+
+
+@numba.njit(cache=True, nogil=True, fastmath=True)
+def _edge_weights(raw: np.ndarray, guide: np.ndarray, out: np.ndarray) -> None:
+    """``out`` (3, Hc, Wc): the solid weight times the guide, the solid weight and the bare weight of
+    the key ``raw`` (:func:`models.keyer_formulas.solid_weight`, :func:`models.keyer_formulas.bare_weight`)."""
+    for i in range(raw.shape[0]):
+        for j in range(raw.shape[1]):
+            solid = _solid_weight(raw[i, j])
+            out[0, i, j], out[1, i, j], out[2, i, j] = solid * guide[i, j], solid, _bare_weight(raw[i, j])
+
+
+@numba.njit(cache=True, nogil=True, fastmath=True)
+def _line_matte(raw: np.ndarray, guide: np.ndarray, solid_luma: np.ndarray, solid: np.ndarray, bare: np.ndarray,
+                plate_guide: np.ndarray, inv_light: np.ndarray, black: np.float32, strength: np.float32,
+                hold: np.ndarray, with_hold: bool) -> None:
+    """The edge's luma line in place on the key ``raw`` (Hc, Wc), from the window means, then the
+    holdout matte (:func:`models.keyer_formulas.luma_line`, :func:`models.keyer_formulas.held`)."""
+    for i in range(raw.shape[0]):
+        for j in range(raw.shape[1]):
+            value = _luma_line(raw[i, j], guide[i, j], solid_luma[i, j], solid[i, j], bare[i, j], plate_guide[i, j],
+                               inv_light[i, j], black, strength)
+            raw[i, j] = _held(value, hold[i, j]) if with_hold else value
+
+
+def edge_luma(raw: np.ndarray, guide: np.ndarray, plate_guide: np.ndarray, inv_light: np.ndarray, params: KeyerParams,
+              black: float, hold: np.ndarray, with_hold: bool) -> None:
+    """The key ``raw`` (Hc, Wc) float32 moved in place toward luma's alpha at edges, then raised to the
+    holdout matte ``hold`` (Hc, Wc) when ``with_hold`` (:func:`models.keyer_reference.edge_luma`);
+    window means by :func:`models.fused_edges.box_filter`."""
+    weights = np.empty((3, *raw.shape), np.float32)
+    _edge_weights(raw, guide, weights)
+    means = [box_filter(weights[q], params.edge_luma_radius) for q in range(3)]
+    _line_matte(raw, guide, means[0], means[1], means[2], plate_guide, inv_light, np.float32(black),
+                np.float32(params.edge_luma), hold, with_hold)
 
 
 @numba.njit(cache=True, nogil=True, fastmath=True)
@@ -353,7 +391,7 @@ def fused_matte(
     half = np.empty((4, (hc + 1) // 2, (wc + 1) // 2), np.float32)
     raw = np.empty((hc, wc), np.float32)
     no_hold = np.zeros((1, 1), np.float32)
-    temporal = params.temporal_min < 1.0
+    temporal, line = params.temporal_min < 1.0, params.edge_luma > 0
     excess_scale, excess_floor = np.float32(params.luma_excess / width), np.float32(params.luma_excess_black / width)
     for f in range(n):
         frame, g = np.ascontiguousarray(chroma[f]), guide[f, 0]
@@ -362,10 +400,12 @@ def fused_matte(
                                    np.float32(1.0 / params.light_luma_tolerance), np.float32(1.0 / params.light_hue_tolerance),
                                    params.light_block // 2, params.light_radius, params.light_reach)
         inv_light = resize_linear(inv_light, hc, wc)
+        held_now = no_hold if hold is None else hold[f]  # after the edge's luma line when it is on
         _raw_matte(frame, g, inv_light, constants.key_scale, constants.across, f0, f1, offset, params.off_axis > 0,
                    np.float32(params.off_axis_black / width), constants.luma_ratio, np.float32(constants.black),
-                   params.luma_excess > 0, excess_scale, excess_floor, no_hold if hold is None else hold[f],
-                   hold is not None, raw)
+                   params.luma_excess > 0, excess_scale, excess_floor, held_now, hold is not None and not line, raw)
+        if line:
+            edge_luma(raw, g, constants.plate_guide, inv_light, params, constants.black, held_now, hold is not None)
         if params.edge_matte:  # despot, shrink/grow, softness (models.fused_edges)
             raw[:] = edge_matte(raw, params)
         if temporal:

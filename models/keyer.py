@@ -101,6 +101,8 @@ class ScreenInputs:
         plate_luma_ratio: ``(1, 1, Hc, Wc)`` float32, the plate's ``Y' / d`` (Y' on
             the 0-1 scale above black, ``d`` floored as in ``key_scale``), for the
             luma-excess alpha floor (:func:`models.keyer_formulas.raw_alpha`).
+        plate_guide: ``(1, 1, Hc, Wc)`` float32, the plate's Y' above black on the 0-1
+            scale at chroma resolution, for the edge's luma line (:func:`models.keyer_formulas.luma_line`).
     """
 
     plate_above: np.ndarray
@@ -111,6 +113,7 @@ class ScreenInputs:
     screen_maps: np.ndarray
     plate_across: np.ndarray
     plate_luma_ratio: np.ndarray
+    plate_guide: np.ndarray
 
 
 def across_weights(codes: np.ndarray) -> np.ndarray:
@@ -166,6 +169,7 @@ def prepare_screen(
         screen_maps=maps,
         plate_across=np.ascontiguousarray(across, dtype=np.float32),
         plate_luma_ratio=(low_luma / plate_diff)[None, None].astype(np.float32),
+        plate_guide=low_luma[None, None].astype(np.float32),
     )
 
 
@@ -199,6 +203,7 @@ def matte_constants(screen: ScreenInputs, params: KeyerParams, matrix: YuvMatrix
         black=matrix.luma_offset / matrix.luma_scale,
         luma_scale=matrix.luma_scale,
         luma_ratio=np.ascontiguousarray(screen.plate_luma_ratio[0, 0]),
+        plate_guide=np.ascontiguousarray(screen.plate_guide[0, 0]),
     )
 
 
@@ -343,6 +348,7 @@ class Keyer:
             "screen_maps": self.screen.screen_maps,
             "plate_across": self.screen.plate_across,
             "plate_luma_ratio": self.screen.plate_luma_ratio,
+            "plate_guide": self.screen.plate_guide,
             "state_alpha": state.alpha,
             "state_luma": state.luma,
             "state_valid": state.valid,

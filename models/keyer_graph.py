@@ -13,6 +13,8 @@ Per batch of frames:
    raised to the bound that chroma off the plate's axis sets (that chroma can
    only be the foreground's: :func:`_off_axis_alpha`) and to the bound that luma
    above what the colour difference implies sets (:func:`_luma_excess_alpha`);
+   at an edge (solid foreground and bare screen both nearby) moved toward the
+   alpha that luma gives between the two (:func:`edge_luma`);
 3. optionally (``temporal_min`` below 1; off by default), a motion-adaptive
    temporal filter over the batch (an ONNX ``Scan`` whose
    carried state is the previous matte and luma): on static pixels the matte
@@ -151,6 +153,16 @@ def light_wrap(g: GraphBuilder, luma_u8: str, chroma_u8: list[str], transp_low: 
     g.to_u8(value.name, "image_luma")
 
 
+def edge_luma(g: GraphBuilder, raw: Tracer, guide: Tracer, inv_light: Tracer, params: KeyerParams,
+              black: float) -> Tracer:
+    """The key moved toward luma's alpha at edges (:func:`models.keyer_formulas.luma_line`), the window
+    means over ``(2 edge_luma_radius + 1)^2`` pixels inside the frame, ``(N, 1, Hc, Wc)``."""
+    solid, r = kf.solid_weight(raw), params.edge_luma_radius
+    solid_luma, solid_mean, bare_mean = (box_mean(g, x, r) for x in (solid * guide, solid, kf.bare_weight(raw)))
+    return kf.luma_line(raw, guide, solid_luma, solid_mean, bare_mean, g.tracer("plate_guide"), inv_light, _f32(black),
+                        _f32(params.edge_luma))
+
+
 def guided_means(g: GraphBuilder, guide: Tracer, alpha: Tracer, params: KeyerParams) -> tuple[Tracer, Tracer]:
     """Window means of the guided filter's coefficients ``(a, b)``, ``alpha ~ a guide + b``, each ``(N, 1, Hc, Wc)``."""
     r = params.guide_radius
@@ -261,6 +273,8 @@ def _matte(
         params.off_axis > 0, w_b, w_r, _f32(params.off_axis_black / width_01),
         params.luma_excess > 0, _f32(black), g.tracer("plate_luma_ratio"), _f32(params.luma_excess / width_01),
         _f32(params.luma_excess_black / width_01))
+    if params.edge_luma > 0:  # at an edge, alpha also from luma between the solid foreground and the lit screen
+        raw = edge_luma(g, raw, guide, inv_light, params, black)
     if hold:  # a holdout matte (a face) is foreground whatever its colour
         raw = kf.held(raw, g.tracer("hold"))
     if params.edge_matte:  # despot, shrink/grow, softness
@@ -376,7 +390,7 @@ def build_keyer_model(
         (Cb, Cr); ``key_scale`` ``(1, 1, Hc, Wc)`` float32; ``plate_luma``
         ``(1, 1, Hc, s, W)`` float32 (the clean plate's Y' minus ``luma_offset``,
         code values); ``plate_chroma`` ``(1, 2, Hc, Wc)`` float32 centred;
-        ``screen_maps`` ``(1, 4, Hq, Wq)`` and ``plate_luma_ratio`` ``(1, 1, Hc, Wc)``
+        ``screen_maps`` ``(1, 4, Hq, Wq)``, ``plate_luma_ratio`` and ``plate_guide`` ``(1, 1, Hc, Wc)``
         float32 (:class:`models.keyer.ScreenInputs`); ``plate_across`` ``(1, 2, Hc, Wc)``
         float32, the plate's across-weights times ``off_axis / (clip_white - clip_black)``;
         ``bg_luma`` ``(B, 1, Hc, s, W)`` and ``bg_chroma`` ``(B, 2, Hc, Wc)``
@@ -400,7 +414,8 @@ def build_keyer_model(
     inputs = [vi("luma", _U8, ["N", 1, *blocks]), vi("chroma", _U8, ["N", 2, "Hc", "Wc"]),
               vi("key_scale", _F, [1, 1, "Hc", "Wc"]), vi("plate_luma", _F, [1, 1, *blocks]),
               vi("plate_chroma", _F, [1, 2, "Hc", "Wc"]), vi("screen_maps", _F, [1, 4, "Hq", "Wq"]),
-              vi("plate_across", _F, [1, 2, "Hc", "Wc"]), vi("plate_luma_ratio", _F, [1, 1, "Hc", "Wc"])]
+              vi("plate_across", _F, [1, 2, "Hc", "Wc"]), vi("plate_luma_ratio", _F, [1, 1, "Hc", "Wc"]),
+              vi("plate_guide", _F, [1, 1, "Hc", "Wc"])]
     chroma_out: list[str | int] = ["N", 2, "Hc", "Wc"]
     if output == "composite":
         _composite(g, m, fg_chroma, luma_offset, params, subsampled)

@@ -100,6 +100,15 @@ def edge_matte(raw: np.ndarray, params: KeyerParams) -> np.ndarray:
     return raw
 
 
+def edge_luma(raw: np.ndarray, guide: np.ndarray, plate_guide: np.ndarray, inv_light: np.ndarray,
+              params: KeyerParams, black: float) -> np.ndarray:
+    """The key ``raw`` ``(Hc, Wc)`` moved toward luma's alpha at edges (:func:`models.keyer_formulas.luma_line`),
+    with window means over ``(2 edge_luma_radius + 1)^2`` pixels inside the frame."""
+    solid, r = kf.solid_weight(raw), params.edge_luma_radius
+    solid_luma, solid_mean, bare_mean = (box_mean(x, r) for x in (solid * guide, solid, kf.bare_weight(raw)))
+    return kf.luma_line(raw, guide, solid_luma, solid_mean, bare_mean, plate_guide, inv_light, black, params.edge_luma)
+
+
 def light_wrap(image_y: np.ndarray, image_c: np.ndarray, transp_low: np.ndarray, background: tuple[np.ndarray, np.ndarray],
                params: KeyerParams, subsampled: bool) -> tuple[np.ndarray, np.ndarray]:
     """The composite's light wrap: each rounded sample mixed toward the plate's box-blurred light by
@@ -149,7 +158,7 @@ def reference_matte(luma: np.ndarray, chroma: np.ndarray, screen: ScreenInputs, 
                     state: tuple[np.ndarray | float, np.ndarray | float, float], subsampled: bool, matrix: YuvMatrix,
                     hold: np.ndarray | None = None, garbage: np.ndarray | None = None,
                     core: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, tuple[np.ndarray, np.ndarray, float]]:
-    """Steps 1-4 of the keyer on one frame: chroma key, temporal filter, luma refinement.
+    """Steps 1-4 of the keyer on one frame: chroma key (with the edge's luma line), temporal filter, luma refinement.
 
     Args:
         luma: ``(H, W)`` uint8 Y'. chroma: ``(2, Hc, Wc)`` uint8 Cb, Cr.
@@ -178,6 +187,8 @@ def reference_matte(luma: np.ndarray, chroma: np.ndarray, screen: ScreenInputs, 
                        (1.0 - params.clip_black) / width, params.off_axis > 0, across[0], across[1],
                        params.off_axis_black / width, params.luma_excess > 0, black, screen.plate_luma_ratio[0, 0],
                        params.luma_excess / width, params.luma_excess_black / width)
+    if params.edge_luma > 0:
+        raw = edge_luma(raw, guide, screen.plate_guide[0, 0].astype(np.float64), inv_light, params, black)
     if hold is not None:
         raw = kf.held(raw, hold)
     if params.edge_matte:

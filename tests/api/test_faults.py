@@ -68,7 +68,9 @@ def _completions(service: Service, job: dict) -> list[int]:
 
 
 def _mid_render(job: dict) -> bool:
-    return any(c["state"] == "done" for c in job["chunks"]) and job["frames_done"] < FRAMES // 2
+    """A chunk is done and another is in flight (between chunks a kill would find nothing to try again)."""
+    states = [c["state"] for c in job["chunks"]]
+    return "done" in states and "running" in states and job["frames_done"] < FRAMES // 2
 
 
 def _finish(service: Service, job_id: str, fault_at: float, reference: tuple[list[str], int], tmp: Path,
