@@ -32,6 +32,12 @@ def _strings(value: Any, where: tuple[str, ...]) -> Iterator[tuple[tuple[str, ..
             yield from _strings(item, (*where, str(i)))
 
 
+UPLOAD_PARTS: dict[str, str] = {"plate": "background", "face": "face", "reference": "reference_image",
+                                "garbage": "garbage_matte", "core": "core_matte"}
+"""The files a submission may upload beside its footage: multipart part name -> the render option that
+holds the stored file's path (the server fills these in; a request's own values for them are ignored)."""
+
+
 class JobCreate(BaseModel):
     """The ``options`` part of ``POST /v1/jobs`` (JSON); the files come as multipart parts.
 
@@ -71,18 +77,17 @@ class JobCreate(BaseModel):
                 raise ValueError(f"{'.'.join(where) or 'options'} contains a NUL character")
         return data
 
-    def render_options(self, background: str | None, matte_out: str | None, face: str | None = None,
-                       reference_image: str | None = None, garbage_matte: str | None = None,
-                       core_matte: str | None = None) -> RenderOptions:
-        """The full render options with the server's paths filled in.
+    def render_options(self, uploads: dict[str, str | None], matte_out: str | None) -> RenderOptions:
+        """The full render options with the server's paths filled in: the stored uploads by part name
+        (:data:`UPLOAD_PARTS`; a part not sent is None) and the matte pass's path.
 
         Raises:
             pydantic.ValidationError: the options are inconsistent.
         """
-        server_side = ("background", "matte_out", "face", "reference_image", "workers", "garbage_matte", "core_matte")
+        server_side = (*UPLOAD_PARTS.values(), "matte_out", "workers")
         fixed = {k: v for k, v in self.render.items() if k not in server_side}
-        return RenderOptions(**fixed, background=background, matte_out=matte_out, face=face,
-                             reference_image=reference_image, garbage_matte=garbage_matte, core_matte=core_matte)
+        paths = {option: uploads.get(part) for part, option in UPLOAD_PARTS.items()}
+        return RenderOptions(**fixed, **paths, matte_out=matte_out)
 
 
 class ChunkPublic(BaseModel):

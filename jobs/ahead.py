@@ -66,7 +66,7 @@ class IngestAhead:
             self._probed.set()
             options = self._options
             params = KeyerParams.from_overrides(options.keyer)
-            if not options.no_key and options.matte == "screen" and not self._closed.is_set():
+            if options.analyses_screen and not self._closed.is_set():
                 self._screen = analyse_screen(self._probe, options.screen, params.screen_balance)
         except BaseException as exc:  # noqa: BLE001 - handed to the ingest, raised there
             self._error = exc
@@ -105,7 +105,7 @@ class IngestAhead:
         self._analysed.wait()
         if self._error is not None:
             raise self._error
-        if self._screen is None and not self._options.no_key and self._options.matte == "screen":
+        if self._screen is None and self._options.analyses_screen:
             raise RuntimeError("the analysis ahead was closed before it ran")
         return self._screen
 

@@ -54,7 +54,7 @@ def source_fingerprint(path: str) -> str:
     """
     digest = hashlib.sha256(f"v{ANALYSIS_VERSION}".encode())
     for name in ("yunet", "facemesh_468"):
-        digest.update(spec_of(name).sha256.encode())
+        digest.update(str(spec_of(name).sha256).encode())
     size = os.path.getsize(path)
     digest.update(str(size).encode())
     with open(path, "rb") as f:

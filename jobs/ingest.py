@@ -144,13 +144,12 @@ def ingest_job(session: Session, job: Job, storage: Storage, on_stage: StageFn =
 
         faces = store_source_face(job, options, storage, probe.frame_count)
     params = KeyerParams.from_overrides(options.keyer)
-    keys_screen = options.matte == "screen"  # a shot without a screen (--matte portrait ...) has none to analyse
-    if keys_screen:
+    if options.analyses_screen:  # a shot without a screen (--matte portrait ...) or not keyed has none to analyse
         on_stage("analysing the screen")
     if ahead is not None:
         screen = ahead.screen()
     else:
-        screen = None if options.no_key or not keys_screen else analyse_screen(probe, options.screen, params.screen_balance)
+        screen = analyse_screen(probe, options.screen, params.screen_balance) if options.analyses_screen else None
     preroll = chunk_preroll(options.matte, params)
     plans = plan_chunks(probe, chunk_length(probe, options.chunk_frames, options.chunk_seconds), preroll)
     on_stage(f"splitting into {len(plans)} chunks")

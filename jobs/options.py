@@ -173,6 +173,12 @@ class RenderOptions(BaseModel):
         return self
 
     @property
+    def analyses_screen(self) -> bool:
+        """The job keys a screen, so its ingest analyses one: not ``no_key``, and no screenless
+        ``--matte`` (portrait, a neural matte) stands in for the key."""
+        return not self.no_key and self.matte == "screen"
+
+    @property
     def shapes_matte(self) -> bool:
         """A garbage or core matte shapes the screen keyer's matte (``garbage_matte``, ``core_matte``, ``garbage`` auto)."""
         return bool(self.garbage_matte or self.core_matte or self.garbage != "none")

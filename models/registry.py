@@ -28,7 +28,7 @@ class ModelSpec:
 
     Attributes:
         name: registry key. file: file name in the models directory.
-        url: official download URL. sha256: hex digest of the file; empty for a file whose
+        url: official download URL. sha256: hex digest of the file; None for a file whose
             publisher gives no digest and that no pinned copy fixes (a studio-supplied file:
             never downloaded, taken as the studio put it in the models directory or named it
             with ``--matte-model``, its digest shown in the render's log).
@@ -46,7 +46,7 @@ class ModelSpec:
     name: str
     file: str
     url: str
-    sha256: str
+    sha256: str | None
     licence: str
     inputs: str
     outputs: str
@@ -143,7 +143,7 @@ REGISTRY: dict[str, ModelSpec] = {spec.name: spec for spec in (
         file="modnet_photographic_portrait_matting.onnx",
         # The ONNX export the MODNet repository links (onnx/README.md); Google Drive gives no digest.
         url="https://drive.google.com/file/d/1cgycTQlYXpTh26gB9FTnthE7AvruV8hd/view?usp=sharing",
-        sha256="",
+        sha256=None,
         licence="Apache-2.0 (ZHKKKe/MODNet)",
         inputs="input: (N, 3, H, W) float32, H and W multiples of 32 (dynamic)",
         outputs="output: (N, 1, H, W) float32 matte in [0, 1]",
@@ -220,7 +220,7 @@ def verify(spec: ModelSpec, path: Path) -> None:
     Raises:
         ModelError: the hash differs (a corrupted or different file).
     """
-    if not spec.sha256:  # a studio-supplied file: nothing published to check it against
+    if spec.sha256 is None:  # a studio-supplied file: nothing published to check it against
         return
     actual = file_sha256(path)
     if actual != spec.sha256:

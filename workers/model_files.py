@@ -57,7 +57,7 @@ def fetch_model(name: str, directory: Path | None = None, download: bool = True)
     try:
         return model_path(name, directory)
     except MissingModel as missing:
-        if not download or not missing.spec.sha256:  # no digest to check a download against: the studio brings it
+        if not download or missing.spec.sha256 is None:  # no digest to check a download against: the studio brings it
             raise
         return _download(missing, directory)
 

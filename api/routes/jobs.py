@@ -10,7 +10,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Annotated, Any, BinaryIO, TypeVar
 
-from fastapi import APIRouter, Form, HTTPException, Query, Request, UploadFile
+from fastapi import APIRouter, Depends, Form, HTTPException, Query, Request, UploadFile
 from fastapi.responses import FileResponse, PlainTextResponse, Response, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import func, select
@@ -18,7 +18,7 @@ from sqlalchemy import func, select
 from api.auth import PrincipalDep
 from api.deps import ServicesDep, SessionDep
 from api.keyer_preview import parse_controls, tuned_params
-from api.schemas import BatchCreate, BatchPublic, JobCreate, JobPublic, JobsPublic
+from api.schemas import UPLOAD_PARTS, BatchCreate, BatchPublic, JobCreate, JobPublic, JobsPublic
 from jobs.celery_app import app as celery_app
 from jobs.chunk_log import ChunkLog
 from jobs.controls import cancel_job, pause_job, resume_job, retry_job, set_priority
@@ -128,14 +128,22 @@ def _prepare_job(services: ServicesDep, request: JobCreate, job_id: str, video: 
     layout = JobLayout(job_id)
     output = services.storage.path(layout.output(stem, suffix))
     matte = services.storage.path(layout.output(stem, suffix, matte=True)) if request.matte else None
-    return source, output, request.render_options(stills["plate"], matte, stills["face"], stills["reference"],
-                                                  stills["garbage"], stills["core"])
+    return source, output, request.render_options(stills, matte)
+
+
+def upload_parts(plate: UploadFile | None = None, face: UploadFile | None = None, reference: UploadFile | None = None,
+                 garbage: UploadFile | None = None, core: UploadFile | None = None) -> dict[str, UploadFile | None]:
+    """The optional files of a submission beside its footage, by part name (:data:`api.schemas.UPLOAD_PARTS`):
+    the ``plate``, the source ``face`` and ``reference`` images, the ``garbage`` and ``core`` mattes
+    (a still, a video or roto shapes as JSON)."""
+    return {"plate": plate, "face": face, "reference": reference, "garbage": garbage, "core": core}
+
+
+UploadsDep = Annotated[dict[str, UploadFile | None], Depends(upload_parts)]
 
 
 def _save_stills(services: ServicesDep, key: str, parts: dict[str, UploadFile | None]) -> dict[str, str | None]:
-    """Store the uploaded stills (``plate``, source ``face``, ``reference`` image) and matte files
-    (``garbage``, ``core``: a still, a video or roto shapes as JSON); their paths by part name
-    (None when not sent)."""
+    """Store the uploaded files (:func:`upload_parts`); their paths by part name (None when not sent)."""
     return {name: _save_upload(part, services, JobLayout(key).upload(safe_name(part.filename), name))
             if part is not None and part.filename else None for name, part in parts.items()}
 
@@ -149,15 +157,13 @@ def _enqueue(session: SessionDep, jobs: list[Job]) -> None:
              summary="Submit a job (multipart: video, plate, face, reference, garbage, core, options JSON)")
 def create_job(
     *, services: ServicesDep, session: SessionDep, principal: PrincipalDep, options: Annotated[str, Form()] = "{}",
-    video: UploadFile | None = None, plate: UploadFile | None = None, face: UploadFile | None = None,
-    reference: UploadFile | None = None, garbage: UploadFile | None = None, core: UploadFile | None = None,
+    video: UploadFile | None = None, uploads: UploadsDep,
 ) -> JobPublic:
     """Store the uploads, record the job, start its first stage; answers 202 with the job."""
     request = _parse_options(options, JobCreate)
     job_id = uuid.uuid4().hex
     try:
-        stills = _save_stills(services, job_id, {"plate": plate, "face": face, "reference": reference,
-                                                 "garbage": garbage, "core": core})
+        stills = _save_stills(services, job_id, uploads)
         source, output, render = _prepare_job(services, request, job_id, video, request.source_uri, stills)
     except BaseException:  # a refused request leaves no upload behind
         services.storage.delete(JobLayout(job_id).uploads)
@@ -175,8 +181,7 @@ batches = APIRouter(prefix="/v1/batches", tags=["batches"])
                                            "reference, garbage, core, options)")
 def create_batch(
     *, services: ServicesDep, session: SessionDep, principal: PrincipalDep, options: Annotated[str, Form()] = "{}",
-    videos: list[UploadFile] | None = None, plate: UploadFile | None = None, face: UploadFile | None = None,
-    reference: UploadFile | None = None, garbage: UploadFile | None = None, core: UploadFile | None = None,
+    videos: list[UploadFile] | None = None, uploads: UploadsDep,
 ) -> BatchPublic:
     """One job per uploaded video and per ``source_uris`` entry, all with the same options and plate."""
     request = _parse_options(options, BatchCreate)
@@ -188,8 +193,7 @@ def create_batch(
     prepared: list[tuple[str, tuple[str, str, RenderOptions]]] = []
     job_ids = [uuid.uuid4().hex for _ in shots]
     try:
-        stills = _save_stills(services, batch.id, {"plate": plate, "face": face, "reference": reference,
-                                                   "garbage": garbage, "core": core})
+        stills = _save_stills(services, batch.id, uploads)
         for job_id, (video, uri) in zip(job_ids, shots):
             prepared.append((job_id, _prepare_job(services, request, job_id, video, uri, stills)))
     except BaseException:  # a refused request leaves no upload behind
@@ -472,8 +476,8 @@ def rerender(*, services: ServicesDep, session: SessionDep, principal: Principal
     try:
         source = own_copy(old.input_uri, "") or old.input_uri
         options = {**(old.options or {}), "keyer": body.keyer}
-        for name in ("background", "face", "reference_image", "garbage_matte", "core_matte"):
-            options[name] = own_copy(options.get(name), name)
+        for part, name in UPLOAD_PARTS.items():
+            options[name] = own_copy(options.get(name), part)
         stem, suffix = Path(source).stem, Path(old.output_uri).suffix
         output = services.storage.path(JobLayout(new_id).output(stem, suffix))
         if options.get("matte_out"):

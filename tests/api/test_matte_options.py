@@ -25,7 +25,7 @@ def test_render_flags_become_the_options(tmp_path: Path) -> None:
 
 def test_the_api_takes_the_files_as_parts_and_auto_as_a_field() -> None:
     request = JobCreate(render={"garbage": "auto", "garbage_matte": "/etc/passwd", "core_matte": "/x"})
-    options = request.render_options("plate.png", None, garbage_matte="/farm/uploads/g.png", core_matte=None)
+    options = request.render_options({"plate": "plate.png", "garbage": "/farm/uploads/g.png"}, None)
     assert (options.garbage, options.garbage_matte, options.core_matte) == ("auto", "/farm/uploads/g.png", None), \
         "a client never names a server path"
     from api.app import create_app
@@ -77,9 +77,9 @@ def test_submit_sends_the_matte_source_and_the_farm_checks_it() -> None:
     args = parser.parse_args(["submit", "shot.mp4", "--background", "p.jpg", "--matte-source", "portrait", "--matte"])
     render = submit_render(args)
     assert render["matte"] == "portrait" and args.matte is True  # --matte still asks for the matte pass
-    options = JobCreate(render=render).render_options("plate.png", None)
+    options = JobCreate(render=render).render_options({"plate": "plate.png"}, None)
     assert options.matte == "portrait"
     assert "matte" not in submit_render(parser.parse_args(["submit", "shot.mp4", "--background", "p.jpg"]))
     with pytest.raises(ValidationError, match="keyer"):
         JobCreate(render=submit_render(parser.parse_args(["submit", "s.mp4", "--matte-source", "rvm", "--keyer",
-                                                          "despill=0.5"]))).render_options("plate.png", None)
+                                                          "despill=0.5"]))).render_options({"plate": "plate.png"}, None)

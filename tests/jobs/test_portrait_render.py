@@ -175,9 +175,9 @@ def test_options_of_a_shot_without_a_screen_are_checked_once() -> None:
 
 
 def test_the_api_takes_the_matte_in_its_render_options_and_names_its_fields() -> None:
-    assert JobCreate(render={"matte": "portrait"}).render_options("plate.jpg", None).matte == "portrait"
+    assert JobCreate(render={"matte": "portrait"}).render_options({"plate": "plate.jpg"}, None).matte == "portrait"
     with pytest.raises(ValidationError) as caught:
-        JobCreate(render={"matte": "birefnet", "screen": "blue"}).render_options("plate.jpg", None)
+        JobCreate(render={"matte": "birefnet", "screen": "blue"}).render_options({"plate": "plate.jpg"}, None)
     [(where, message)] = option_errors(caught.value, "api")
     assert "'render.screen' names the screen to key, and 'render.matte' birefnet" in message
 

@@ -35,7 +35,7 @@ def test_models_not_in_the_shared_folder_have_well_formed_entries() -> None:
         spec = REGISTRY[name]
         assert not (MODELS / spec.file).exists() or model_path(name, MODELS)
         assert spec.url.startswith("https://") and spec.url.endswith(spec.file)
-        assert len(spec.sha256) == 64 and all(c in "0123456789abcdef" for c in spec.sha256)
+        assert spec.sha256 is not None and len(spec.sha256) == 64 and all(c in "0123456789abcdef" for c in spec.sha256)
 
 
 def test_a_missing_model_names_the_file_its_url_and_the_folder(tmp_path: Path) -> None:
@@ -71,7 +71,7 @@ def test_the_models_dir_comes_from_the_environment(tmp_path: Path, monkeypatch: 
 
 def test_a_studio_supplied_model_is_never_downloaded_and_any_file_is_taken(tmp_path: Path) -> None:
     spec = REGISTRY["modnet"]
-    assert spec.sha256 == "" and spec.url.startswith("https://")
+    assert spec.sha256 is None and spec.url.startswith("https://")
     with pytest.raises(MissingModel) as caught:
         fetch_model("modnet", tmp_path)  # download allowed, but there is nothing to check a download against
     assert spec.file in str(caught.value) and spec.url in str(caught.value)
