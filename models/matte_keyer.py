@@ -22,7 +22,7 @@ from models.edge_extend import extend_foreground
 from models.errors import InputError
 from models.keyer import Background
 from models.keyer_params import KeyerOutput
-from models.matters import Matter, StateT
+from models.matters import Matter, StateT, matte_codes
 from models.portrait import composite_planes
 from models.yuv import YuvMatrix
 
@@ -92,9 +92,8 @@ class MatteKeyer(Generic[StateT]):
         alpha, state = self.matter.matte_planes(luma, chroma, state)
         if hold is not None:
             for i, held in enumerate(hold):
-                full = cv2.resize(np.ascontiguousarray(held, np.float32), (self.width, self.height),
-                                  interpolation=cv2.INTER_LINEAR)
-                np.maximum(alpha[i], np.rint(np.clip(full, 0.0, 1.0) * 255.0).astype(np.uint8), out=alpha[i])
+                np.maximum(alpha[i], matte_codes(np.ascontiguousarray(held, np.float32), self.width, self.height),
+                           out=alpha[i])
         if self.output == "layer":
             return MatteKeyResult(*layer_planes(luma, chroma, alpha), alpha, state)
         assert background is not None

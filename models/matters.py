@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from typing import Protocol, TypeVar
 
+import cv2
 import numpy as np
 
 from models.choices import MatteSource
@@ -75,3 +76,11 @@ def chunk_preroll(source: MatteSource, keyer: KeyerParams) -> int:
     (:attr:`models.keyer_params.KeyerParams.preroll_frames` of the job's controls) for ``screen``,
     else :func:`matte_preroll`. Ingest plans the chunks with it; ``mattefarm probe`` shows the same plan."""
     return keyer.preroll_frames if source == "screen" else matte_preroll(source)
+
+
+def matte_codes(matte: np.ndarray, width: int, height: int, interpolation: int = cv2.INTER_LINEAR) -> np.ndarray:
+    """A matte as the pipeline carries it: ``(h, w)`` float in [0, 1] -> ``(height, width)`` uint8
+    ``255 alpha``, resized with OpenCV's ``interpolation`` (none when it is that size), clipped, rounded
+    half to even."""
+    full = matte if matte.shape == (height, width) else cv2.resize(matte, (width, height), interpolation=interpolation)
+    return np.rint(np.clip(full, 0.0, 1.0) * 255.0).astype(np.uint8)

@@ -42,6 +42,7 @@ import numpy as np
 
 from models.choices import ProviderChoice
 from models.errors import ModelError
+from models.matters import matte_codes
 from models.providers import create_session, provider_name
 from models.yuv import YuvMatrix, planes_to_rgb
 
@@ -93,12 +94,6 @@ def _fits(shape: tuple[Any, ...], channels: int) -> bool:
 def _wrong_model(name: str, session: ort.InferenceSession, expected: str) -> ModelError:
     return ModelError(f"the {name} model has the wrong signature ({_described(_signature(session))})",
                       f"pass the official {name} ONNX: {expected}")
-
-
-def _to_alpha(matte: np.ndarray, width: int, height: int, interpolation: int) -> np.ndarray:
-    """``(h, w)`` float matte in [0, 1] -> ``(height, width)`` uint8, resized, rounded, clipped."""
-    full = matte if matte.shape == (height, width) else cv2.resize(matte, (width, height), interpolation=interpolation)
-    return np.rint(np.clip(full, 0.0, 1.0) * 255.0).astype(np.uint8)
 
 
 def modnet_size(width: int, height: int, ref_size: int = MODNET_REF_SIZE) -> tuple[int, int]:
@@ -169,7 +164,7 @@ class ModnetMatter:
 
     def normalize_mattes(self, output: np.ndarray) -> np.ndarray:
         """``(N, 1, h, w)`` in [0, 1] -> ``(N, H, W)`` uint8, resized with ``cv2.INTER_AREA`` as MODNet's script does."""
-        return np.stack([_to_alpha(m[0].astype(np.float32), self.width, self.height, cv2.INTER_AREA) for m in output])
+        return np.stack([matte_codes(m[0].astype(np.float32), self.width, self.height, cv2.INTER_AREA) for m in output])
 
     def matte_planes(self, luma: np.ndarray, chroma: np.ndarray, state: None) -> tuple[np.ndarray, None]:
         """Mattes of a batch (:meth:`models.matters.Matter.matte_planes`)."""
@@ -229,7 +224,7 @@ class BiRefNetMatter:
     def normalize_matte(self, logits: np.ndarray) -> np.ndarray:
         """``(1, 1, S, S)`` logits -> ``(H, W)`` uint8: the sigmoid, resized bilinearly to the frame."""
         matte = (1.0 / (1.0 + np.exp(-logits[0, 0].astype(np.float32)))).astype(np.float32)
-        return _to_alpha(matte, self.width, self.height, cv2.INTER_LINEAR)
+        return matte_codes(matte, self.width, self.height, cv2.INTER_LINEAR)
 
     def matte_planes(self, luma: np.ndarray, chroma: np.ndarray, state: None) -> tuple[np.ndarray, None]:
         """Mattes of a batch (:meth:`models.matters.Matter.matte_planes`)."""
@@ -311,5 +306,5 @@ class RvmMatter:
         alpha = np.empty(luma.shape, np.uint8)
         for i, frame in enumerate(rgb):
             pha, state = self.forward(self.prepare_frame(frame), state)
-            alpha[i] = _to_alpha(pha[0, 0].astype(np.float32), self.width, self.height, cv2.INTER_LINEAR)
+            alpha[i] = matte_codes(pha[0, 0].astype(np.float32), self.width, self.height, cv2.INTER_LINEAR)
         return alpha, state
