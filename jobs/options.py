@@ -180,7 +180,7 @@ class RenderOptions(BaseModel):
 
     @property
     def shapes_matte(self) -> bool:
-        """A garbage or core matte shapes the screen keyer's matte (``garbage_matte``, ``core_matte``, ``garbage`` auto)."""
+        """A garbage or core matte shapes the matte (``garbage_matte``, ``core_matte``, ``garbage`` auto)."""
         return bool(self.garbage_matte or self.core_matte or self.garbage != "none")
 
     def _matte_consistent(self) -> None:
@@ -195,9 +195,9 @@ class RenderOptions(BaseModel):
         if self.screen != "auto":
             raise ValueError(f"`screen` names the screen to key, and `matte` {self.matte} is for a shot without one: "
                              "drop `screen`, or use `matte` screen")
-        if self.shapes_matte:
-            raise ValueError(f"`garbage_matte`, `core_matte` and `garbage` shape the screen keyer's matte, which `matte` "
-                             f"{self.matte} does not use: drop them, or use `matte` screen")
+        if self.garbage == "auto":
+            raise ValueError(f"`garbage` auto keeps the screen and the people on it, and `matte` {self.matte} is for a "
+                             "shot without a screen: pass a `garbage_matte` file, or use `matte` screen")
         if self.keyer:
             raise ValueError(f"`keyer` controls tune the screen keyer, which `matte` {self.matte} does not use: drop them")
         if self.preview_first:

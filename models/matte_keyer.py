@@ -74,7 +74,8 @@ class MatteKeyer(Generic[StateT]):
         return self.matter.initial_state()
 
     def key_frames(self, luma: np.ndarray, chroma: np.ndarray, background: Background | None, state: StateT,
-                   hold: np.ndarray | None = None) -> MatteKeyResult[StateT]:
+                   hold: np.ndarray | None = None, garbage: np.ndarray | None = None,
+                   core: np.ndarray | None = None) -> MatteKeyResult[StateT]:
         """Matte a batch of consecutive frames and composite it (or make the layer).
 
         Args:
@@ -82,7 +83,12 @@ class MatteKeyer(Generic[StateT]):
             background: the plate in plane layout (``composite``), else None.
             state: the matter's state after the frame before ``luma[0]``.
             hold: ``(N, Hc, Wc)`` float32 holdout in [0, 1] (a face held in the matte): the
-                matte is at least the holdout, resized bilinearly to full resolution.
+                matte is at least the holdout.
+            garbage, core: ``(N, Hc, Wc)`` float32 garbage and core mattes in [0, 1], or None
+                (:func:`workers.matte_source.chunk_mattes`): the matte is raised to the holdout and
+                the core, then cut to the garbage (:func:`models.keyer_formulas.held`,
+                :func:`models.keyer_formulas.garbage_cut`, as the screen keyer orders them). Each is
+                resized bilinearly to full resolution; the matter's state never holds them.
 
         Raises:
             InputError: a composite was asked with no background.
@@ -90,10 +96,10 @@ class MatteKeyer(Generic[StateT]):
         if self.output == "composite" and background is None:
             raise InputError("the composite needs a background plate", "pass --background")
         alpha, state = self.matter.matte_planes(luma, chroma, state)
-        if hold is not None:
-            for i, held in enumerate(hold):
-                np.maximum(alpha[i], matte_codes(np.ascontiguousarray(held, np.float32), self.width, self.height),
-                           out=alpha[i])
+        for limits, cut in ((hold, False), (core, False), (garbage, True)):
+            for i, plane in enumerate(limits if limits is not None else ()):
+                codes = matte_codes(np.ascontiguousarray(plane, np.float32), self.width, self.height)
+                (np.minimum if cut else np.maximum)(alpha[i], codes, out=alpha[i])
         if self.output == "layer":
             return MatteKeyResult(*layer_planes(luma, chroma, alpha), alpha, state)
         assert background is not None

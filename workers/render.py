@@ -332,7 +332,7 @@ class ChunkRenderer:
             matte_out = _output(stack, storage, spec, spec.matte_key, "matte") if spec.matte_key else None
             writer = _ChunkWriter(spec, image_out, matte_out, keyer is not None and keyer.output == "layer")
             mattes = None
-            if isinstance(keyer, Keyer):
+            if keyer is not None:
                 size = chroma_size(keyer.width, keyer.height, keyer.subsampled)
                 mattes = chunk_mattes(stack, storage, spec, size, keyer.matrix)
             frames = _chunk_frames(stack, storage, spec, spec.preroll_start)
@@ -367,7 +367,7 @@ class ChunkRenderer:
                  plate: PlatePlanes | None, faces: FaceWork | None,
                  mattes: ChunkMattes | None = None) -> KeyResult | MatteKeyResult[Any]:
         """Key one batch over its plate frames (holding the target faces, under the garbage and core
-        mattes of the batch's frames, pre-roll included: screen keyer only), then swap the faces in.
+        mattes of the batch's frames, pre-roll included), then swap the faces in.
 
         The order is :mod:`models.face_replace`'s.
         """
@@ -381,11 +381,8 @@ class ChunkRenderer:
                 size = chroma_size(keyer.width, keyer.height, keyer.subsampled)
                 hold = faces.hold(batch.indices, size, 0.5 if keyer.subsampled else 1.0)
             background = plate.planes_at(times) if plate is not None else None
-            if isinstance(keyer, Keyer):
-                garbage, core = mattes.planes(batch.indices, batch.luma, batch.chroma) if mattes is not None else (None, None)
-                result = keyer.key_frames(batch.luma, batch.chroma, background, state, hold, garbage=garbage, core=core)
-            else:
-                result = keyer.key_frames(batch.luma, batch.chroma, background, state, hold)
+            garbage, core = mattes.planes(batch.indices, batch.luma, batch.chroma) if mattes is not None else (None, None)
+            result = keyer.key_frames(batch.luma, batch.chroma, background, state, hold, garbage=garbage, core=core)
         if faces is not None:
             alpha = result.alpha if keyer is not None else None
             backgrounds = [plate.reader.frame_at(t) if plate is not None else None for t in times]

@@ -59,14 +59,14 @@ def test_submit_refuses_a_matte_it_cannot_upload_before_anything_is_sent(tmp_pat
     _check_upload("--garbage-matte", str(tmp_path / "g.json"))
 
 
-def test_mattes_with_a_matte_that_is_not_the_screen_keyers_are_refused() -> None:
+def test_garbage_auto_needs_a_screen_and_matte_files_work_with_any_matte() -> None:
     with pytest.raises(ValidationError) as caught:
         RenderOptions(background="p.png", matte="portrait", garbage="auto")
     (_, cli), = option_errors(caught.value, "cli")
-    assert "--garbage-matte, --core-matte and --garbage shape the screen keyer's matte" in cli
-    assert "--matte portrait does not use" in cli
-    with pytest.raises(ValidationError, match="core_matte|core"):
-        RenderOptions(background="p.png", matte="rvm", core_matte="c.png")
+    assert "--garbage auto keeps the screen" in cli and "--matte portrait is for a shot without a screen" in cli
+    assert "pass a --garbage-matte file" in cli
+    RenderOptions(background="p.png", matte="rvm", core_matte="c.png")
+    RenderOptions(background="p.png", matte="portrait", garbage_matte="g.json")
     RenderOptions(background="p.png", matte="screen", core_matte="c.png")
 
 

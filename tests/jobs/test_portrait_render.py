@@ -141,6 +141,37 @@ def test_portrait_on_the_chaplin_clip_as_a_layer_chunked_like_one_chunk(tmp_path
 
 
 @pytest.mark.slow
+def test_portrait_takes_garbage_and_core_matte_files(tmp_path: Path, models_folder: Path) -> None:
+    """A garbage still keeps the left half of a GRID shot and a core still holds a square of the
+    backdrop: outside the garbage matte nothing stays, inside the core all of it, elsewhere the
+    matte is the plain one (chunks of 8, pre-roll frames with their own mattes)."""
+    import cv2
+
+    source = str(_first_frames(media(GRID), 24, tmp_path / "grid24.mkv"))
+    garbage, core = np.zeros((288, 360), np.uint8), np.zeros((288, 360), np.uint8)
+    garbage[:, :200] = 255  # keeps the speaker's left side (x 150-210 is the face)
+    core[20:60, 20:60] = 255  # a square of backdrop
+    cv2.imwrite(str(tmp_path / "garbage.png"), garbage)
+    cv2.imwrite(str(tmp_path / "core.png"), core)
+    mattes = {}
+    for name, limits in (("plain", ()), ("limited", ("--garbage-matte", str(tmp_path / "garbage.png"),
+                                                     "--core-matte", str(tmp_path / "core.png")))):
+        matte = tmp_path / f"{name}_matte.mkv"
+        _render(tmp_path / f"home_{name}", models_folder, source, "-o", str(tmp_path / f"{name}.mkv"), "--codec", "ffv1",
+                "--matte-out", str(matte), "--background", media(PLATE), "--matte", "portrait", "--chunk-frames", "8",
+                *limits)
+        mattes[name] = _gray(matte)
+    plain, limited = mattes["plain"].astype(np.int16), mattes["limited"]
+    assert (plain[:, :, 204:] > 128).mean() > 0.1, "the plain matte holds the speaker's right side: the test can fail"
+    assert limited[:, :, 204:].max() == 0, "outside the garbage matte nothing stays"
+    assert limited[:, 24:56, 24:56].min() == 255 and plain[:, 24:56, 24:56].max() < 128, "the core holds the backdrop"
+    elsewhere = np.ones((288, 360), bool)
+    elsewhere[:, 196:] = False
+    elsewhere[16:64, 16:64] = False
+    assert np.abs(limited[:, elsewhere] - plain[:, elsewhere]).max() <= 1, "elsewhere the matte is the plain one"
+
+
+@pytest.mark.slow
 def test_a_recurrent_matting_model_renders_in_chunks_like_one_pass(tmp_path: Path, models_folder: Path) -> None:
     model = tmp_path / "rvm_tiny.onnx"
     model.write_bytes(tiny_rvm().SerializeToString())
