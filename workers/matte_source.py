@@ -47,6 +47,7 @@ if TYPE_CHECKING:
     from models.choices import ProviderChoice
     from models.keyer_params import KeyerParams
     from models.screen import ScreenAnalysis  # segmentation and onnxruntime load only for --garbage auto
+    from models.segmentation import SelfieSegmenter
 MATTE_HINT = ("pass a still, a video or an image sequence (white = inside) of the shot's aspect ratio, "
               "or roto shapes as .json")
 ASPECT_TOLERANCE = 0.01
@@ -273,12 +274,14 @@ class ChunkMattes:
 
 
 def chunk_mattes(stack: ExitStack, storage: Storage, spec: ChunkSpec, size: tuple[int, int],
-                 matrix: YuvMatrix) -> ChunkMattes | None:
+                 matrix: YuvMatrix, segmenter: SelfieSegmenter | None = None) -> ChunkMattes | None:
     """The mattes a chunk's spec asks for, open for as long as ``stack`` is (the files fetched from
     storage; a sequence read in place); None when it asks for none.
 
     Args:
         size: ``(Wc, Hc)`` of the keyer's chroma planes. matrix: the source's Y'CbCr matrix.
+        segmenter: the person segmenter for ``--garbage auto`` (a renderer keeps one across
+            chunks: :meth:`workers.render.ChunkRenderer.segmenter_for`); None loads one.
 
     Raises:
         InputError: a matte file that no longer reads. ModelError: the segmentation model is missing.
@@ -297,23 +300,35 @@ def chunk_mattes(stack: ExitStack, storage: Storage, spec: ChunkSpec, size: tupl
     if spec.garbage_auto:
         if spec.screen is None:
             raise InputError("--garbage auto needs the screen analysis of a keyed shot", "drop --garbage auto or --no-key")
-        auto = auto_garbage(spec.screen, spec.keyer, source_size, matrix, spec.providers)
+        auto = auto_garbage(spec.screen, spec.keyer, source_size, matrix, spec.providers, segmenter)
     mattes = ChunkMattes(reader(spec.garbage), reader(spec.core), auto, size)
     stack.callback(mattes.close)
     return mattes
 
 
+def load_segmenter(source_size: tuple[int, int], providers: ProviderChoice = "cpu") -> SelfieSegmenter:
+    """The Selfie Segmentation model for frames of ``source_size`` = ``(W, H)`` (the landscape model
+    for wide frames: :func:`models.segmentation.segmentation_model`), fetched and converted if need be.
+
+    Raises:
+        ModelError: the model is missing and cannot be fetched.
+    """
+    from models.segmentation import SelfieSegmenter, segmentation_model
+    from workers.model_files import fetch_onnx
+
+    return SelfieSegmenter(fetch_onnx(segmentation_model(*source_size)), providers)
+
+
 def auto_garbage(screen: ScreenAnalysis, keyer: KeyerParams, source_size: tuple[int, int], matrix: YuvMatrix,
-                 providers: ProviderChoice = "cpu") -> AutoGarbage:
+                 providers: ProviderChoice = "cpu", segmenter: SelfieSegmenter | None = None) -> AutoGarbage:
     """The automatic garbage matte of a shot (``--garbage auto``): :class:`models.auto_garbage.AutoGarbage`
-    with the Selfie Segmentation model for frames of ``source_size`` = ``(W, H)``.
+    with ``segmenter``, or the Selfie Segmentation model for frames of ``source_size`` = ``(W, H)``
+    (:func:`load_segmenter`).
 
     Raises:
         ModelError: the segmentation model is missing and cannot be fetched.
     """
     from models.auto_garbage import AutoGarbage
-    from models.segmentation import SelfieSegmenter, segmentation_model
-    from workers.model_files import fetch_onnx
 
-    segmenter = SelfieSegmenter(fetch_onnx(segmentation_model(*source_size)), providers)
+    segmenter = segmenter or load_segmenter(source_size, providers)
     return AutoGarbage(segmenter, screen, *source_size, matrix, keyer.screen_balance)

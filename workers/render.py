@@ -40,6 +40,7 @@ if TYPE_CHECKING:
     from models.face_analysis import FaceAnalyser
     from models.face_replace import Swapper
     from models.matte_keyer import MatteKeyer, MatteKeyResult
+    from models.segmentation import SelfieSegmenter
     from workers.faces import FaceWork
 
 # The face code (its models, onnx helpers, the model downloader) is imported by the
@@ -243,6 +244,7 @@ class ChunkRenderer:
         self.keyers_built = 0
         self._analyser: FaceAnalyser | None = None
         self._swapper: tuple[str, Swapper] | None = None
+        self._segmenter: tuple[tuple[int, int, str], SelfieSegmenter] | None = None
 
     def keyer_for(self, spec: ChunkSpec) -> Keyer | MatteKeyer[Any] | None:
         """The keyer for the spec (built once for all chunks with the same :func:`keyer_key`);
@@ -260,6 +262,22 @@ class ChunkRenderer:
                 self._keyer = (key, build_keyer(spec, self.threads))
                 self.keyers_built += 1
             return self._keyer[1]
+
+    def segmenter_for(self, spec: ChunkSpec) -> SelfieSegmenter | None:
+        """The person segmenter of ``--garbage auto`` (None without it), loaded once for all chunks of
+        one frame size and provider choice.
+
+        Raises:
+            ModelError: the segmentation model is missing and cannot be fetched.
+        """
+        if not spec.garbage_auto:
+            return None
+        key = (spec.encode.width, spec.encode.height, str(spec.providers))
+        if self._segmenter is None or self._segmenter[0] != key:
+            from workers.matte_source import load_segmenter
+
+            self._segmenter = (key, load_segmenter(key[:2], spec.providers))
+        return self._segmenter[1]
 
     def analyser_for(self, spec: ChunkSpec) -> FaceAnalyser:
         """YuNet + FaceMesh, loaded once per actor."""
@@ -334,7 +352,7 @@ class ChunkRenderer:
             mattes = None
             if keyer is not None:
                 size = chroma_size(keyer.width, keyer.height, keyer.subsampled)
-                mattes = chunk_mattes(stack, storage, spec, size, keyer.matrix)
+                mattes = chunk_mattes(stack, storage, spec, size, keyer.matrix, self.segmenter_for(spec))
             frames = _chunk_frames(stack, storage, spec, spec.preroll_start)
             batches: Iterable[Batch] = _batches(frames, spec.batch_frames)
             encoding: WriteBehind | Inline = Inline(writer)

@@ -143,3 +143,23 @@ def test_a_matte_of_the_wrong_shape_or_length_fails_the_job_with_its_reason(stud
     short = make_studio_clip(str(tmp_path / "short.mkv"), 4)
     with pytest.raises(InputError, match="has 4 frames and the shot 12"):
         _render(tmp_path / "short", studio.path, garbage_matte=short.path)
+
+
+def test_a_renderer_loads_the_auto_garbage_segmenter_once(studio: StudioClip) -> None:
+    """Every chunk of a ``--garbage auto`` job segments with the renderer's one segmenter; a job
+    without it loads none."""
+    from dataclasses import replace
+
+    from jobs.chunk_specs import keyer_spec
+    from models.screen import ScreenAnalysis
+    from workers.probe import probe_video
+    from workers.render import ChunkRenderer
+
+    probe = probe_video(studio.path)
+    screen = ScreenAnalysis(np.float32([0.1, 0.7, 0.2]), np.zeros((2, 2, 3), np.float32), 0.5)
+    spec = keyer_spec(probe, screen, RenderOptions(background=media("backgrounds/skimage_rocket_launch.jpg"),
+                                                   garbage="auto"))
+    renderer = ChunkRenderer()
+    first = renderer.segmenter_for(spec)
+    assert first is not None and renderer.segmenter_for(replace(spec, index=3)) is first
+    assert renderer.segmenter_for(replace(spec, garbage_auto=False)) is None
