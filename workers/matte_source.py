@@ -89,15 +89,25 @@ def read_grey(path: str) -> np.ndarray:
     return np.clip(image.astype(np.float32), 0.0, 1.0)
 
 
+def check_aspect(name: str, width: int, height: int, aspect: float) -> None:
+    """Refuse a matte of ``width`` x ``height`` pixels for a shot of aspect ratio ``aspect`` (width
+    over height) when the two differ by more than :data:`ASPECT_TOLERANCE`.
+
+    Raises:
+        InputError: naming the matte (``name``: e.g. ``the garbage matte g.png``), its size and the shot's ratio.
+    """
+    if abs((width / height) / aspect - 1.0) > ASPECT_TOLERANCE:
+        raise InputError(f"{name} is {width}x{height}, not the shot's aspect ratio ({aspect:.3f})", MATTE_HINT)
+
+
 def _fit(grey: np.ndarray, size: tuple[int, int], name: str, aspect: float) -> np.ndarray:
     """``grey`` resized to ``size`` = ``(w, h)``, float32 in [0, 1].
 
     Raises:
-        InputError: its aspect ratio differs from ``aspect`` by more than :data:`ASPECT_TOLERANCE`.
+        InputError: its aspect ratio differs from ``aspect`` (:func:`check_aspect`).
     """
     h, w = grey.shape
-    if abs((w / h) / aspect - 1.0) > ASPECT_TOLERANCE:
-        raise InputError(f"the matte {name} is {w}x{h}, not the shot's aspect ratio ({aspect:.3f})", MATTE_HINT)
+    check_aspect(f"the matte {name}", w, h, aspect)
     if (w, h) == size:
         return np.ascontiguousarray(grey, dtype=np.float32)
     shrink = w > size[0] or h > size[1]
@@ -143,9 +153,7 @@ def check_matte(path: str, what: str, frame_count: int, width: int, height: int)
         except Exception as exc:  # noqa: BLE001 - any failure to read the video is the user's file
             raise InputError(f"the {what} matte {name} is not a readable image, video or .json", MATTE_HINT) from exc
         count = probe.frame_count
-        if abs((probe.video.width / probe.video.height) / (width / height) - 1.0) > ASPECT_TOLERANCE:
-            raise InputError(f"the {what} matte {name} is {probe.video.width}x{probe.video.height}, not the shot's "
-                             f"aspect ratio ({width}x{height})", MATTE_HINT)
+        check_aspect(f"the {what} matte {name}", probe.video.width, probe.video.height, width / height)
     if count < frame_count:
         raise InputError(f"the {what} matte {name} has {count} frames and the shot {frame_count}",
                          "give the matte a frame for every frame of the shot (its k-th frame is the shot's k-th)")
