@@ -87,9 +87,3 @@ def make_studio_clip(path: str, frames: int, patch: bool = False, seed: int = 5)
         for packet in stream.encode(None):
             out.mux(packet)
     return StudioClip(path, PAD * 2 + 480, 360, (PAD, PAD + 480), box)
-
-
-def read_grey(path: str) -> np.ndarray:
-    """``(N, H, W)`` uint8: a matte video's frames as full-range grey."""
-    with av.open(path) as container:
-        return np.stack([f.to_ndarray(format="gray") for f in container.decode(video=0)])

@@ -20,7 +20,8 @@ from jobs.pipeline import create_job, run_job
 from jobs.tables import Job, State
 from models.errors import InputError
 from tests.conftest import media
-from tests.studio_clip import StudioClip, make_studio_clip, read_grey
+from tests.frames import grey_frames
+from tests.studio_clip import StudioClip, make_studio_clip
 from workers.runner import LocalRunner
 from workers.storage import Storage
 
@@ -56,7 +57,7 @@ def _render(home: Path, source: str, **options: object) -> tuple[Job, np.ndarray
         plan = JobPlan.of(job)
         panels = preview_image(shot_frame(job, min(6, plan.probe.frame_count - 1)), plan.keyer, width=studio_width(job))
         job.preview_matte = panels[:, panels.shape[1] // 3: 2 * panels.shape[1] // 3, 0]  # type: ignore[attr-defined]
-    return job, read_grey(matte)
+    return job, grey_frames(matte)
 
 
 def studio_width(job: Job) -> int:

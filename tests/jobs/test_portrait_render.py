@@ -20,6 +20,7 @@ from sqlalchemy import create_engine, text
 from api.schemas import JobCreate
 from jobs.options import RenderOptions, option_errors
 from tests.conftest import REPO, media
+from tests.frames import grey_frames
 from tests.models.tiny_matting import tiny_rvm
 from workers.model_files import fetch_onnx
 
@@ -44,11 +45,6 @@ def _render(home: Path, models: Path, *args: str) -> subprocess.CompletedProcess
                           text=True, env=env, cwd=REPO, timeout=600)
     assert done.returncode == 0, done.stderr + done.stdout
     return done
-
-
-def _gray(path: Path) -> np.ndarray:
-    with av.open(str(path)) as container:
-        return np.stack([f.to_ndarray(format="gray") for f in container.decode(video=0)])
 
 
 def _rgb(path: str | Path, count: int | None = None) -> np.ndarray:
@@ -105,7 +101,7 @@ def test_portrait_on_grid_chunks_of_8_match_one_chunk_and_composite_over_the_pla
         out, matte = tmp_path / f"{name}.mkv", tmp_path / f"{name}_matte.mkv"
         _render(tmp_path / f"home_{name}", models_folder, source, "-o", str(out), "--codec", "ffv1", "--matte-out",
                 str(matte), "--background", media(PLATE), "--matte", "portrait", *chunking)
-        outputs[name] = (out, _gray(matte))
+        outputs[name] = (out, grey_frames(matte))
     assert _prerolls(tmp_path / "home_eight") == [(s, max(0, s - 17)) for s in range(0, 40, 8)]
     one, eight = outputs["one"][1], outputs["eight"][1]
     assert one.shape == eight.shape == (40, 288, 360)
@@ -128,7 +124,7 @@ def test_portrait_on_the_chaplin_clip_as_a_layer_chunked_like_one_chunk(tmp_path
         out, matte = tmp_path / f"{name}.mov", tmp_path / f"{name}_matte.mov"
         _render(tmp_path / f"home_{name}", models_folder, source, "-o", str(out), "--codec", "prores4444",
                 "--matte-out", str(matte), "--matte", "portrait", *chunking)
-        mattes[name] = _gray(matte)
+        mattes[name] = grey_frames(matte)
         with av.open(str(out)) as container:  # the layer carries the matte as its alpha
             frame = next(container.decode(video=0))
             assert frame.format.name.startswith("yuva444p")
@@ -160,7 +156,7 @@ def test_portrait_takes_garbage_and_core_matte_files(tmp_path: Path, models_fold
         _render(tmp_path / f"home_{name}", models_folder, source, "-o", str(tmp_path / f"{name}.mkv"), "--codec", "ffv1",
                 "--matte-out", str(matte), "--background", media(PLATE), "--matte", "portrait", "--chunk-frames", "8",
                 *limits)
-        mattes[name] = _gray(matte)
+        mattes[name] = grey_frames(matte)
     plain, limited = mattes["plain"].astype(np.int16), mattes["limited"]
     assert (plain[:, :, 204:] > 128).mean() > 0.1, "the plain matte holds the speaker's right side: the test can fail"
     assert limited[:, :, 204:].max() == 0, "outside the garbage matte nothing stays"
@@ -182,7 +178,7 @@ def test_a_recurrent_matting_model_renders_in_chunks_like_one_pass(tmp_path: Pat
         _render(tmp_path / f"home_{name}", models_folder, source, "-o", str(tmp_path / f"{name}.mkv"), "--codec", "ffv1",
                 "--matte-out", str(matte), "--background", media(PLATE), "--matte", "rvm", "--matte-model", str(model),
                 *chunking)
-        mattes[name] = _gray(matte)
+        mattes[name] = grey_frames(matte)
     assert _prerolls(tmp_path / "home_eight") == [(s, max(0, s - 30)) for s in range(0, 40, 8)]
     assert np.abs(mattes["one"].astype(np.int16) - mattes["eight"]).max() <= 2
     red = _rgb(source)[..., 0].astype(np.int16)  # the tiny model's matte follows red, averaged over time

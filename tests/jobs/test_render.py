@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import av
 import numpy as np
 import pytest
 
@@ -14,6 +13,7 @@ from jobs.pipeline import create_job, run_job
 from jobs.tables import Job, State
 from tests.clips import CLIPS, make_clip
 from tests.conftest import media
+from tests.frames import grey_frames
 from workers.probe import probe_video
 from workers.storage import Storage
 
@@ -28,11 +28,6 @@ def render(home: Path, source: str, output: str, pool, **options) -> Job:  # typ
         return job
 
 
-def _gray_frames(path: str) -> np.ndarray:
-    with av.open(path) as container:
-        return np.stack([f.to_ndarray(format="gray") for f in container.decode(video=0)])
-
-
 @pytest.mark.parametrize("keyer", [{"temporal_min": 0.4},  # the filter on: 14 pre-roll frames
                                    {"temporal_min": 0.4, "despot_white": 1, "shrink_grow": -1, "softness": 2,
                                     "light_wrap": 0.5}], ids=["temporal", "temporal-edges"])
@@ -43,7 +38,7 @@ def test_render_with_eight_frame_chunks_matches_single_chunk_matte(ray_pool, hom
     common = dict(background=plate, codec="ffv1", screen="blue", keyer=keyer)
     render(home, source, str(tmp_path / "a.mkv"), ray_pool, chunk_frames=8, matte_out=str(tmp_path / "a_matte.mkv"), **common)
     render(home, source, str(tmp_path / "b.mkv"), ray_pool, chunk_frames=1000, matte_out=str(tmp_path / "b_matte.mkv"), **common)
-    chunked, single = _gray_frames(str(tmp_path / "a_matte.mkv")), _gray_frames(str(tmp_path / "b_matte.mkv"))
+    chunked, single = grey_frames(str(tmp_path / "a_matte.mkv")), grey_frames(str(tmp_path / "b_matte.mkv"))
     assert chunked.shape == single.shape == (75, 288, 360)
     assert np.abs(chunked.astype(int) - single.astype(int)).max() <= 1
     assert 0.05 < (single > 128).mean() < 0.95, "the matte is neither empty nor full"

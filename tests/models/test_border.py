@@ -14,7 +14,8 @@ from models.keyer_params import KeyerParams
 from models.screen import ScreenAnalysis, estimate_screen
 from models.yuv import planes_to_rgb
 from tests.conftest import media
-from tests.models.test_keyer import MATRIX, _planes
+from tests.frames import decoded_planes
+from tests.models.test_keyer import MATRIX
 from workers.decode import decode_video
 
 
@@ -35,7 +36,7 @@ def test_blanking_lines_are_found_on_real_clips_and_only_there(clip: str, border
 def test_a_grid_clips_dark_top_row_is_the_plate_in_the_composite() -> None:
     """Every GRID clip's first row has about 40 % of the luma of the picture below it and the second is
     nearly grey; keyed as foreground they stayed over the plate as a brown line (issue 18 item 5)."""
-    luma, chroma = _planes(media("faces/grid_bbaf2n.mpg"), 8)
+    luma, chroma = decoded_planes(media("faces/grid_bbaf2n.mpg"), 8)
     analysis = estimate_screen([planes_to_rgb(luma[i], chroma[i], MATRIX) for i in range(0, 8, 2)])
     assert analysis.border == (2, 0, 0, 0)
     assert ScreenAnalysis.from_dict(analysis.to_dict()).border == (2, 0, 0, 0)

@@ -3,8 +3,6 @@
 
 from __future__ import annotations
 
-import itertools
-
 import cv2
 import numpy as np
 import pytest
@@ -16,19 +14,10 @@ from models.keyer_reference import reference_key
 from models.screen import ScreenAnalysis, estimate_screen
 from models.yuv import YuvMatrix, planes_to_rgb, rgb_to_planes
 from tests.conftest import media
-from workers.decode import decode_video
-from workers.frames import frame_planes, working_format
+from tests.frames import decoded_planes
+from workers.frames import working_format
 
 MATRIX = YuvMatrix.from_sws(5)  # the SD clips are BT.601
-
-
-def _planes(path: str, count: int, crop: tuple[int, int] | None = None):
-    width, height = crop or (0, 0)
-    frames = []
-    fmt = "yuv444p" if crop else "yuv420p"
-    for y, c in (frame_planes(f, fmt) for f in itertools.islice(decode_video(path, fmt), count)):
-        frames.append((y[:height, :width], c[:, :height, :width]) if crop else (y, c))
-    return np.stack([f[0] for f in frames]), np.stack([f[1] for f in frames])
 
 
 @pytest.mark.parametrize(
@@ -42,7 +31,7 @@ def test_onnx_keyer_matches_numpy_reference_within_one_level(clip: str, crop, ou
     models.fused_composite); ``-graph`` by the onnxruntime graph, as on CUDA."""
     fused = not output.endswith("-graph")
     output = output.removesuffix("-graph")
-    luma, chroma = _planes(media(clip), 12, crop)
+    luma, chroma = decoded_planes(media(clip), 12, crop)
     height, width = luma.shape[1:]
     subsampled = working_format(width, height) == "yuv420p" and crop is None
     analysis = estimate_screen([planes_to_rgb(luma[i], chroma[i], MATRIX) for i in (0, 4, 8)])
@@ -74,7 +63,7 @@ def test_onnx_keyer_matches_numpy_reference_within_one_level(clip: str, crop, ou
 
 
 def test_screen_analysis_keys_the_cyan_grid_backdrop() -> None:
-    luma, chroma = _planes(media("faces/grid_bbaf2n.mpg"), 30)
+    luma, chroma = decoded_planes(media("faces/grid_bbaf2n.mpg"), 30)
     rgb = [planes_to_rgb(luma[i], chroma[i], MATRIX) for i in range(0, 30, 5)]
     analysis = estimate_screen(rgb, "blue")
     r, g, b = analysis.screen_rgb
@@ -136,7 +125,7 @@ def test_a_shadow_on_the_screen_keys_out() -> None:
 
 
 def test_a_composite_without_the_matte_gives_the_same_image() -> None:
-    luma, chroma = _planes(media("greenscreen/cremad_1001_DFA_HAP_XX.flv"), 4)
+    luma, chroma = decoded_planes(media("greenscreen/cremad_1001_DFA_HAP_XX.flv"), 4)
     height, width = luma.shape[1:]
     analysis = estimate_screen([planes_to_rgb(luma[i], chroma[i], MATRIX) for i in range(4)])
     background = Background(np.full((1, height, width), 120, np.uint8), np.full((1, 2, height // 2, width // 2), 90, np.uint8))
@@ -152,7 +141,7 @@ def test_fused_and_graph_keyers_agree_with_a_holdout_matte() -> None:
     """The controls the reference test leaves at their defaults: a holdout matte (a face swap's
     composite), a light window, another guide radius, the floors off (the graph keeps an unused
     input), a per-frame background; three batches."""
-    luma, chroma = _planes(media("greenscreen/cremad_1001_DFA_HAP_XX.flv"), 9)
+    luma, chroma = decoded_planes(media("greenscreen/cremad_1001_DFA_HAP_XX.flv"), 9)
     height, width = luma.shape[1:]
     analysis = estimate_screen([planes_to_rgb(luma[i], chroma[i], MATRIX) for i in range(0, 9, 4)])
     params = KeyerParams(temporal_min=0.3, light_radius=2, light_block=2, guide_radius=2, off_axis=0.0, luma_excess=0.0)

@@ -15,14 +15,15 @@ from models.keyer_reference import reference_key
 from models.screen import ScreenAnalysis, estimate_screen
 from models.yuv import planes_to_rgb
 from tests.conftest import media
-from tests.models.test_keyer import MATRIX, _planes
+from tests.frames import decoded_planes
+from tests.models.test_keyer import MATRIX
 
 EDGES = {"despot_black": 2, "despot_white": 1, "shrink_grow": -2, "softness": 2, "light_wrap": 0.7,
          "light_wrap_radius": 5}
 
 
 def _shot(clip: str, crop: tuple[int, int] | None = None) -> tuple[np.ndarray, np.ndarray, ScreenAnalysis]:
-    luma, chroma = _planes(media(clip), 3, crop)
+    luma, chroma = decoded_planes(media(clip), 3, crop)
     return luma, chroma, estimate_screen([planes_to_rgb(luma[i], chroma[i], MATRIX) for i in (0, 2)])
 
 
@@ -108,7 +109,7 @@ def test_the_edge_luma_line_takes_most_of_the_light_rim_round_a_grid_ear(clip: s
     defaults the edge's luma line (``edge_luma``) takes most of it; a one-pixel shrink takes the rest,
     at the cost of the whole edge. Measured as the composite's luma over the plate in a band 2-4 px
     outside the face and ears of the chroma-only key (rows 110-210, where the ears are)."""
-    luma, chroma = _planes(media(clip), 30)
+    luma, chroma = decoded_planes(media(clip), 30)
     luma, chroma = luma[::6], chroma[::6]
     analysis = estimate_screen([planes_to_rgb(luma[i], chroma[i], MATRIX) for i in range(len(luma))])
     h, w = luma.shape[1:]

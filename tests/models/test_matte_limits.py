@@ -4,8 +4,6 @@ luma is applied without lag, on a real green-screen clip (CREMA-D)."""
 
 from __future__ import annotations
 
-import itertools
-
 import numpy as np
 
 from models.border import fill_border
@@ -15,16 +13,10 @@ from models.keyer_reference import reference_key
 from models.screen import estimate_screen
 from models.yuv import YuvMatrix, planes_to_rgb
 from tests.conftest import media
-from workers.decode import decode_video
-from workers.frames import frame_planes
+from tests.frames import decoded_planes
 
 MATRIX = YuvMatrix.from_sws(5)
 CLIP = "greenscreen/cremad_1001_DFA_HAP_XX.flv"
-
-
-def _planes(count: int) -> tuple[np.ndarray, np.ndarray]:
-    frames = [frame_planes(f, "yuv420p") for f in itertools.islice(decode_video(media(CLIP), "yuv420p"), count)]
-    return np.stack([f[0] for f in frames]), np.stack([f[1] for f in frames])
 
 
 def _mattes(n: int, hc: int, wc: int, step: int) -> tuple[np.ndarray, np.ndarray]:
@@ -40,7 +32,7 @@ def _mattes(n: int, hc: int, wc: int, step: int) -> tuple[np.ndarray, np.ndarray
 
 
 def test_fused_graph_and_reference_agree_with_garbage_and_core_mattes() -> None:
-    luma, chroma = _planes(8)
+    luma, chroma = decoded_planes(media(CLIP), 8)
     n, height, width = luma.shape
     hc, wc = height // 2, width // 2
     analysis = estimate_screen([planes_to_rgb(luma[i], chroma[i], MATRIX) for i in (0, 4)])
@@ -83,7 +75,7 @@ def test_a_roto_shape_moving_over_still_luma_does_not_lag_behind_the_temporal_fi
     """One real frame held still for 8 frames under a garbage box that moves 6 chroma pixels a frame, with the
     temporal filter at its slowest (temporal_min 0.1): each frame's matte is what that frame keys alone with
     its own box. A garbage matte applied before the filter would take about 20 frames to follow."""
-    luma, chroma = _planes(1)
+    luma, chroma = decoded_planes(media(CLIP), 1)
     n = 8
     luma, chroma = np.repeat(luma, n, axis=0), np.repeat(chroma, n, axis=0)
     height, width = luma.shape[1:]
