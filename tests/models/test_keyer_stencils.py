@@ -232,3 +232,29 @@ def test_edge_matte_in_every_form(size: tuple[int, int]) -> None:
     assert fused_edges.edge_matte(speck, KeyerParams(despot_white=1)).max() == 0
     assert fused_edges.edge_matte(hole, KeyerParams(despot_black=1)).min() == 1
     assert fused_edges.edge_matte(speck, KeyerParams(despot_black=1)).sum() == 1  # closing keeps a white speck
+
+
+@pytest.mark.parametrize("size", [(7, 9), (40, 70), (53, 37)])
+def test_edge_luma_fused_tiles_match_the_reference(size: tuple[int, int]) -> None:
+    """The fused luma line computes only the tiles near both bare screen and solid foreground
+    (:func:`models.fused_matte._active_tiles`); the reference computes every pixel. A key of a disc
+    (solid), bare screen and noise, with edges crossing tile borders and the frame's edges."""
+    h, w = size
+    yy, xx = np.mgrid[:h, :w]
+    disc = np.clip((min(h, w) * 0.35 - np.hypot(yy - h * 0.45, xx - w * 0.6)) / 3.0, 0.0, 1.0)
+    raw = np.clip(disc + plane(size, 4, 0.08) - 0.04, 0.0, 1.0).astype(np.float32)
+    guide, plate_guide = plane(size, 5), plane(size, 6, 0.8)
+    inv_light = (0.8 + plane(size, 7, 0.4)).astype(np.float32)
+    black, hold = 16 / 219, np.zeros((1, 1), np.float32)
+    for r in (1, 2, 5):
+        params = KeyerParams(edge_luma_radius=r)
+        fused = raw.copy()
+        fused_matte.edge_luma(fused, guide, plate_guide, inv_light, params, black, hold, False)
+        ref = keyer_reference.edge_luma(raw.astype(np.float64), guide.astype(np.float64), plate_guide.astype(np.float64),
+                                         inv_light.astype(np.float64), params, black)
+        assert np.abs(fused - ref).max() < 1e-4
+        if min(size) > 20:  # (the smallest frame has no solid pixel: only the frame's edges are tested there)
+            assert np.abs(ref - raw).max() > 0.05, "the line moved the key somewhere: the test can fail"
+    graph = run_graph(lambda g, t: keyer_graph.box_mean(g, kf.solid_weight(t) * t, 2).name, raw[None, None])[0, 0]
+    solid = kf.solid_weight(raw.astype(np.float64))
+    assert np.abs(graph - keyer_reference.box_mean(solid * raw, 2)).max() < 1e-5
