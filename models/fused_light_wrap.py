@@ -73,15 +73,15 @@ def fused_light_wrap(image_luma: np.ndarray, image_chroma: np.ndarray, transp_a:
     """
     n, h, w = image_luma.shape
     plate_low = luma_guide(bg_luma, subsampled, 1.0)  # the plate's luma at chroma resolution, code values
-    plates = [(box_filter(plate_low[b, 0], radius),
-               np.stack([box_filter(bg_chroma[b, q].astype(np.float32) - CENTRE, radius) for q in range(2)]))
-              for b in range(len(bg_luma))]
+    plates = []  # per plate frame (one for a still): its blurred light, luma at full resolution, chroma
+    for b in range(len(bg_luma)):
+        plate_y = box_filter(plate_low[b, 0], radius)
+        plates.append((resize_linear(plate_y, h, w) if subsampled else plate_y,
+                       np.stack([box_filter(bg_chroma[b, q].astype(np.float32) - CENTRE, radius) for q in range(2)])))
     for f in range(n):
         plate_y, plate_c = plates[f if len(plates) > 1 else 0]
         t = _transparency_plane(transp_a[f, 0], transp_b[f, 0], guide[f, 0], np.float32(luma_scale))
         amount = _amount(t, box_filter(t, radius), np.float32(strength))
         for q in range(2):
             _wrap_plane(image_chroma[f, q], amount, plate_c[q], CENTRE)
-        if subsampled:
-            amount, plate_y = resize_linear(amount, h, w), resize_linear(plate_y, h, w)
-        _wrap_plane(image_luma[f], amount, plate_y, ZERO)
+        _wrap_plane(image_luma[f], resize_linear(amount, h, w) if subsampled else amount, plate_y, ZERO)

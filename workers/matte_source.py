@@ -177,6 +177,7 @@ class MatteReader:
         self.aspect = source_size[0] / source_size[1]
         self._still: np.ndarray | None = None
         self._roto: RotoShapes | None = None
+        self._shaped: tuple[tuple[bytes, ...], np.ndarray] | None = None  # the last roto raster and its points
         self._container: av.container.InputContainer | None = None
         self._first = 0
         if kind == "image":
@@ -228,9 +229,12 @@ class MatteReader:
         """The matte of the shot's frame ``index`` (0-based): ``(Hc, Wc)`` float32 in [0, 1]."""
         if self._still is not None:
             return self._still
-        if self._roto is not None:
+        if self._roto is not None:  # rasterised again only when the shapes move (a held shape: once)
             number = source_frame_number(index, self.sequence)
-            return self._roto.matte(number, self.size[0], self.size[1], self.source_size)
+            points = tuple(shape.points_at(number).tobytes() for shape in self._roto.shapes)
+            if self._shaped is None or self._shaped[0] != points:
+                self._shaped = (points, self._roto.matte(number, self.size[0], self.size[1], self.source_size))
+            return self._shaped[1]
         if self.kind == "sequence":
             return _fit(read_grey(self._pattern % (self._first + index)), self.size, self.name, self.aspect)
         return self._video_frame(index)

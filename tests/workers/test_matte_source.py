@@ -100,3 +100,16 @@ def test_mattes_that_do_not_fit_the_shot_are_refused_before_it_renders(video: st
     (tmp_path / "text.mov").write_text("not a video")
     with pytest.raises(InputError, match="not a readable image, video or .json"):
         check_matte(str(tmp_path / "text.mov"), "garbage", N, W, H)
+
+
+def test_a_held_roto_shape_is_rasterised_once(tmp_path: Path) -> None:
+    roto = {"shapes": [{"keyframes": [{"frame": 0, "points": [[0, 0], [8, 0], [8, H], [0, H]]},
+                                      {"frame": 4, "points": [[0, 0], [24, 0], [24, H], [0, H]]}]}]}
+    (tmp_path / "r.json").write_text(json.dumps(roto))
+    reader = MatteReader(str(tmp_path / "r.json"), "roto", (W, H), (W, H))
+    moving = [reader.frame(i) for i in (1, 2)]
+    assert moving[0] is not moving[1] and moving[1].sum() > moving[0].sum(), "a moving shape is drawn frame by frame"
+    held = [reader.frame(i) for i in (5, 9)]
+    assert held[0] is held[1], "after its last keyframe the shape is held: drawn once"
+    fresh = MatteReader(str(tmp_path / "r.json"), "roto", (W, H), (W, H)).frame(9)
+    assert np.array_equal(held[1], fresh) and held[1][:, :23].min() == 1.0
