@@ -100,6 +100,9 @@ class ChunkRecorder:
         return self.session.scalar(select(Job.run).where(Job.id == self.job.id)) == self.lease[1]
 
     def on_start(self, spec: ChunkSpec, attempt: int, slot: ActorSlot) -> None:
+        if not self.still_ours():  # cancelled, paused or handed back as it was dispatched: not running on record
+            self.note(spec.index, f"attempt {attempt}: started after the job left this run: not recorded")
+            return
         chunk = self._chunk(spec.index)
         if chunk.state != State.RUNNING:
             set_state(chunk, State.RUNNING)
