@@ -52,8 +52,10 @@ def render_job(recorder: ChunkRecorder, storage: Storage, pool: ChunkRunner, on_
     on_stage(pool.start_stage)
     plan = JobPlan.of(job)  # the face solve may have added to it
     todo = [chunk_spec(job, c, storage, plan) for c in job.chunks if c.state != State.DONE]
-    pool.run(todo, recorder, attempts={c.index: c.attempts for c in job.chunks})
-    return_stopped_chunks(recorder, recorder.lease[0] if recorder.lease else None)
+    try:
+        pool.run(todo, recorder, attempts={c.index: c.attempts for c in job.chunks})
+    finally:  # the pool has stopped every chunk it ran, whether it returned or raised: none is running now
+        return_stopped_chunks(recorder, recorder.lease[0] if recorder.lease else None)
 
 
 def _first_look(job: Job, storage: Storage, on_stage: StageFn) -> None:
