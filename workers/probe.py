@@ -266,7 +266,7 @@ def probe_video(path: str | Path) -> MediaProbe:
         video = container.streams.video[0]
         packets, spans = _demux_tables(container, video)
         audio = tuple(_audio_info(s, spans) for s in container.streams.audio)
-        declared = video.frames
+        declared, time_base = video.frames, video.time_base  # read while open (av 18.1.1 refuses it after)
         declared_s = (container.duration or 0) / av.time_base
         format_name = container.format.name
     if not packets:
@@ -276,7 +276,7 @@ def probe_video(path: str | Path) -> MediaProbe:
             f"{Path(path).name} is truncated: the header promises {declared} frames, {len(packets)} are present",
             "re-export or re-copy the file",
         )
-    span_s = float((max(p[0] for p in packets) - min(p[0] for p in packets)) * (video.time_base or 0))
+    span_s = float((max(p[0] for p in packets) - min(p[0] for p in packets)) * (time_base or 0))
     sound_s = max((a.start_s + a.duration_s for a in audio), default=0.0)  # sound may outlast the pictures
     if declared_s > 1.0 and max(span_s, sound_s) < 0.75 * declared_s - 0.5:
         raise InputError(
