@@ -131,7 +131,7 @@ def polygon_spans(points: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.
     crosses = ((y0 <= y) & (y < y1)) | ((y1 <= y) & (y < y0))
     with np.errstate(divide="ignore", invalid="ignore"):
         x = np.sort(np.where(crosses, x0 + (y - y0) * (x1 - x0) / (y1 - y0), np.inf), axis=1)
-    pairs = x.shape[1] // 2
+    pairs = int(crosses.sum(axis=1).max(initial=0)) // 2  # the most spans on any line
     return x[:, 0:2 * pairs:2], x[:, 1:2 * pairs:2]
 
 
@@ -165,23 +165,26 @@ def span_coverage(line: np.ndarray, start: np.ndarray, end: np.ndarray, height: 
     and averaged over the ``lines_per_row`` lines through a row.
 
     A span ``[a, b)`` covers ``clip(b - j, 0, 1) - clip(a - j, 0, 1)`` of pixel ``j``; each term is
-    a step with one fractional pixel, written as a difference array and summed along the row.
+    a step with one fractional pixel, written as a difference array (``np.bincount`` over the flat
+    index) and summed along the row.
 
     Args:
         line, start, end: disjoint spans (:func:`union_spans`), ``x`` in pixels; line ``k`` lies in
             pixel row ``k // lines_per_row``.
     """
-    steps = np.zeros((height, width + 2), np.float64)
-    row = line // lines_per_row
+    row_start = (line // lines_per_row) * (width + 2)
+    index, weight = [], []
     for x, sign in ((start, 1.0), (end, -1.0)):
         x = np.clip(x, 0.0, float(width))
         whole = np.floor(x)
         part = x - whole
-        column = whole.astype(np.int64)
-        np.add.at(steps, (row, column), sign * (1.0 - part))
-        np.add.at(steps, (row, column + 1), sign * part)
-    coverage = np.cumsum(steps[:, :width], axis=1) / lines_per_row
-    return np.clip(coverage, 0.0, 1.0).astype(np.float32)
+        flat = row_start + whole.astype(np.int64)
+        index += [flat, flat + 1]
+        weight += [sign * (1.0 - part), sign * part]
+    steps = np.bincount(np.concatenate(index), np.concatenate(weight), minlength=height * (width + 2))
+    coverage: np.ndarray = np.cumsum(steps.reshape(height, width + 2)[:, :width], axis=1, dtype=np.float64)
+    coverage *= 1.0 / lines_per_row
+    return np.clip(coverage, 0.0, 1.0, out=coverage).astype(np.float32)
 
 
 def parse_roto(data: Any, name: str = "the roto file") -> RotoShapes:
