@@ -49,6 +49,7 @@ class MatteConstants:
         luma_scale: code values per unit of Y'.
         luma_ratio: ``(Hc, Wc)`` float32 the plate's ``Y' / d`` (:class:`models.keyer.ScreenInputs`).
         plate_guide: ``(Hc, Wc)`` float32 the plate's Y' above black, 0-1 scale (:class:`models.keyer.ScreenInputs`).
+        line_contrast: the luma gap from which the edge's luma line trusts luma (:class:`models.keyer.ScreenInputs`).
     """
 
     key_scale: np.ndarray
@@ -59,6 +60,7 @@ class MatteConstants:
     luma_scale: float
     luma_ratio: np.ndarray
     plate_guide: np.ndarray
+    line_contrast: float
 
 
 @numba.njit(cache=True, nogil=True, fastmath=True)
@@ -225,7 +227,7 @@ def _edge_weights(raw: np.ndarray, guide: np.ndarray, out: np.ndarray) -> None:
 
 @numba.njit(cache=True, nogil=True, fastmath=True)
 def _line_matte(raw: np.ndarray, guide: np.ndarray, plate_guide: np.ndarray, inv_light: np.ndarray, black: np.float32,
-                strength: np.float32, r: int, tile: int) -> None:
+                strength: np.float32, contrast: np.float32, r: int, tile: int) -> None:
     """The key ``raw`` (Hc, Wc) after the edge's luma line (:func:`models.keyer_formulas.luma_line`), in
     place: in the tiles :func:`_active_tiles` finds, each pixel's window means of the weights
     (:func:`_edge_weights`, taken from the key before any change) over the pixels inside the frame,
@@ -264,7 +266,8 @@ def _line_matte(raw: np.ndarray, guide: np.ndarray, plate_guide: np.ndarray, inv
                         solid += across[1, ii, j - j0]
                         bare += across[2, ii, j - j0]
                     raw[i, j] = _luma_line(raw[i, j], guide[i, j], solid_luma * inv_count, solid * inv_count,
-                                           bare * inv_count, plate_guide[i, j], inv_light[i, j], black, strength)
+                                           bare * inv_count, plate_guide[i, j], inv_light[i, j], black, strength,
+                                           contrast)
 
 
 @numba.njit(cache=True, nogil=True, fastmath=True)
@@ -276,7 +279,7 @@ def _hold_matte(raw: np.ndarray, hold: np.ndarray) -> None:
 
 
 def edge_luma(raw: np.ndarray, guide: np.ndarray, plate_guide: np.ndarray, inv_light: np.ndarray, params: KeyerParams,
-              black: float, hold: np.ndarray, with_hold: bool) -> None:
+              black: float, contrast: float, hold: np.ndarray, with_hold: bool) -> None:
     """The key ``raw`` (Hc, Wc) float32 moved in place toward luma's alpha at edges, then raised to the
     holdout matte ``hold`` (Hc, Wc) when ``with_hold`` (:func:`models.keyer_reference.edge_luma`).
 
@@ -284,7 +287,7 @@ def edge_luma(raw: np.ndarray, guide: np.ndarray, plate_guide: np.ndarray, inv_l
     on a 1080p frame of the benchmark's actor 0.5 ms, against 5 ms for dense box means of the
     three weight planes (most of a frame is screen or foreground alone)."""
     _line_matte(raw, guide, plate_guide, inv_light, np.float32(black), np.float32(params.edge_luma),
-                params.edge_luma_radius, LINE_TILE)
+                np.float32(contrast), params.edge_luma_radius, LINE_TILE)
     if with_hold:
         _hold_matte(raw, hold)
 
@@ -479,7 +482,8 @@ def fused_matte(
                    np.float32(params.off_axis_black / width), constants.luma_ratio, np.float32(constants.black),
                    params.luma_excess > 0, excess_scale, excess_floor, held_now, hold is not None and not line, raw)
         if line:
-            edge_luma(raw, g, constants.plate_guide, inv_light, params, constants.black, held_now, hold is not None)
+            edge_luma(raw, g, constants.plate_guide, inv_light, params, constants.black, constants.line_contrast, held_now,
+                      hold is not None)
         if params.edge_matte:  # despot, shrink/grow, softness (models.fused_edges)
             raw[:] = edge_matte(raw, params)
         if temporal:

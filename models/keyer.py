@@ -28,6 +28,7 @@ from models.errors import InputError
 from models.fused_composite import CompositeConstants, fused_composite, fused_layer, luma_guide
 from models.fused_light_wrap import fused_light_wrap
 from models.fused_matte import MatteConstants, fused_matte
+from models.keyer_formulas import line_contrast
 from models.keyer_params import KeyerOutput, KeyerParams
 from models.providers import create_session, cuda_runs, provider_name
 from models.screen import ScreenAnalysis
@@ -103,6 +104,8 @@ class ScreenInputs:
             luma-excess alpha floor (:func:`models.keyer_formulas.raw_alpha`).
         plate_guide: ``(1, 1, Hc, Wc)`` float32, the plate's Y' above black on the 0-1
             scale at chroma resolution, for the edge's luma line (:func:`models.keyer_formulas.luma_line`).
+        line_contrast: ``(1, 1, 1, 1)`` float32, the luma gap from which that line trusts luma,
+            from the screen's noise (:func:`models.keyer_formulas.line_contrast`).
     """
 
     plate_above: np.ndarray
@@ -114,6 +117,7 @@ class ScreenInputs:
     plate_across: np.ndarray
     plate_luma_ratio: np.ndarray
     plate_guide: np.ndarray
+    line_contrast: np.ndarray
 
 
 def across_weights(codes: np.ndarray) -> np.ndarray:
@@ -170,6 +174,7 @@ def prepare_screen(
         plate_across=np.ascontiguousarray(across, dtype=np.float32),
         plate_luma_ratio=(low_luma / plate_diff)[None, None].astype(np.float32),
         plate_guide=low_luma[None, None].astype(np.float32),
+        line_contrast=np.full((1, 1, 1, 1), line_contrast(analysis.luma_noise), np.float32),
     )
 
 
@@ -204,6 +209,7 @@ def matte_constants(screen: ScreenInputs, params: KeyerParams, matrix: YuvMatrix
         luma_scale=matrix.luma_scale,
         luma_ratio=np.ascontiguousarray(screen.plate_luma_ratio[0, 0]),
         plate_guide=np.ascontiguousarray(screen.plate_guide[0, 0]),
+        line_contrast=float(screen.line_contrast.flat[0]),
     )
 
 
@@ -349,6 +355,7 @@ class Keyer:
             "plate_across": self.screen.plate_across,
             "plate_luma_ratio": self.screen.plate_luma_ratio,
             "plate_guide": self.screen.plate_guide,
+            "line_contrast": self.screen.line_contrast,
             "state_alpha": state.alpha,
             "state_luma": state.luma,
             "state_valid": state.valid,

@@ -159,18 +159,31 @@ BARE_RAMP = np.float32(10.0)
 LINE_NEAR = np.float32(1.0 / 0.15)
 """The reciprocal of the window share of solid (and of bare) pixels at which :func:`luma_line` fully
 trusts the window's solid foreground (and finds the pixel at an edge)."""
-LINE_CONTRAST = np.float32(0.04)
-"""Luma gap (0-1 scale) between the solid foreground and the lit screen below which luma tells
-nothing of alpha (about 9 code values); :func:`luma_line` trusts it fully from
-``LINE_CONTRAST + 1 / LINE_CONTRAST_RAMP`` (0.1, about 22 code values)."""
-LINE_CONTRAST_RAMP = np.float32(1.0 / 0.06)
+LINE_CONTRAST_FLOOR = np.float32(0.02)
+"""The least luma gap (0-1 scale, about 4 code values) between the solid foreground and the lit
+screen at which :func:`luma_line` starts to trust luma, however clean the screen: 8-bit codes and a
+codec's ringing at edges are not measured as noise."""
+LINE_CONTRAST_SPAN = np.float32(2.5)
+""":func:`luma_line` trusts luma fully from this many times the gap where its trust starts."""
 LINE_SLACK = np.float32(0.05)
-"""How far luma's alpha must fall below the key before :func:`luma_line` lowers the key: luma noise
-over a gap of 0.04-0.1 moves luma's alpha by a few hundredths, which a chroma-widened edge (0.3 and
-more) is not. Chosen on both benchmark suites with the rim of three GRID clips: trust from a gap of
-0.025 (full at 0.07) and no slack took the rims from 22.5/29.5/27.7 to 6.7/15.7/14.1 levels but raised
-the held-out Grad by 3.5 % and dtSSD by 0.9 %; these values take them to 9.7/19.2/18.0 with the
-held-out MAD, Grad and dtSSD no worse (tuning Grad +4 %, dtSSD +1 %)."""
+"""How far luma's alpha must fall below the key before :func:`luma_line` lowers the key; also the
+deviation of luma's alpha from noise at which the line starts to trust it (:func:`line_contrast`). A
+chroma-widened edge (0.3 and more) is well past it. Chosen on both benchmark suites with the rim of
+three GRID clips (issue 18)."""
+
+
+def line_contrast(noise: float) -> np.float32:
+    """The luma gap (0-1 scale) from which :func:`luma_line` trusts luma, for a shot whose bare
+    screen's luma varies by ``noise`` (standard deviation, 0-1 scale,
+    :func:`models.screen.screen_luma_noise`).
+
+    Luma's alpha ``(B - c) / (B - F)`` over a gap ``B - F`` deviates by ``noise / gap``; the line
+    trusts it from the gap where that falls to :data:`LINE_SLACK`, and never below
+    :data:`LINE_CONTRAST_FLOOR`. The benchmark's clips (0.6-2.4 code values of noise) start at
+    0.055-0.21, GRID's and CREMA-D's clean screens (0.39) at 0.035. A per-shot scalar, not a
+    per-pixel formula.
+    """
+    return np.float32(max(float(noise) / float(LINE_SLACK), float(LINE_CONTRAST_FLOOR)))
 
 
 def solid_weight(raw: Value) -> Value:
@@ -184,7 +197,7 @@ def bare_weight(raw: Value) -> Value:
 
 
 def luma_line(raw: Value, guide: Value, solid_luma: Value, solid: Value, bare: Value, plate_luma: Value,
-              inv_light: Value, black: Value, strength: Value) -> Value:
+              inv_light: Value, black: Value, strength: Value, contrast: Value) -> Value:
     """The raw alpha lowered toward the alpha its luma gives between the nearby solid foreground and
     the lit screen (a colour line on one channel).
 
@@ -200,7 +213,8 @@ def luma_line(raw: Value, guide: Value, solid_luma: Value, solid: Value, bare: V
     difference and another brightness (an ear on a backdrop): the chroma key sets the
     edge there wider than it is. The estimate is trusted where the window holds both
     solid foreground and bare screen (``solid``, ``bare`` window means; an edge) and as
-    far as ``F`` and ``B`` differ in luma (:data:`LINE_CONTRAST`); elsewhere the raw
+    far as ``F`` and ``B`` differ in luma beyond the shot's noise (``contrast``, from
+    :func:`line_contrast`, to :data:`LINE_CONTRAST_SPAN` times it); elsewhere the raw
     alpha stays. It only lowers the key, and only where luma's alpha is below it by more than
     :data:`LINE_SLACK`: chroma widens an edge, and a bare screen
     pixel whose luma is off the clean plate's (a plate estimated poorly beside the
@@ -211,12 +225,14 @@ def luma_line(raw: Value, guide: Value, solid_luma: Value, solid: Value, bare: V
         raw: the key. guide: luma, 0-1 scale with black. solid_luma, solid, bare: window means.
         plate_luma: the clean plate's luma above black (0-1). inv_light: ``1 / light``.
         black: luma black on the guide's scale. strength: :attr:`models.keyer_params.KeyerParams.edge_luma`.
+        contrast: the luma gap where trust starts (:func:`line_contrast`), a per-shot scalar.
     """
     fg = solid_luma / np.maximum(solid, EPS_ALPHA)
     gap = black + plate_luma / inv_light - fg
-    trust = clip01((np.abs(gap) - LINE_CONTRAST) * LINE_CONTRAST_RAMP) * clip01(solid * LINE_NEAR)
+    ramp = ONE / ((LINE_CONTRAST_SPAN - ONE) * contrast)
+    trust = clip01((np.abs(gap) - contrast) * ramp) * clip01(solid * LINE_NEAR)
     trust = strength * trust * clip01(bare * LINE_NEAR)
-    along = clip01((gap + fg - guide) * gap / np.maximum(gap * gap, LINE_CONTRAST * LINE_CONTRAST))
+    along = clip01((gap + fg - guide) * gap / np.maximum(gap * gap, contrast * contrast))
     return raw - trust * np.maximum(raw - along - LINE_SLACK, ZERO)
 
 

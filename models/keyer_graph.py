@@ -160,7 +160,7 @@ def edge_luma(g: GraphBuilder, raw: Tracer, guide: Tracer, inv_light: Tracer, pa
     solid, r = kf.solid_weight(raw), params.edge_luma_radius
     solid_luma, solid_mean, bare_mean = (box_mean(g, x, r) for x in (solid * guide, solid, kf.bare_weight(raw)))
     return kf.luma_line(raw, guide, solid_luma, solid_mean, bare_mean, g.tracer("plate_guide"), inv_light, _f32(black),
-                        _f32(params.edge_luma))
+                        _f32(params.edge_luma), g.tracer("line_contrast"))
 
 
 def guided_means(g: GraphBuilder, guide: Tracer, alpha: Tracer, params: KeyerParams) -> tuple[Tracer, Tracer]:
@@ -391,7 +391,7 @@ def build_keyer_model(
         ``(1, 1, Hc, s, W)`` float32 (the clean plate's Y' minus ``luma_offset``,
         code values); ``plate_chroma`` ``(1, 2, Hc, Wc)`` float32 centred;
         ``screen_maps`` ``(1, 4, Hq, Wq)``, ``plate_luma_ratio`` and ``plate_guide`` ``(1, 1, Hc, Wc)``
-        float32 (:class:`models.keyer.ScreenInputs`); ``plate_across`` ``(1, 2, Hc, Wc)``
+        float32 and ``line_contrast`` ``(1, 1, 1, 1)`` (:class:`models.keyer.ScreenInputs`); ``plate_across`` ``(1, 2, Hc, Wc)``
         float32, the plate's across-weights times ``off_axis / (clip_white - clip_black)``;
         ``bg_luma`` ``(B, 1, Hc, s, W)`` and ``bg_chroma`` ``(B, 2, Hc, Wc)``
         uint8, ``B`` = N or 1 (``composite`` only); ``state_alpha``,
@@ -415,7 +415,7 @@ def build_keyer_model(
               vi("key_scale", _F, [1, 1, "Hc", "Wc"]), vi("plate_luma", _F, [1, 1, *blocks]),
               vi("plate_chroma", _F, [1, 2, "Hc", "Wc"]), vi("screen_maps", _F, [1, 4, "Hq", "Wq"]),
               vi("plate_across", _F, [1, 2, "Hc", "Wc"]), vi("plate_luma_ratio", _F, [1, 1, "Hc", "Wc"]),
-              vi("plate_guide", _F, [1, 1, "Hc", "Wc"])]
+              vi("plate_guide", _F, [1, 1, "Hc", "Wc"]), vi("line_contrast", _F, [1, 1, 1, 1])]
     chroma_out: list[str | int] = ["N", 2, "Hc", "Wc"]
     if output == "composite":
         _composite(g, m, fg_chroma, luma_offset, params, subsampled)

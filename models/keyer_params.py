@@ -117,12 +117,12 @@ class KeyerParams:
             between theirs (the nearby solid foreground's mean luma, the clean plate's
             times the screen's light), a colour line on luma
             (:func:`models.keyer_formulas.luma_line`), trusted as far as the two
-            lumas differ. Chroma alone sets an edge too wide where the codec's chroma
-            bleeds past it (4:2:0, MPEG-1): on three GRID clips the light rim round the
-            ears (mean composite luma 2-4 px outside the chroma-only key's face, over a
-            dark plate) fell from 22.5, 29.5 and 27.7 levels to 9.8, 19.6 and 18.2, with
-            the held-out benchmark no worse (its trust and slack:
-            :data:`models.keyer_formulas.LINE_SLACK`).
+            lumas differ beyond the screen's measured noise
+            (:func:`models.keyer_formulas.line_contrast`). Chroma alone sets an edge too
+            wide where the codec's chroma bleeds past it (4:2:0, MPEG-1): on three GRID
+            clips the light rim round the ears (mean composite luma 2-4 px outside the
+            chroma-only key's face, over a dark plate) fell from 22.5, 29.5 and 27.7
+            levels to 9.1, 18.6 and 16.8, with both benchmark suites no worse.
         edge_luma_radius: radius, in matte pixels, of the windows that find the
             nearby solid foreground and bare screen for ``edge_luma``, [1, 8].
 

@@ -101,12 +101,14 @@ def edge_matte(raw: np.ndarray, params: KeyerParams) -> np.ndarray:
 
 
 def edge_luma(raw: np.ndarray, guide: np.ndarray, plate_guide: np.ndarray, inv_light: np.ndarray,
-              params: KeyerParams, black: float) -> np.ndarray:
+              params: KeyerParams, black: float, contrast: float) -> np.ndarray:
     """The key ``raw`` ``(Hc, Wc)`` moved toward luma's alpha at edges (:func:`models.keyer_formulas.luma_line`),
-    with window means over ``(2 edge_luma_radius + 1)^2`` pixels inside the frame."""
+    with window means over ``(2 edge_luma_radius + 1)^2`` pixels inside the frame, trusting luma from the
+    gap ``contrast`` (:attr:`models.keyer.ScreenInputs.line_contrast`)."""
     solid, r = kf.solid_weight(raw), params.edge_luma_radius
     solid_luma, solid_mean, bare_mean = (box_mean(x, r) for x in (solid * guide, solid, kf.bare_weight(raw)))
-    return kf.luma_line(raw, guide, solid_luma, solid_mean, bare_mean, plate_guide, inv_light, black, params.edge_luma)
+    return kf.luma_line(raw, guide, solid_luma, solid_mean, bare_mean, plate_guide, inv_light, black, params.edge_luma,
+                        contrast)
 
 
 def light_wrap(image_y: np.ndarray, image_c: np.ndarray, transp_low: np.ndarray, background: tuple[np.ndarray, np.ndarray],
@@ -188,7 +190,8 @@ def reference_matte(luma: np.ndarray, chroma: np.ndarray, screen: ScreenInputs, 
                        params.off_axis_black / width, params.luma_excess > 0, black, screen.plate_luma_ratio[0, 0],
                        params.luma_excess / width, params.luma_excess_black / width)
     if params.edge_luma > 0:
-        raw = edge_luma(raw, guide, screen.plate_guide[0, 0].astype(np.float64), inv_light, params, black)
+        raw = edge_luma(raw, guide, screen.plate_guide[0, 0].astype(np.float64), inv_light, params, black,
+                        float(screen.line_contrast.flat[0]))
     if hold is not None:
         raw = kf.held(raw, hold)
     if params.edge_matte:

@@ -56,6 +56,11 @@ of the screen does not move the bound). Without it a veil that stayed in one pla
 the clean plate and keyed away: MAD on the benchmark's blue clip 7.70 -> 5.86, on its hard clip
 17.90 -> 16.56 with it. CREMA-D loses 0.8 % of its screen-hued pixels, GRID 0.04 %."""
 
+NOISE_UNMEASURED = 0.002
+"""The luma noise (0-1 scale) taken for an analysis stored before the noise was measured: the one
+at which the edge's luma line trusts luma as it did then (:func:`models.keyer_formulas.line_contrast`
+gives 0.04)."""
+
 # OpenCV hue (0-180) ranges of the screen families a user can name.
 HUE_FAMILIES: dict[str, tuple[int, int]] = {"green": (30, 90), "blue": (85, 135), "auto": (0, 180)}
 
@@ -71,12 +76,15 @@ class ScreenAnalysis:
         screen_fraction: share of sampled pixels that were screen, [0, 1].
         border: blanking lines ``(top, bottom, left, right)`` in pixels, which the
             keyer fills with the picture line beside them (:mod:`models.border`).
+        luma_noise: the standard deviation of the bare screen's luma from pixel to pixel,
+            0-1 scale of Y' (one 8-bit code value is 1/219; :func:`screen_luma_noise`).
     """
 
     screen_rgb: np.ndarray
     clean_plate: np.ndarray
     screen_fraction: float
     border: Border = NO_BORDER
+    luma_noise: float = NOISE_UNMEASURED
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form (the plate as base64 of a float16 ``.npy``)."""
@@ -88,16 +96,18 @@ class ScreenAnalysis:
             "screen_fraction": round(float(self.screen_fraction), 4),
             "clean_plate_npy_b64": base64.b64encode(buffer.getvalue()).decode("ascii"),
             "border": list(self.border),
+            "luma_noise": round(float(self.luma_noise), 6),
         }
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "ScreenAnalysis":
-        """Inverse of :meth:`to_dict` (a plan stored before borders were found has none)."""
+        """Inverse of :meth:`to_dict` (a plan stored before borders were found has none; one stored
+        before the noise was measured takes :data:`NOISE_UNMEASURED`)."""
         raw = base64.b64decode(data["clean_plate_npy_b64"])
         plate = np.load(io.BytesIO(raw), allow_pickle=False).astype(np.float32)
         top, bottom, left, right = (int(n) for n in data.get("border", NO_BORDER))
         return cls(np.asarray(data["screen_rgb"], np.float32), plate, float(data["screen_fraction"]),
-                   (top, bottom, left, right))
+                   (top, bottom, left, right), float(data.get("luma_noise", NOISE_UNMEASURED)))
 
 
 def analysis_size(width: int, height: int) -> tuple[int, int]:
@@ -151,6 +161,33 @@ def _screen_masks(small: list[np.ndarray], screen_rgb: np.ndarray, weights: np.n
     kernel = np.ones((5, 5), np.uint8)
     return np.stack([cv2.erode((candidate & (lift < bound)).astype(np.uint8), kernel).astype(bool)
                      for candidate, lift in found])
+
+
+def screen_luma_noise(frames: Sequence[np.ndarray], masks: np.ndarray) -> float:
+    """The bare screen's luma noise: a robust standard deviation of Y' from pixel to pixel, 0-1 scale.
+
+    Each frame's Y' (Rec. 709 weights) less its 3 x 3 box mean, over the pixels the analysis
+    found to be bare screen (``masks``, brought to the frame's size); for independent noise of
+    deviation ``s`` that difference has deviation ``s sqrt(8/9)``. The deviation is 1.4826 times the
+    median absolute difference (Rousseeuw & Croux, JASA 1993), so the screen's texture and the odd
+    foreground pixel do not count. Measured: the benchmark's clips 0.6-2.4 code values, GRID's and
+    CREMA-D's clean screens 0.38-0.39 (the rounding of the 8-bit RGB frames the analysis reads; their
+    Y' planes alone measure 0-0.2).
+
+    Args:
+        frames: ``(H, W, 3)`` uint8 RGB frames. masks: ``(F, h, w)`` bool bare screen at analysis size.
+
+    Returns:
+        The deviation on the 0-1 scale of Y' (RGB 0-255 over 255); 0 where no screen was found.
+    """
+    height, width = frames[0].shape[:2]
+    differences = []
+    for frame, mask in zip(frames, masks):
+        luma = frame.astype(np.float32) @ (np.asarray(REC709_LUMA, np.float32) / 255.0)
+        screen = cv2.resize(mask.astype(np.uint8), (width, height), interpolation=cv2.INTER_NEAREST) > 0
+        differences.append((luma - cv2.blur(luma, (3, 3), borderType=cv2.BORDER_REFLECT))[screen])
+    values = np.abs(np.concatenate(differences))
+    return float(1.4826 * np.median(values) * 3.0 / np.sqrt(8.0)) if values.size else 0.0
 
 
 def fill_holes(values: np.ndarray, known: np.ndarray) -> np.ndarray:
@@ -241,4 +278,5 @@ def estimate_screen(frames: Sequence[np.ndarray], screen: str = "auto", balance:
     plate[known] = median
     plate = fill_holes(plate, known)
     plate = cv2.GaussianBlur(plate, (0, 0), 1.0)
-    return ScreenAnalysis(screen_rgb.astype(np.float32), plate.astype(np.float32), float(masks.mean()), border)
+    return ScreenAnalysis(screen_rgb.astype(np.float32), plate.astype(np.float32), float(masks.mean()), border,
+                          screen_luma_noise(frames, masks))

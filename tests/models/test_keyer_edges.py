@@ -129,7 +129,7 @@ def test_the_edge_luma_line_takes_much_of_the_light_rim_round_a_grid_ear(clip: s
         for name, result in keys.items():
             rim[name].append(float(result.luma[f][band].astype(float).mean() - 40))
     assert np.mean(rim["chroma only"]) > 20, "chroma alone leaves the rim"
-    assert np.mean(rim["defaults"]) < 0.75 * np.mean(rim["chroma only"])  # measured 0.44 and 0.66
+    assert np.mean(rim["defaults"]) < 0.75 * np.mean(rim["chroma only"])  # measured 0.40 and 0.61
     assert np.mean(rim["shrunk"]) < 0.5 * np.mean(rim["defaults"])
     for f in range(len(luma)):  # 3 px inside the chroma-only key's edge the foreground stays solid
         solid = (keys["chroma only"].alpha[f] > 250).astype(np.uint8)  # type: ignore[index]

@@ -249,9 +249,9 @@ def test_edge_luma_fused_tiles_match_the_reference(size: tuple[int, int]) -> Non
     for r in (1, 2, 5):
         params = KeyerParams(edge_luma_radius=r)
         fused = raw.copy()
-        fused_matte.edge_luma(fused, guide, plate_guide, inv_light, params, black, hold, False)
+        fused_matte.edge_luma(fused, guide, plate_guide, inv_light, params, black, 0.03, hold, False)
         ref = keyer_reference.edge_luma(raw.astype(np.float64), guide.astype(np.float64), plate_guide.astype(np.float64),
-                                         inv_light.astype(np.float64), params, black)
+                                         inv_light.astype(np.float64), params, black, 0.03)
         assert np.abs(fused - ref).max() < 1e-4
         if min(size) > 20:  # (the smallest frame has no solid pixel: only the frame's edges are tested there)
             assert np.abs(ref - raw).max() > 0.05, "the line moved the key somewhere: the test can fail"
