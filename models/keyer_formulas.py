@@ -179,8 +179,8 @@ def line_contrast(noise: float) -> np.float32:
 
     Luma's alpha ``(B - c) / (B - F)`` over a gap ``B - F`` deviates by ``noise / gap``; the line
     trusts it from the gap where that falls to :data:`LINE_SLACK`, and never below
-    :data:`LINE_CONTRAST_FLOOR`. The benchmark's clips (0.6-2.4 code values of noise) start at
-    0.055-0.21, GRID's and CREMA-D's clean screens (0.39) at 0.035. Against a fixed gap of 0.04
+    :data:`LINE_CONTRAST_FLOOR`. The benchmark's clips (0.57-2.36 code values of noise) start at
+    0.052-0.22, GRID's and CREMA-D's clean screens (0.31-0.38) at 0.028-0.035. Against a fixed gap of 0.04
     (quick benchmark, same machine): tuning MAD / Grad / dtSSD 6.54 / 2.80 / 3.20 -> 6.51 / 2.70 /
     3.16, held-out 10.83 / 4.01 / 3.40 -> 10.82 / 3.96 / 3.38, and the GRID ear rims 9.8 / 19.6 / 18.2
     -> 9.1 / 18.6 / 16.8 levels. A per-shot scalar, not a per-pixel formula.
